@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+// AutoRE-Swift: QLoRA fine-tuning and document-level relation extraction over OpenBLAS.
+// Layers are targets; each imports only the layers below it (see Docs/ARCHITECTURE.md).
+import PackageDescription
+
+/// Hot loops are written with bounds-checked Swift in debug builds and unchecked in release builds,
+/// which is what every timed command and the test suite use. `-enable-testing` keeps `@testable`
+/// imports working in release test builds.
+let fast: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo", "-enable-testing"], .when(configuration: .release)),
+    .swiftLanguageMode(.v5),
+]
+
+let package = Package(
+    name: "AutoRE",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "autore", targets: ["autore"]),
+        .library(name: "AutoRE", targets: ["AutoRE"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+
+        .target(name: "Autograd", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "Quantization", dependencies: ["Autograd", "CBLAS"], swiftSettings: fast),
+        .target(name: "NeuralNet", dependencies: ["Autograd", "Quantization"], swiftSettings: fast),
+        .target(name: "ModelFormats", dependencies: ["Autograd", "Quantization", "NeuralNet", "CHDF5"],
+                swiftSettings: fast),
+        .target(name: "Tokenization", dependencies: ["ModelFormats", .product(name: "Collections", package: "swift-collections")],
+                swiftSettings: fast),
+        .target(name: "LanguageModels", dependencies: ["Autograd", "NeuralNet", "ModelFormats", "Tokenization"],
+                swiftSettings: fast),
+        .target(name: "FineTuning", dependencies: ["LanguageModels"], swiftSettings: fast),
+        .target(name: "DocRE", dependencies: [], resources: [], swiftSettings: fast),
+        .target(name: "AutoRE", dependencies: ["FineTuning", "DocRE", "Yams"], swiftSettings: fast),
+        .executableTarget(name: "autore", dependencies: [
+            "AutoRE", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: fast),
+
+        .testTarget(name: "AutogradTests", dependencies: ["Autograd", .product(name: "Numerics", package: "swift-numerics")], swiftSettings: fast),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", .product(name: "Numerics", package: "swift-numerics")], swiftSettings: fast),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], swiftSettings: fast),
+        .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats"], swiftSettings: fast),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], swiftSettings: fast),
+        .testTarget(name: "LanguageModelsTests", dependencies: ["LanguageModels"], swiftSettings: fast),
+        .testTarget(name: "FineTuningTests", dependencies: ["FineTuning"], swiftSettings: fast),
+        .testTarget(name: "DocRETests", dependencies: ["DocRE"], swiftSettings: fast),
+        .testTarget(name: "AutoRETests", dependencies: ["AutoRE"], swiftSettings: fast),
+    ]
+)

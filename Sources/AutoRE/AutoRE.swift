@@ -1,0 +1,1 @@
+// AutoRE layer (see Docs/ARCHITECTURE.md).

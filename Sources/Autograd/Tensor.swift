@@ -1,0 +1,1 @@
+// Autograd layer: Tensor, kernels, tape.

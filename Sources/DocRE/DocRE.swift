@@ -1,0 +1,1 @@
+// DocRE layer (see Docs/ARCHITECTURE.md).

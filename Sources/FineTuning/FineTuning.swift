@@ -1,0 +1,1 @@
+// FineTuning layer (see Docs/ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+// LanguageModels layer (see Docs/ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+// ModelFormats layer (see Docs/ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+// NeuralNet layer (see Docs/ARCHITECTURE.md).

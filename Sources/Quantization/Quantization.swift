@@ -1,0 +1,1 @@
+// Quantization layer (see Docs/ARCHITECTURE.md).

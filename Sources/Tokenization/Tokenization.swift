@@ -1,0 +1,1 @@
+// Tokenization layer (see Docs/ARCHITECTURE.md).

@@ -1,0 +1,14 @@
+// The `autore` command-line tool: one subcommand per job a researcher runs.
+// Each subcommand lives in its own file; this one only lists them.
+import ArgumentParser
+
+@main
+struct AutoRECommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "autore",
+        abstract: "QLoRA fine-tuning and document-level relation extraction (AutoRE's RHF) in Swift.",
+        subcommands: [
+            Bench.self,
+        ]
+    )
+}
