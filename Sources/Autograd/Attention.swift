@@ -91,10 +91,11 @@ public func causalAttention(q: Tensor, k: Tensor, v: Tensor, past: (k: Tensor, v
     var inputs = [q, k, v]
     if let past { inputs += [past.k, past.v] }
     guard recording(inputs) else { return out }
+    let saved = out.alias()
     return out.record("causalAttention", inputs) { g in
         let dq = Tensor(uninitialized: q.shape)
         let dkc = Tensor.zeros([plan.b, plan.s, plan.hkv, plan.d]), dvc = Tensor.zeros([plan.b, plan.s, plan.hkv, plan.d])
-        attentionBackward(plan, q.data, kc.data, vc.data, out.data, lse.data, g.data, dq.data, dkc.data, dvc.data)
+        attentionBackward(plan, q.data, kc.data, vc.data, saved.data, lse.data, g.data, dq.data, dkc.data, dvc.data)
         guard plan.p > 0 else { return [dq, dkc, dvc] }
         // Split (B, S, …) into the prefix part and the new part; a batch-1 past gets the sum over B.
         func splitGrad(_ full: Tensor) -> (Tensor, Tensor) {

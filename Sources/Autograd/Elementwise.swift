@@ -148,9 +148,10 @@ public func div(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     let y = binaryKernel(a, b, s, /)
     guard recording(a, b) else { return y }
     let na = a.requiresGrad, nb = b.requiresGrad
+    let y0 = y.alias()
     return y.record("div", [a, b]) { g in
         [na ? binaryKernel(g, b, g.shape, /) : nil,                                   // da = g / b
-         nb ? binaryKernel(binaryKernel(g, y, g.shape, *), b, g.shape) { -$0 / $1 } : nil]  // db = −g·c / b
+         nb ? binaryKernel(binaryKernel(g, y0, g.shape, *), b, g.shape) { -$0 / $1 } : nil]  // db = −g·c / b
     }
 }
 
@@ -188,7 +189,8 @@ public func scale(_ x: Tensor, _ s: Float) -> Tensor {
 public func exp(_ x: Tensor) -> Tensor {
     let y = unaryKernel(x) { Foundation.exp($0) }
     guard recording(x) else { return y }
-    return y.record("exp", [x]) { g in [binaryKernel(g, y, g.shape, *)] }
+    let y0 = y.alias()
+    return y.record("exp", [x]) { g in [binaryKernel(g, y0, g.shape, *)] }
 }
 /// y = ln x;  dx = dy / x
 public func log(_ x: Tensor) -> Tensor {
@@ -200,13 +202,15 @@ public func log(_ x: Tensor) -> Tensor {
 public func sqrt(_ x: Tensor) -> Tensor {
     let y = unaryKernel(x) { $0.squareRoot() }
     guard recording(x) else { return y }
-    return y.record("sqrt", [x]) { g in [binaryKernel(g, y, g.shape) { $0 * 0.5 / $1 }] }
+    let y0 = y.alias()
+    return y.record("sqrt", [x]) { g in [binaryKernel(g, y0, g.shape) { $0 * 0.5 / $1 }] }
 }
 /// y = 1/√x;  dx = −½·dy·y³
 public func rsqrt(_ x: Tensor) -> Tensor {
     let y = unaryKernel(x) { 1 / $0.squareRoot() }
     guard recording(x) else { return y }
-    return y.record("rsqrt", [x]) { g in [binaryKernel(g, y, g.shape) { -0.5 * $0 * $1 * $1 * $1 }] }
+    let y0 = y.alias()
+    return y.record("rsqrt", [x]) { g in [binaryKernel(g, y0, g.shape) { -0.5 * $0 * $1 * $1 * $1 }] }
 }
 /// y = x·σ(x) (SiLU / swish);  dx = dy·σ(x)·(1 + x·(1 − σ(x)))
 public func silu(_ x: Tensor) -> Tensor {

@@ -23,7 +23,9 @@ public func softmax(_ x: Tensor) throws -> Tensor {
         }
     }
     guard recording(x) else { return y }
+    let keep = y.storage
     return y.record("softmax", [x]) { g in
+        _ = keep
         let dx = Tensor(uninitialized: x.shape), pg = g.data, pd = dx.data
         parallelFor(rows, costPerItem: c * 2) { r in
             for row in r {
@@ -49,7 +51,9 @@ public func logSoftmax(_ x: Tensor) throws -> Tensor {
         }
     }
     guard recording(x) else { return y }
+    let keep = y.storage
     return y.record("logSoftmax", [x]) { g in
+        _ = keep
         let dx = Tensor(uninitialized: x.shape), pg = g.data, pd = dx.data
         parallelFor(rows, costPerItem: c * 4) { r in
             for row in r {
@@ -101,6 +105,7 @@ public func crossEntropy(logits: Tensor, targets: [Int32], ignoreIndex: Int32 = 
     let y = Tensor.scalar(count == 0 ? 0 : Float(total / Double(count)))
     guard recording(logits) else { return y }
     return y.record("crossEntropy", [logits]) { g in
+        _ = lse
         let dx = Tensor(uninitialized: [n, v]), pd = dx.data
         let k = count == 0 ? 0 : g.item / Float(count)
         targets.withUnsafeBufferPointer { tp in
@@ -168,6 +173,7 @@ public func rmsNorm(_ x: Tensor, weight w: Tensor, eps: Float) throws -> Tensor 
     guard recording(x, w) else { return y }
     let nx = x.requiresGrad, nw = w.requiresGrad
     return y.record("rmsNorm", [x, w]) { g in
+        _ = rstd
         let dx: Tensor? = nx ? Tensor(uninitialized: x.shape) : nil
         let workers = Swift.max(1, Swift.min(Threads.count, rows))
         let partial = nw ? Tensor.zeros([workers, c]) : nil

@@ -133,6 +133,9 @@ public final class Tensor: CustomStringConvertible {
     }
     /// Same storage, cut from the tape: gradients do not flow through the result.
     public func detach() -> Tensor { Tensor(storage: storage, shape: shape) }
+    /// Same storage and shape, no node: what backward closures capture of their own output
+    /// (capturing the output itself would be a retain cycle through its node).
+    func alias() -> Tensor { Tensor(storage: storage, shape: shape) }
     /// Clear the accumulated gradient.
     public func zeroGrad() { grad = nil }
 
