@@ -140,7 +140,7 @@ func attentionProbs(_ pl: AttentionPlan, _ q: UnsafePointer<Float>, _ kc: Unsafe
             for j in a..<e { row[j] *= inv }
         } else {
             let l = lse[li]
-            for j in a..<e { row[j] = fastExp(row[j] - l) }
+            expShiftScale(row + a, row + a, e - a, shift: l, scale: 1)
         }
         if a > 0 { row.initialize(repeating: 0, count: a) }
         if e < nk { (row + e).initialize(repeating: 0, count: nk - e) }
@@ -182,8 +182,7 @@ func attentionBackward(_ pl: AttentionPlan, _ q: UnsafePointer<Float>, _ kc: Uns
     defer { dsum.deallocate() }
     for bi in 0..<pl.b { for ti in 0..<pl.t { for h in 0..<pl.hq {
         let o = ((bi * pl.t + ti) * pl.hq + h) * pl.d
-        var s: Float = 0; for j in 0..<pl.d { s += dout[o + j] * out[o + j] }
-        dsum[(bi * pl.hq + h) * pl.t + ti] = s
+        dsum[(bi * pl.hq + h) * pl.t + ti] = dot(dout + o, out + o, pl.d)
     } } }
     let ldq = pl.hq * pl.d, ldk = pl.hkv * pl.d
     let lseM = UnsafeMutablePointer(mutating: lse)

@@ -30,8 +30,8 @@ public func softmax(_ x: Tensor) throws -> Tensor {
         parallelFor(rows, costPerItem: c * 2) { r in
             for row in r {
                 let gy = pg + row * c, yy = py + row * c, d = pd + row * c
-                var dot: Float = 0; for j in 0..<c { dot += gy[j] * yy[j] }
-                for j in 0..<c { d[j] = yy[j] * (gy[j] - dot) }
+                let dt = dot(gy, yy, c)
+                for j in 0..<c { d[j] = yy[j] * (gy[j] - dt) }
             }
         }
         return [dx]
@@ -59,7 +59,8 @@ public func logSoftmax(_ x: Tensor) throws -> Tensor {
             for row in r {
                 let gy = pg + row * c, yy = py + row * c, d = pd + row * c
                 var s: Float = 0; for j in 0..<c { s += gy[j] }
-                for j in 0..<c { d[j] = gy[j] - fastExp(yy[j]) * s }
+                expShiftScale(yy, d, c, shift: 0, scale: s)
+                for j in 0..<c { d[j] = gy[j] - d[j] }
             }
         }
         return [dx]
@@ -114,7 +115,7 @@ public func crossEntropy(logits: Tensor, targets: [Int32], ignoreIndex: Int32 = 
                     let a = px + row * v, d = pd + row * v, t = tp[row]
                     if t == ignoreIndex { d.initialize(repeating: 0, count: v); continue }
                     let l = pl[row]
-                    for j in 0..<v { d[j] = fastExp(a[j] - l) * k }
+                    expShiftScale(a, d, v, shift: l, scale: k)
                     d[Int(t)] -= k
                 }
             }
@@ -164,7 +165,7 @@ public func rmsNorm(_ x: Tensor, weight w: Tensor, eps: Float) throws -> Tensor 
     parallelFor(rows, costPerItem: c * 3) { r in
         for row in r {
             let a = px + row * c, o = py + row * c
-            var ss: Float = 0; for j in 0..<c { ss += a[j] * a[j] }
+            let ss = dot(a, a, c)
             let rs = 1 / (ss / Float(c) + eps).squareRoot()
             pr[row] = rs
             for j in 0..<c { o[j] = a[j] * rs * pw[j] }
