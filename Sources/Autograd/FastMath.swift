@@ -89,3 +89,12 @@ typealias F16 = SIMD16<Float>
     while j < n { s += a[j] * b[j]; j += 1 }
     return s
 }
+
+/// Σ a[j]·b[j]·c[j]
+@inline(__always) func dot3(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = F16(), j = 0
+    while j + 16 <= n { acc += load16(a + j) * load16(b + j) * load16(c + j); j += 16 }
+    var s = acc.sum()
+    while j < n { s += a[j] * b[j] * c[j]; j += 1 }
+    return s
+}

@@ -187,8 +187,7 @@ public func rmsNorm(_ x: Tensor, weight w: Tensor, eps: Float) throws -> Tensor 
                 let a = px + row * c, gy = pg + row * c, rs = pr[row]
                 if let dwp { for j in 0..<c { dwp[j] += gy[j] * a[j] * rs } }
                 if let dx {
-                    var dot: Float = 0; for j in 0..<c { dot += gy[j] * pw[j] * a[j] }
-                    let k = dot * rs * rs / Float(c), d = dx.data + row * c
+                    let k = dot3(gy, pw, a, c) * rs * rs / Float(c), d = dx.data + row * c
                     for j in 0..<c { d[j] = rs * (gy[j] * pw[j] - a[j] * k) }
                 }
             }
@@ -228,6 +227,28 @@ func ropeTable(positions: [Int], halfDim h: Int, theta: Float, scaling: RoPEScal
     return (cs, sn)
 }
 
+/// The last few cos/sin tables: q and k of every layer share one, so a step computes it once.
+final class RoPETableCache: @unchecked Sendable {
+    static let shared = RoPETableCache()
+    private struct Entry { let positions: [Int]; let h: Int; let theta: Float; let scaling: RoPEScaling; let cs: [Float]; let sn: [Float] }
+    private var entries: [Entry] = []
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    func table(positions: [Int], halfDim h: Int, theta: Float, scaling: RoPEScaling) -> ([Float], [Float]) {
+        pthread_mutex_lock(&m)
+        if let e = entries.first(where: { $0.h == h && $0.theta == theta && $0.scaling == scaling && $0.positions == positions }) {
+            pthread_mutex_unlock(&m); return (e.cs, e.sn)
+        }
+        pthread_mutex_unlock(&m)
+        let (cs, sn) = ropeTable(positions: positions, halfDim: h, theta: theta, scaling: scaling)
+        pthread_mutex_lock(&m)
+        entries.append(Entry(positions: positions, h: h, theta: theta, scaling: scaling, cs: cs, sn: sn))
+        if entries.count > 8 { entries.removeFirst() }
+        pthread_mutex_unlock(&m)
+        return (cs, sn)
+    }
+}
+
 /// Rotary position embedding, half-split convention (HF `rotate_half`): pairs (i, i + D/2) rotate by
 /// angle pos·θ^(−2i/D).   x: (B, T, H, D)   positions: T (shared by the batch) or B·T   →  (B, T, H, D)
 ///
@@ -243,7 +264,7 @@ public func rope(_ x: Tensor, positions: [Int], theta: Float = 10000, scaling: R
     if case .inverseFrequencies(let f) = scaling, f.count != h {
         throw TensorError("rope: \(f.count) inverse frequencies for head dim \(d) (need \(h))")
     }
-    let (cs, sn) = ropeTable(positions: positions, halfDim: h, theta: theta, scaling: scaling)
+    let (cs, sn) = RoPETableCache.shared.table(positions: positions, halfDim: h, theta: theta, scaling: scaling)
     let perBatch = positions.count == b * t
     func apply(_ src: Tensor, sign: Float) -> Tensor {
         let y = Tensor(uninitialized: src.shape), ps = src.data, py = y.data
