@@ -1,1 +1,169 @@
-// Autograd layer: Tensor, kernels, tape.
+// Tensor: Float32, contiguous row-major storage with a shape; reshape is a view sharing storage.
+// Not a lazy graph, not strided: every op materialises a contiguous result.
+import Foundation
+
+/// The error every op throws on bad shapes, axes or arguments. The message names the op and the shapes,
+/// e.g. `matmul: inner dimensions differ: (2, 3) × (4, 5)`.
+public struct TensorError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// `(2, 3)` — the spelling used in every error message.
+@inline(__always) func fmt(_ s: [Int]) -> String { "(" + s.map(String.init).joined(separator: ", ") + ")" }
+
+/// Size-bucketed cache of freed buffers, so that repeated ops of the same size (a training step, a
+/// benchmark loop) do not pay page faults for fresh large allocations. Thread-safe; capped in bytes.
+final class BufferCache: @unchecked Sendable {
+    static let shared = BufferCache()
+    private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
+    private var cachedBytes = 0
+    private let capBytes = 1 << 30
+    private var lock = pthread_mutex_t()
+    init() { pthread_mutex_init(&lock, nil) }
+    func take(_ n: Int) -> UnsafeMutablePointer<Float> {
+        pthread_mutex_lock(&lock)
+        if var list = free[n], let p = list.popLast() {
+            free[n] = list; cachedBytes -= n * 4
+            pthread_mutex_unlock(&lock); return p
+        }
+        pthread_mutex_unlock(&lock)
+        return UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
+    }
+    func give(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        pthread_mutex_lock(&lock)
+        if n >= 4096 && cachedBytes + n * 4 <= capBytes {
+            free[n, default: []].append(p); cachedBytes += n * 4
+            pthread_mutex_unlock(&lock); return
+        }
+        pthread_mutex_unlock(&lock)
+        p.deallocate()
+    }
+}
+
+/// Owned Float32 buffer. Several tensors (reshape views) may share one.
+public final class Storage: @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<Float>
+    public let count: Int
+    init(uninitialized count: Int) { self.count = count; pointer = BufferCache.shared.take(count) }
+    init(zeros count: Int) { self.count = count; pointer = BufferCache.shared.take(count); pointer.initialize(repeating: 0, count: count) }
+    deinit { BufferCache.shared.give(pointer, count) }
+}
+
+/// A Float32 tensor with a shape, contiguous and row-major.
+///
+///     let x = try Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3])
+///     let w = Tensor.randn([3, 4], seed: 7, requiresGrad: true)
+///     let y = try matmul(x, w)            // (2, 4)
+public final class Tensor: CustomStringConvertible {
+    public let storage: Storage
+    public let shape: [Int]
+    public let count: Int
+    /// Leaves with `requiresGrad` receive `grad` in `backward()`; op results inherit it from their inputs.
+    public var requiresGrad: Bool
+    /// Accumulated gradient (same shape). `nil` until the first backward that reaches this tensor.
+    public var grad: Tensor?
+    /// The tape node that produced this tensor (nil for leaves and for results computed without recording).
+    var node: Node?
+
+    init(storage: Storage, shape: [Int], requiresGrad: Bool = false) {
+        self.storage = storage; self.shape = shape
+        self.count = shape.reduce(1, *); self.requiresGrad = requiresGrad
+    }
+    /// Uninitialised contents: for kernels that write every element.
+    init(uninitialized shape: [Int]) {
+        let n = shape.reduce(1, *)
+        storage = Storage(uninitialized: n); self.shape = shape; count = n; requiresGrad = false
+    }
+    public static func zeros(_ shape: [Int], requiresGrad: Bool = false) -> Tensor {
+        Tensor(storage: Storage(zeros: shape.reduce(1, *)), shape: shape, requiresGrad: requiresGrad)
+    }
+    public static func full(_ shape: [Int], _ value: Float, requiresGrad: Bool = false) -> Tensor {
+        let t = Tensor(uninitialized: shape); t.storage.pointer.initialize(repeating: value, count: t.count)
+        t.requiresGrad = requiresGrad; return t
+    }
+    public static func ones(_ shape: [Int], requiresGrad: Bool = false) -> Tensor { full(shape, 1, requiresGrad: requiresGrad) }
+    public static func scalar(_ v: Float, requiresGrad: Bool = false) -> Tensor { full([], v, requiresGrad: requiresGrad) }
+
+    /// From values and a shape; throws when `values.count` ≠ product of `shape`.
+    public convenience init(_ values: [Float], shape: [Int], requiresGrad: Bool = false) throws {
+        guard shape.allSatisfy({ $0 >= 0 }), values.count == shape.reduce(1, *) else {
+            throw TensorError("Tensor: \(values.count) values do not fill shape \(fmt(shape))")
+        }
+        self.init(uninitialized: shape)
+        values.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: values.count) }
+        self.requiresGrad = requiresGrad
+    }
+    /// Normal(0, std²) values from a seeded generator (Box–Muller over SplitMix64).
+    public static func randn(_ shape: [Int], std: Float = 1, generator: inout SplitMix64, requiresGrad: Bool = false) -> Tensor {
+        let t = Tensor(uninitialized: shape); let p = t.storage.pointer
+        for i in 0..<t.count { p[i] = std * generator.nextNormal() }
+        t.requiresGrad = requiresGrad; return t
+    }
+    public static func randn(_ shape: [Int], std: Float = 1, seed: UInt64, requiresGrad: Bool = false) -> Tensor {
+        var g = SplitMix64(seed: seed); return randn(shape, std: std, generator: &g, requiresGrad: requiresGrad)
+    }
+    /// Uniform values in [low, high) from a seeded generator.
+    public static func uniform(_ shape: [Int], low: Float = 0, high: Float = 1, generator: inout SplitMix64, requiresGrad: Bool = false) -> Tensor {
+        let t = Tensor(uninitialized: shape); let p = t.storage.pointer
+        for i in 0..<t.count { p[i] = low + (high - low) * generator.nextFloat() }
+        t.requiresGrad = requiresGrad; return t
+    }
+    public static func uniform(_ shape: [Int], low: Float = 0, high: Float = 1, seed: UInt64, requiresGrad: Bool = false) -> Tensor {
+        var g = SplitMix64(seed: seed); return uniform(shape, low: low, high: high, generator: &g, requiresGrad: requiresGrad)
+    }
+
+    public var rank: Int { shape.count }
+    /// Raw pointer to the first element (contiguous, `count` elements).
+    public var data: UnsafeMutablePointer<Float> { storage.pointer }
+    /// A copy of the values.
+    public var scalars: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
+    /// The single value of a one-element tensor.
+    public var item: Float { data[0] }
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: data, count: count))
+    }
+    public func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+        try body(UnsafeMutableBufferPointer(start: data, count: count))
+    }
+    /// Deep copy of the values (not recorded).
+    public func copy() -> Tensor {
+        let t = Tensor(uninitialized: shape); t.data.update(from: data, count: count); return t
+    }
+    /// Same storage, cut from the tape: gradients do not flow through the result.
+    public func detach() -> Tensor { Tensor(storage: storage, shape: shape) }
+    /// Same storage and shape, no node: what backward closures capture of their own output
+    /// (capturing the output itself would be a retain cycle through its node).
+    func alias() -> Tensor { Tensor(storage: storage, shape: shape) }
+    /// Clear the accumulated gradient.
+    public func zeroGrad() { grad = nil }
+
+    public var description: String {
+        let vals = scalars.prefix(8).map { String(format: "%.4g", $0) }.joined(separator: ", ")
+        return "Tensor\(fmt(shape))[\(vals)\(count > 8 ? ", …" : "")]"
+    }
+}
+
+/// SplitMix64 (Steele, Lea & Flood 2014): a seedable generator whose whole state is one UInt64,
+/// so it can be saved and restored as a plain integer (`state`).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1) with 24 bits.
+    public mutating func nextFloat() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
+    /// Uniform in [0, 1) with 53 bits.
+    public mutating func nextDouble() -> Double { Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0) }
+    /// Standard normal by Box–Muller (one value per call; simple and deterministic).
+    public mutating func nextNormal() -> Float {
+        let u1 = max(nextDouble(), 1e-300), u2 = nextDouble()
+        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
+    }
+}

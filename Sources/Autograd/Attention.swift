@@ -1,0 +1,241 @@
+// Fused causal self-attention with grouped-query heads, a differentiable past key/value prefix and an
+// optional sliding window. Scores exist for one (head, block of query rows) per thread at a time.
+// Not flash-attention tiling over keys: a block's whole key range is scored at once.
+import CBLAS
+import Foundation
+
+/// Rows of queries scored together (one GEMM per block; causal blocks skip keys after their last row).
+let attentionBlock = 64
+
+/// Geometry shared by forward and backward.
+struct AttentionPlan {
+    var b = 0, t = 0, hq = 0, hkv = 0, d = 0, p = 0, s = 0, window: Int? = nil
+    var scale: Float = 1
+    var blocks: Int { (t + attentionBlock - 1) / attentionBlock }
+    var tasks: Int { b * hq * blocks }
+    /// (batch, q head, first row, rows, first key, keys) of a task.
+    @inline(__always) func task(_ i: Int) -> (Int, Int, Int, Int, Int, Int) {
+        let blk = i % blocks, h = (i / blocks) % hq, bi = i / (blocks * hq)
+        let r0 = blk * attentionBlock, r1 = Swift.min(t, r0 + attentionBlock)
+        let kHi = p + r1
+        let kLo = window.map { Swift.max(0, p + r0 - $0 + 1) } ?? 0
+        return (bi, h, r0, r1 - r0, kLo, kHi - kLo)
+    }
+    /// Visible keys [lo, hi) (absolute) of query row r.
+    @inline(__always) func visible(_ r: Int) -> (Int, Int) {
+        let hi = p + r + 1
+        return (window.map { Swift.max(0, hi - $0) } ?? 0, hi)
+    }
+}
+
+@inline(__always) func sgemm(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                             _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                             _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// Causal scaled-dot-product attention over projection-layout tensors (no transposes needed).
+///
+///     q: (B, T, Hq, D)   k, v: (B, T, Hkv, D)   past k, v: (1 or B, P, Hkv, D)   →   (B, T, Hq, D)
+///
+/// Query row i sits at position P + i and attends keys j (over the P past keys then the T new ones)
+/// with j ≤ P + i and, given `window` W, P + i − j < W. Query head h reads KV head h / (Hq / Hkv).
+/// scores = q·kᵀ / √D, softmax per row (logsumexp saved), out = probs·v. Backward recomputes the
+/// probabilities: dv = Pᵀ·dO, dP = dO·vᵀ, dS = P⊙(dP − rowsum(dO⊙O))/√D, dq = dS·k, dk = dSᵀ·q.
+/// Gradients reach the past as well; a batch-1 past broadcast over B gets the batch sum.
+///
+///     let o = try causalAttention(q: q, k: k, v: v, past: (k: pk, v: pv), window: 4096)
+public func causalAttention(q: Tensor, k: Tensor, v: Tensor, past: (k: Tensor, v: Tensor)? = nil,
+                            window: Int? = nil) throws -> Tensor {
+    guard q.rank == 4, k.rank == 4, v.rank == 4 else {
+        throw TensorError("causalAttention: q, k, v must be (B, T, H, D), got q \(fmt(q.shape)), k \(fmt(k.shape)), v \(fmt(v.shape))")
+    }
+    var pl = AttentionPlan()
+    pl.b = q.shape[0]; pl.t = q.shape[1]; pl.hq = q.shape[2]; pl.d = q.shape[3]; pl.hkv = k.shape[2]
+    guard k.shape == v.shape, k.shape[0] == pl.b, k.shape[1] == pl.t, k.shape[3] == pl.d else {
+        throw TensorError("causalAttention: k \(fmt(k.shape)) and v \(fmt(v.shape)) must be (B, T, Hkv, D) for q \(fmt(q.shape))")
+    }
+    guard pl.hkv > 0, pl.hq % pl.hkv == 0 else {
+        throw TensorError("causalAttention: \(pl.hq) query heads are not a multiple of \(pl.hkv) KV heads: q \(fmt(q.shape)), k \(fmt(k.shape))")
+    }
+    if let w = window, w < 1 { throw TensorError("causalAttention: window \(w) must be ≥ 1 for q \(fmt(q.shape))") }
+    var pb = 0
+    if let past {
+        let ps = past.k.shape
+        guard past.k.shape == past.v.shape, ps.count == 4, ps[0] == 1 || ps[0] == pl.b, ps[2] == pl.hkv, ps[3] == pl.d else {
+            throw TensorError("causalAttention: past k \(fmt(past.k.shape)) / v \(fmt(past.v.shape)) must be (1 or B, P, Hkv, D) for k \(fmt(k.shape))")
+        }
+        pl.p = ps[1]; pb = ps[0]
+    }
+    pl.s = pl.p + pl.t; pl.window = window
+    pl.scale = 1 / Float(pl.d).squareRoot()
+    let plan = pl
+
+    // Keys/values of prefix + new tokens as one (B, S, Hkv, D) buffer.
+    func joined(_ pastT: Tensor?, _ new: Tensor) -> Tensor {
+        guard let pastT, plan.p > 0 else { return new }
+        let y = Tensor(uninitialized: [plan.b, plan.s, plan.hkv, plan.d])
+        let rowP = plan.p * plan.hkv * plan.d, rowT = plan.t * plan.hkv * plan.d
+        for bi in 0..<plan.b {
+            (y.data + bi * (rowP + rowT)).update(from: pastT.data + (pb == 1 ? 0 : bi * rowP), count: rowP)
+            (y.data + bi * (rowP + rowT) + rowP).update(from: new.data + bi * rowT, count: rowT)
+        }
+        return y
+    }
+    let kc = joined(past?.k, k), vc = joined(past?.v, v)
+    let out = Tensor(uninitialized: q.shape)
+    let lse = Tensor(uninitialized: [plan.b * plan.hq * plan.t])
+    attentionForward(plan, q.data, kc.data, vc.data, out.data, lse.data)
+
+    var inputs = [q, k, v]
+    if let past { inputs += [past.k, past.v] }
+    guard recording(inputs) else { return out }
+    let saved = out.alias()
+    return out.record("causalAttention", inputs) { g in
+        let dq = Tensor(uninitialized: q.shape)
+        let dkc = Tensor.zeros([plan.b, plan.s, plan.hkv, plan.d]), dvc = Tensor.zeros([plan.b, plan.s, plan.hkv, plan.d])
+        attentionBackward(plan, q.data, kc.data, vc.data, saved.data, lse.data, g.data, dq.data, dkc.data, dvc.data)
+        guard plan.p > 0 else { return [dq, dkc, dvc] }
+        // Split (B, S, …) into the prefix part and the new part; a batch-1 past gets the sum over B.
+        func splitGrad(_ full: Tensor) -> (Tensor, Tensor) {
+            let rowP = plan.p * plan.hkv * plan.d, rowT = plan.t * plan.hkv * plan.d
+            let dnew = Tensor(uninitialized: [plan.b, plan.t, plan.hkv, plan.d])
+            let dpast = Tensor.zeros([pb, plan.p, plan.hkv, plan.d])
+            for bi in 0..<plan.b {
+                let src = full.data + bi * (rowP + rowT)
+                (dnew.data + bi * rowT).update(from: src + rowP, count: rowT)
+                let dst = dpast.data + (pb == 1 ? 0 : bi * rowP)
+                for j in 0..<rowP { dst[j] += src[j] }
+            }
+            return (dnew, dpast)
+        }
+        let (dk, dpk) = splitGrad(dkc), (dv, dpv) = splitGrad(dvc)
+        return [dq, dk, dv, dpk, dpv]
+    }
+}
+
+/// Scores of one task into `sc` (rows × nk, ld nk): scale·Q·Kᵀ, then masked probabilities.
+/// Forward computes lse; backward passes the saved lse.
+@inline(__always)
+func attentionProbs(_ pl: AttentionPlan, _ q: UnsafePointer<Float>, _ kc: UnsafePointer<Float>,
+                    _ bi: Int, _ h: Int, _ r0: Int, _ rows: Int, _ kLo: Int, _ nk: Int,
+                    _ sc: UnsafeMutablePointer<Float>, _ lse: UnsafeMutablePointer<Float>, computeLSE: Bool) {
+    let ldq = pl.hq * pl.d, ldk = pl.hkv * pl.d, hk = h / (pl.hq / pl.hkv)
+    let qp = q + (bi * pl.t + r0) * ldq + h * pl.d
+    let kp = kc + (bi * pl.s + kLo) * ldk + hk * pl.d
+    // S (rows, nk) = scale · Q (rows, D) · K (nk, D)ᵀ
+    sgemm(false, true, rows, nk, pl.d, pl.scale, qp, ldq, kp, ldk, 0, sc, nk)
+    for i in 0..<rows {
+        let r = r0 + i, row = sc + i * nk
+        let (lo, hi) = pl.visible(r)
+        let a = lo - kLo, e = hi - kLo          // visible slice of this row, local indices
+        let li = (bi * pl.hq + h) * pl.t + r
+        if computeLSE {
+            let m = rowMax(row + a, e - a)
+            let s = expShiftSum(row + a, row + a, e - a, shift: m)
+            let l = m + Foundation.log(s)
+            lse[li] = l
+            let inv = 1 / s
+            for j in a..<e { row[j] *= inv }
+        } else {
+            let l = lse[li]
+            expShiftScale(row + a, row + a, e - a, shift: l, scale: 1)
+        }
+        if a > 0 { row.initialize(repeating: 0, count: a) }
+        if e < nk { (row + e).initialize(repeating: 0, count: nk - e) }
+    }
+}
+
+func attentionForward(_ pl: AttentionPlan, _ q: UnsafePointer<Float>, _ kc: UnsafePointer<Float>, _ vc: UnsafePointer<Float>,
+                      _ out: UnsafeMutablePointer<Float>, _ lse: UnsafeMutablePointer<Float>) {
+    let workers = Swift.max(1, Swift.min(Threads.count, pl.tasks))
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * attentionBlock * Swift.max(pl.s, 1))
+    defer { scratch.deallocate() }
+    let ldq = pl.hq * pl.d, ldk = pl.hkv * pl.d
+    Threads.configureBLAS()
+    _ = parallelTasks(pl.tasks) { ti, w in
+        let (bi, h, r0, rows, kLo, nk) = pl.task(ti)
+        let sc = scratch + w * attentionBlock * pl.s
+        let hk = h / (pl.hq / pl.hkv)
+        attentionProbs(pl, q, kc, bi, h, r0, rows, kLo, nk, sc, lse, computeLSE: true)
+        // O (rows, D) = P (rows, nk) · V (nk, D)
+        sgemm(false, false, rows, pl.d, nk, 1, sc, nk, vc + (bi * pl.s + kLo) * ldk + hk * pl.d, ldk,
+              0, out + (bi * pl.t + r0) * ldq + h * pl.d, ldq)
+    }
+}
+
+func attentionBackward(_ pl: AttentionPlan, _ q: UnsafePointer<Float>, _ kc: UnsafePointer<Float>, _ vc: UnsafePointer<Float>,
+                       _ out: UnsafePointer<Float>, _ lse: UnsafePointer<Float>, _ dout: UnsafePointer<Float>,
+                       _ dq: UnsafeMutablePointer<Float>, _ dk: UnsafeMutablePointer<Float>, _ dv: UnsafeMutablePointer<Float>) {
+    let workers = Swift.max(1, Swift.min(Threads.count, pl.tasks))
+    let blk = attentionBlock * Swift.max(pl.s, 1)
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * 2 * blk)
+    defer { scratch.deallocate() }
+    let kvCount = pl.b * pl.s * pl.hkv * pl.d
+    // Worker 0 accumulates straight into dk/dv; others into private buffers summed at the end.
+    let extra = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, (workers - 1) * 2 * kvCount))
+    extra.initialize(repeating: 0, count: Swift.max(1, (workers - 1) * 2 * kvCount))
+    defer { extra.deallocate() }
+    // D_r = Σ_d dO⊙O per (b, t, h), stored (b, h, t) like lse.
+    let dsum = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, pl.b * pl.hq * pl.t))
+    defer { dsum.deallocate() }
+    for bi in 0..<pl.b { for ti in 0..<pl.t { for h in 0..<pl.hq {
+        let o = ((bi * pl.t + ti) * pl.hq + h) * pl.d
+        dsum[(bi * pl.hq + h) * pl.t + ti] = dot(dout + o, out + o, pl.d)
+    } } }
+    let ldq = pl.hq * pl.d, ldk = pl.hkv * pl.d
+    let lseM = UnsafeMutablePointer(mutating: lse)
+    Threads.configureBLAS()
+    _ = parallelTasks(pl.tasks) { ti, w in
+        let (bi, h, r0, rows, kLo, nk) = pl.task(ti)
+        let pm = scratch + w * 2 * blk, dp = pm + blk
+        let hk = h / (pl.hq / pl.hkv)
+        let dkw = w == 0 ? dk : extra + (w - 1) * 2 * kvCount, dvw = w == 0 ? dv : extra + (w - 1) * 2 * kvCount + kvCount
+        attentionProbs(pl, q, kc, bi, h, r0, rows, kLo, nk, pm, lseM, computeLSE: false)
+        let qOff = (bi * pl.t + r0) * ldq + h * pl.d, kOff = (bi * pl.s + kLo) * ldk + hk * pl.d
+        // dV (nk, D) += Pᵀ (nk, rows) · dO (rows, D)
+        sgemm(true, false, nk, pl.d, rows, 1, pm, nk, dout + qOff, ldq, 1, dvw + kOff, ldk)
+        // dP (rows, nk) = dO (rows, D) · V (nk, D)ᵀ
+        sgemm(false, true, rows, nk, pl.d, 1, dout + qOff, ldq, vc + kOff, ldk, 0, dp, nk)
+        // dS = P ⊙ (dP − D_r) · scale   (into pm)
+        for i in 0..<rows {
+            let dr = dsum[(bi * pl.hq + h) * pl.t + r0 + i], p = pm + i * nk, g = dp + i * nk
+            for j in 0..<nk { p[j] = p[j] * (g[j] - dr) * pl.scale }
+        }
+        // dQ (rows, D) = dS (rows, nk) · K (nk, D)
+        sgemm(false, false, rows, pl.d, nk, 1, pm, nk, kc + kOff, ldk, 0, dq + qOff, ldq)
+        // dK (nk, D) += dSᵀ (nk, rows) · Q (rows, D)
+        sgemm(true, false, nk, pl.d, rows, 1, pm, nk, q + qOff, ldq, 1, dkw + kOff, ldk)
+    }
+    for w in 1..<Swift.max(workers, 1) {
+        let ek = extra + (w - 1) * 2 * kvCount, ev = ek + kvCount
+        for i in 0..<kvCount { dk[i] += ek[i]; dv[i] += ev[i] }
+    }
+}
+
+/// Naive attention for tests (same semantics, plain loops, Float accumulation).
+func attentionReference(q: Tensor, k: Tensor, v: Tensor, past: (k: Tensor, v: Tensor)?, window: Int?) -> Tensor {
+    let b = q.shape[0], t = q.shape[1], hq = q.shape[2], d = q.shape[3], hkv = k.shape[2]
+    let p = past?.k.shape[1] ?? 0
+    let out = Tensor.zeros(q.shape)
+    func key(_ src: (Tensor, Tensor?), _ bi: Int, _ j: Int, _ h: Int, _ c: Int) -> Float {
+        if j < p, let pt = src.1 { let pbi = pt.shape[0] == 1 ? 0 : bi; return pt.data[((pbi * p + j) * hkv + h) * d + c] }
+        return src.0.data[((bi * t + j - p) * hkv + h) * d + c]
+    }
+    for bi in 0..<b { for h in 0..<hq { for i in 0..<t {
+        let hk = h / (hq / hkv), pos = p + i
+        var sc = [Float](repeating: -.infinity, count: p + t)
+        for j in 0...pos where window.map({ pos - j < $0 }) ?? true {
+            var s: Float = 0
+            for c in 0..<d { s += q.data[((bi * t + i) * hq + h) * d + c] * key((k, past?.k), bi, j, hk, c) }
+            sc[j] = s / Float(d).squareRoot()
+        }
+        let m = sc.max()!; var z: Float = 0
+        for j in 0..<sc.count { sc[j] = Foundation.exp(sc[j] - m); z += sc[j] }
+        for j in 0..<sc.count where sc[j] > 0 { for c in 0..<d {
+            out.data[((bi * t + i) * hq + h) * d + c] += sc[j] / z * key((v, past?.v), bi, j, hk, c)
+        } }
+    } } }
+    return out
+}

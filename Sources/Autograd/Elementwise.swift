@@ -1,0 +1,230 @@
+// Broadcasting binary ops (numpy rules), scalar ops, unary maths and SiLU, with their backward rules.
+// Gradients of broadcast inputs are reduced in Tape.backward (unbroadcast), never in these rules.
+import Foundation
+
+/// numpy broadcast of two shapes; throws naming `op`.
+func broadcastShape(_ a: [Int], _ b: [Int], op: String) throws -> [Int] {
+    let r = max(a.count, b.count)
+    var out = [Int](repeating: 1, count: r)
+    for i in 0..<r {
+        let da = i < r - a.count ? 1 : a[i - (r - a.count)]
+        let db = i < r - b.count ? 1 : b[i - (r - b.count)]
+        guard da == db || da == 1 || db == 1 else {
+            throw TensorError("\(op): shapes do not broadcast: \(fmt(a)) and \(fmt(b))")
+        }
+        out[i] = da == 1 ? db : da
+    }
+    return out
+}
+
+/// Element strides of `shape` viewed inside `outShape` (0 along broadcast dimensions).
+func broadcastStrides(_ shape: [Int], in outShape: [Int]) -> [Int] {
+    let r = outShape.count
+    var strides = [Int](repeating: 0, count: r)
+    var s = 1
+    for i in stride(from: shape.count - 1, through: 0, by: -1) {
+        let oi = i + (r - shape.count)
+        strides[oi] = shape[i] == 1 ? 0 : s
+        s *= shape[i]
+    }
+    return strides
+}
+
+/// out[i] = f(a[ia], b[ib]) over `outShape` (both inputs broadcastable to it). Fast paths for equal
+/// shapes, scalars and a trailing-suffix operand; a general strided walk otherwise.
+@inline(__always)
+func binaryKernel(_ a: Tensor, _ b: Tensor, _ outShape: [Int], _ f: @escaping (Float, Float) -> Float) -> Tensor {
+    let out = Tensor(uninitialized: outShape)
+    let n = out.count, pa = a.data, pb = b.data, po = out.data
+    if n == 0 { return out }
+    if a.count == n && b.count == n {
+        parallelFor(n, costPerItem: 1) { r in for i in r { po[i] = f(pa[i], pb[i]) } }
+        return out
+    }
+    if a.count == n && b.count == 1 {
+        let s = pb[0]; parallelFor(n) { r in for i in r { po[i] = f(pa[i], s) } }; return out
+    }
+    if a.count == 1 && b.count == n {
+        let s = pa[0]; parallelFor(n) { r in for i in r { po[i] = f(s, pb[i]) } }; return out
+    }
+    // (…, C) op (C): b repeats every row.
+    if a.count == n, b.count > 0, n % b.count == 0, Array(outShape.suffix(b.shape.count)) == b.shape {
+        let c = b.count, rows = n / c
+        parallelFor(rows, costPerItem: c) { r in
+            for row in r { let o = row * c; for j in 0..<c { po[o + j] = f(pa[o + j], pb[j]) } }
+        }
+        return out
+    }
+    if b.count == n, a.count > 0, n % a.count == 0, Array(outShape.suffix(a.shape.count)) == a.shape {
+        let c = a.count, rows = n / c
+        parallelFor(rows, costPerItem: c) { r in
+            for row in r { let o = row * c; for j in 0..<c { po[o + j] = f(pa[j], pb[o + j]) } }
+        }
+        return out
+    }
+    // General: walk the output with the last dimension innermost.
+    let sa = broadcastStrides(a.shape, in: outShape), sb = broadcastStrides(b.shape, in: outShape)
+    let r = outShape.count, last = outShape[r - 1], la = sa[r - 1], lb = sb[r - 1]
+    var idx = [Int](repeating: 0, count: r)
+    var o = 0, ia = 0, ib = 0
+    while o < n {
+        for j in 0..<last { po[o + j] = f(pa[ia + j * la], pb[ib + j * lb]) }
+        o += last
+        var d = r - 2
+        while d >= 0 {
+            idx[d] += 1; ia += sa[d]; ib += sb[d]
+            if idx[d] < outShape[d] { break }
+            ia -= sa[d] * outShape[d]; ib -= sb[d] * outShape[d]; idx[d] = 0; d -= 1
+        }
+    }
+    return out
+}
+
+@inline(__always)
+func unaryKernel(_ x: Tensor, _ f: @escaping (Float) -> Float) -> Tensor {
+    let out = Tensor(uninitialized: x.shape), px = x.data, po = out.data
+    parallelFor(x.count, costPerItem: 4) { r in for i in r { po[i] = f(px[i]) } }
+    return out
+}
+
+/// Materialise `x` broadcast to `shape` (not recorded).
+func broadcastRaw(_ x: Tensor, to shape: [Int]) -> Tensor {
+    binaryKernel(x, Tensor.zeros([]), shape) { a, _ in a }
+}
+/// a + b for equal shapes (not recorded).
+func addRaw(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    guard a.shape == b.shape else { throw TensorError("add: shapes differ: \(fmt(a.shape)) and \(fmt(b.shape))") }
+    return binaryKernel(a, b, a.shape, +)
+}
+/// dst += src (same count).
+func addInPlace(_ dst: Tensor, _ src: Tensor) {
+    let pd = dst.data, ps = src.data
+    parallelFor(dst.count) { r in for i in r { pd[i] += ps[i] } }
+}
+/// Sum `g` down to `shape` (the inverse of numpy broadcasting). The single place gradients are un-broadcast.
+func unbroadcast(_ g: Tensor, to shape: [Int]) throws -> Tensor {
+    let extra = g.rank - shape.count
+    guard extra >= 0 else { throw TensorError("unbroadcast: gradient \(fmt(g.shape)) has fewer dims than \(fmt(shape))") }
+    var axes: [Int] = Array(0..<extra)
+    for (i, d) in shape.enumerated() where d == 1 && g.shape[i + extra] != 1 { axes.append(i + extra) }
+    for (i, d) in shape.enumerated() where d != 1 && g.shape[i + extra] != d {
+        throw TensorError("unbroadcast: gradient \(fmt(g.shape)) does not reduce to \(fmt(shape))")
+    }
+    let s = sumRaw(g, axes: axes)
+    return Tensor(storage: s.storage, shape: shape)
+}
+
+// MARK: - Binary ops
+
+/// c = a + b with numpy broadcasting.   a: (…)  b: (…)  →  broadcast shape
+public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    let s = try broadcastShape(a.shape, b.shape, op: "add")
+    let y = binaryKernel(a, b, s, +)
+    guard recording(a, b) else { return y }
+    return y.record("add", [a, b]) { g in [g, g] }          // da = g, db = g (un-broadcast centrally)
+}
+/// c = a − b with numpy broadcasting.
+public func sub(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    let s = try broadcastShape(a.shape, b.shape, op: "sub")
+    let y = binaryKernel(a, b, s, -)
+    guard recording(a, b) else { return y }
+    let nb = b.requiresGrad
+    return y.record("sub", [a, b]) { g in [g, nb ? unaryKernel(g) { -$0 } : nil] }
+}
+/// c = a ⊙ b with numpy broadcasting.
+public func mul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    let s = try broadcastShape(a.shape, b.shape, op: "mul")
+    let y = binaryKernel(a, b, s, *)
+    guard recording(a, b) else { return y }
+    let na = a.requiresGrad, nb = b.requiresGrad
+    return y.record("mul", [a, b]) { g in
+        [na ? binaryKernel(g, b, g.shape, *) : nil,          // da = g·b
+         nb ? binaryKernel(g, a, g.shape, *) : nil]          // db = g·a
+    }
+}
+/// c = a / b with numpy broadcasting.
+public func div(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    let s = try broadcastShape(a.shape, b.shape, op: "div")
+    let y = binaryKernel(a, b, s, /)
+    guard recording(a, b) else { return y }
+    let na = a.requiresGrad, nb = b.requiresGrad
+    let y0 = y.alias()
+    return y.record("div", [a, b]) { g in
+        [na ? binaryKernel(g, b, g.shape, /) : nil,                                   // da = g / b
+         nb ? binaryKernel(binaryKernel(g, y0, g.shape, *), b, g.shape) { -$0 / $1 } : nil]  // db = −g·c / b
+    }
+}
+
+extension Tensor {
+    public static func + (a: Tensor, b: Tensor) throws -> Tensor { try add(a, b) }
+    public static func - (a: Tensor, b: Tensor) throws -> Tensor { try sub(a, b) }
+    public static func * (a: Tensor, b: Tensor) throws -> Tensor { try mul(a, b) }
+    public static func / (a: Tensor, b: Tensor) throws -> Tensor { try div(a, b) }
+    public static func + (a: Tensor, s: Float) -> Tensor { addScalar(a, s) }
+    public static func + (s: Float, a: Tensor) -> Tensor { addScalar(a, s) }
+    public static func - (a: Tensor, s: Float) -> Tensor { addScalar(a, -s) }
+    public static func - (s: Float, a: Tensor) -> Tensor { addScalar(scale(a, -1), s) }
+    public static func * (a: Tensor, s: Float) -> Tensor { scale(a, s) }
+    public static func * (s: Float, a: Tensor) -> Tensor { scale(a, s) }
+    public static func / (a: Tensor, s: Float) -> Tensor { scale(a, 1 / s) }
+    public static prefix func - (a: Tensor) -> Tensor { scale(a, -1) }
+}
+
+/// y = x + s.
+public func addScalar(_ x: Tensor, _ s: Float) -> Tensor {
+    let y = unaryKernel(x) { $0 + s }
+    guard recording(x) else { return y }
+    return y.record("addScalar", [x]) { g in [g] }
+}
+/// y = s·x.
+public func scale(_ x: Tensor, _ s: Float) -> Tensor {
+    let y = unaryKernel(x) { $0 * s }
+    guard recording(x) else { return y }
+    return y.record("scale", [x]) { g in [unaryKernel(g) { $0 * s }] }
+}
+
+// MARK: - Unary ops
+
+/// y = eˣ;  dx = dy·y
+public func exp(_ x: Tensor) -> Tensor {
+    let y = unaryKernel(x) { Foundation.exp($0) }
+    guard recording(x) else { return y }
+    let y0 = y.alias()
+    return y.record("exp", [x]) { g in [binaryKernel(g, y0, g.shape, *)] }
+}
+/// y = ln x;  dx = dy / x
+public func log(_ x: Tensor) -> Tensor {
+    let y = unaryKernel(x) { Foundation.log($0) }
+    guard recording(x) else { return y }
+    return y.record("log", [x]) { g in [binaryKernel(g, x, g.shape, /)] }
+}
+/// y = √x;  dx = dy / (2y)
+public func sqrt(_ x: Tensor) -> Tensor {
+    let y = unaryKernel(x) { $0.squareRoot() }
+    guard recording(x) else { return y }
+    let y0 = y.alias()
+    return y.record("sqrt", [x]) { g in [binaryKernel(g, y0, g.shape) { $0 * 0.5 / $1 }] }
+}
+/// y = 1/√x;  dx = −½·dy·y³
+public func rsqrt(_ x: Tensor) -> Tensor {
+    let y = unaryKernel(x) { 1 / $0.squareRoot() }
+    guard recording(x) else { return y }
+    let y0 = y.alias()
+    return y.record("rsqrt", [x]) { g in [binaryKernel(g, y0, g.shape) { -0.5 * $0 * $1 * $1 * $1 }] }
+}
+/// y = x·σ(x) (SiLU / swish);  dx = dy·σ(x)·(1 + x·(1 − σ(x)))
+public func silu(_ x: Tensor) -> Tensor {
+    let y = unaryKernel(x) { $0 / (1 + Foundation.exp(-$0)) }
+    guard recording(x) else { return y }
+    return y.record("silu", [x]) { g in
+        [binaryKernel(g, x, g.shape) { dy, v in let s = 1 / (1 + Foundation.exp(-v)); return dy * s * (1 + v * (1 - s)) }]
+    }
+}
+
+extension Tensor {
+    public func exp() -> Tensor { Autograd.exp(self) }
+    public func log() -> Tensor { Autograd.log(self) }
+    public func sqrt() -> Tensor { Autograd.sqrt(self) }
+    public func rsqrt() -> Tensor { Autograd.rsqrt(self) }
+    public func silu() -> Tensor { Autograd.silu(self) }
+}

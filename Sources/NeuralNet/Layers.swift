@@ -1,0 +1,88 @@
+// Basic layers: Linear, Embedding, RMSNorm, Dropout. Quantized weights and LoRA adapters are added
+// elsewhere as new `Linear.Weight` cases / wrappers, not as subclasses.
+import Autograd
+
+/// y = x·Wᵀ + b      x: (…, in)   W: (out, in)   b: (out)   →   y: (…, out)
+///
+///     var g = SplitMix64(seed: 0)
+///     let proj = Linear(inFeatures: 576, outFeatures: 192, bias: false, generator: &g)
+///     let y = try proj(x)                       // (B, T, 576) → (B, T, 192)
+public final class Linear: UnaryLayer {
+    /// How the weight is stored; a quantized case joins this enum later.
+    public enum Weight: ParameterContainer {
+        case dense(Parameter)
+        public func namedParameters(prefix: String) -> [(String, Parameter)] {
+            switch self { case .dense(let p): return [(prefix, p)] }
+        }
+    }
+    @Child("weight") public var weight: Weight
+    @Child("bias") public var bias: Parameter?
+    public let inFeatures: Int, outFeatures: Int
+
+    /// Weight and bias from U(−1/√in, 1/√in), as torch.nn.Linear does.
+    public init(inFeatures: Int, outFeatures: Int, bias: Bool = true, generator: inout SplitMix64) {
+        let k = 1 / Float(inFeatures).squareRoot()
+        self.inFeatures = inFeatures; self.outFeatures = outFeatures
+        weight = .dense(Parameter(Tensor.uniform([outFeatures, inFeatures], low: -k, high: k, generator: &generator)))
+        self.bias = bias ? Parameter(Tensor.uniform([outFeatures], low: -k, high: k, generator: &generator)) : nil
+    }
+    /// From existing tensors: weight (out, in), bias (out).
+    public init(weight w: Tensor, bias b: Tensor? = nil) throws {
+        guard w.rank == 2 else { throw TensorError("Linear: weight must be (out, in), got \(w.shape)") }
+        if let b, b.shape != [w.shape[0]] { throw TensorError("Linear: bias \(b.shape) does not match weight \(w.shape)") }
+        outFeatures = w.shape[0]; inFeatures = w.shape[1]
+        weight = .dense(Parameter(w)); bias = b.map { Parameter($0) }
+    }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        guard x.shape.last == inFeatures else {
+            throw TensorError("Linear: input \(x.shape) does not end in \(inFeatures) features")
+        }
+        var y: Tensor
+        switch weight { case .dense(let w): y = try matmul(x, w.value, transposeB: true) }
+        if let bias { y = try y + bias.value }
+        return y
+    }
+}
+
+/// Rows of a (V, C) table picked by token ids.   ids: N (or shape)   →   (N, C) (or shape + [C])
+///
+///     let emb = Embedding(vocabulary: 49152, dimension: 576, generator: &g)
+///     let h = try emb(ids, shape: [B, T])       // (B, T, 576)
+public final class Embedding: Module {
+    @Child("weight") public var weight: Parameter
+    public init(vocabulary: Int, dimension: Int, generator: inout SplitMix64) {
+        weight = Parameter(Tensor.randn([vocabulary, dimension], generator: &generator))
+    }
+    public init(table: Tensor) { weight = Parameter(table) }
+    public func callAsFunction(_ ids: [Int32], shape: [Int]? = nil) throws -> Tensor {
+        try embedding(weight.value, ids: ids, shape: shape)
+    }
+}
+
+/// y = x / √(mean(x²) + eps) ⊙ w over the last axis.   x: (…, C)   w: (C)
+///
+///     let norm = RMSNorm(dimension: 576, eps: 1e-5)
+///     let h = try norm(x)
+public final class RMSNorm: UnaryLayer {
+    @Child("weight") public var weight: Parameter
+    public let eps: Float
+    public init(dimension: Int, eps: Float = 1e-5) { self.eps = eps; weight = Parameter(Tensor.ones([dimension])) }
+    public init(weight w: Tensor, eps: Float = 1e-5) { self.eps = eps; weight = Parameter(w) }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try rmsNorm(x, weight: weight.value, eps: eps) }
+}
+
+/// Inverted dropout with its own seeded generator; identity when `training` is false or p = 0.
+///
+///     let drop = Dropout(p: 0.1, seed: 1)
+///     let h = try drop(x)
+public final class Dropout: UnaryLayer {
+    public let p: Float
+    public var training = true
+    /// Generator state; save `generator.state` to resume a run exactly.
+    public var generator: SplitMix64
+    public init(p: Float, seed: UInt64 = 0) { self.p = p; generator = SplitMix64(seed: seed) }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        guard training, p > 0 else { return x }
+        return try dropout(x, p: p, generator: &generator)
+    }
+}

@@ -1,1 +1,0 @@
-// NeuralNet layer (see Docs/ARCHITECTURE.md).

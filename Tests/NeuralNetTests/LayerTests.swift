@@ -1,0 +1,63 @@
+// Module tree keys and the basic layers' forward/backward.
+import Testing
+import Autograd
+@testable import NeuralNet
+
+final class Block: Module {
+    @Child("norm") var norm = RMSNorm(dimension: 4)
+    @Child("proj") var proj: Linear
+    @Child("drop") var drop = Dropout(p: 0.5, seed: 3)
+    init(_ g: inout SplitMix64) { proj = Linear(inFeatures: 4, outFeatures: 4, bias: false, generator: &g) }
+}
+final class Tiny: Module {
+    @Child("embed_tokens") var embed: Embedding
+    @Child("layers") var layers: [Block]
+    @Child("lm_head") var head: Linear
+    init() {
+        var g = SplitMix64(seed: 1)
+        embed = Embedding(vocabulary: 10, dimension: 4, generator: &g)
+        layers = [Block(&g), Block(&g)]
+        head = Linear(inFeatures: 4, outFeatures: 10, generator: &g)
+    }
+}
+
+@Suite struct LayerTests {
+    @Test func dottedKeys() {
+        let m = Tiny()
+        #expect(m.namedParameters().map(\.0) == [
+            "embed_tokens.weight", "layers.0.norm.weight", "layers.0.proj.weight",
+            "layers.1.norm.weight", "layers.1.proj.weight", "lm_head.weight", "lm_head.bias"])
+        #expect(m.parameter("layers.1.proj.weight")?.shape == [4, 4])
+        m.setTrainable(false)
+        #expect(m.trainableParameters().isEmpty)
+        m.setTraining(false)
+        #expect(m.layers.allSatisfy { !$0.drop.training })
+    }
+
+    @Test func linearMatchesFormulaAndLearns() throws {
+        let w = try Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3]), b = try Tensor([0.5, -1], shape: [2])
+        let lin = try Linear(weight: w, bias: b)
+        let x = try Tensor([1, 0, -1, 2, 1, 0], shape: [2, 3])
+        let want: [Float] = [-1.5, -3, 4.5, 12]
+        #expect(try lin(x).scalars == want)
+        let loss = try lin(x).sum()
+        try loss.backward()
+        #expect(lin.bias?.grad?.scalars == [2, 2])
+        if case .dense(let p) = lin.weight { #expect(p.grad?.scalars == [3, 1, -1, 3, 1, -1]) }
+        #expect(throws: TensorError.self) { try lin(Tensor.zeros([2, 4])) }
+    }
+
+    @Test func embeddingNormDropout() throws {
+        let emb = Embedding(table: try Tensor([0, 1, 2, 3, 4, 5], shape: [3, 2]))
+        #expect(try emb([2, 0], shape: [1, 2]).scalars == [4, 5, 0, 1])
+        let norm = RMSNorm(dimension: 2, eps: 0)
+        let y = try norm(try Tensor([3, 4], shape: [1, 2])).scalars
+        let r = (12.5 as Float).squareRoot()
+        #expect(abs(y[0] - 3 / r) < 1e-6 && abs(y[1] - 4 / r) < 1e-6)
+        let d = Dropout(p: 0.5, seed: 9)
+        let on = try d(Tensor.ones([100])).scalars
+        #expect(on.contains(0) && on.contains(2))
+        d.training = false
+        #expect(try d(Tensor.ones([3])).scalars == [1, 1, 1])
+    }
+}
