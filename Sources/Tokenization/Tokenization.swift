@@ -1,1 +1,0 @@
-// Tokenization layer (see Docs/ARCHITECTURE.md).
