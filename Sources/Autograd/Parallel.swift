@@ -39,7 +39,7 @@ public enum Threads {
 
 /// Split `0..<n` into at most `Threads.count` contiguous chunks and run them on the pool.
 /// Runs inline when there is one thread or the work is small (`n * costPerItem < 32768`).
-@inline(__always) func parallelFor(_ n: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+@inline(__always) public func parallelFor(_ n: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
     let workers = min(Threads.count, n)
     if workers <= 1 || n * costPerItem < 32768 { if n > 0 { body(0..<n) }; return }
     Threads.enter(); defer { Threads.leave() }
@@ -53,7 +53,7 @@ public enum Threads {
 
 /// Run `tasks` independent tasks with dynamic assignment; `body(task, worker)` gets a worker index in
 /// `0..<workers` for per-thread scratch. Returns the number of workers used.
-func parallelTasks(_ tasks: Int, _ body: (Int, Int) -> Void) -> Int {
+@discardableResult public func parallelTasks(_ tasks: Int, _ body: (Int, Int) -> Void) -> Int {
     let workers = min(Threads.count, tasks)
     if workers <= 1 { for t in 0..<tasks { body(t, 0) }; return 1 }
     Threads.enter(); defer { Threads.leave() }

@@ -1,0 +1,210 @@
+// Inference: prefill, a growing KV cache per sequence, token-by-token decoding of a batch of sequences
+// that may share one already-computed prefix (many questions about one document). No tape anywhere.
+// Not training: LlamaModel.forward is the differentiable path.
+import Autograd
+import Foundation
+
+/// What to generate and when to stop.
+///
+///     let opts = GenerationOptions(maxNewTokens: 32, stopTokens: [2])
+///     let out = try model.generate(prompt: ids, options: opts)
+public struct GenerationOptions: Sendable {
+    public var maxNewTokens: Int
+    public var sampling: SamplingOptions
+    /// Generation of a sequence ends after it emits one of these (the stop token is kept in the output).
+    public var stopTokens: Set<Int>
+    /// Sequence i of a batch draws from `SplitMix64(seed: seed &+ i)`, so a batch samples exactly
+    /// what the same prompts would sample one at a time with seeds seed, seed+1, …
+    public var seed: UInt64
+
+    public init(maxNewTokens: Int = 64, sampling: SamplingOptions = .greedy, stopTokens: Set<Int> = [], seed: UInt64 = 0) {
+        self.maxNewTokens = maxNewTokens; self.sampling = sampling; self.stopTokens = stopTokens; self.seed = seed
+    }
+}
+
+/// Keys and values of B sequences after a shared prefix: per layer a (B, capacity, Hkv, D) buffer of
+/// which the first `lengths[b]` rows of sequence b are filled. The prefix (1, P, Hkv, D) is not copied.
+final class SequenceCache {
+    let prefix: [LayerKV]?
+    let prefixLength: Int
+    let batch: Int, capacity: Int, rowWidth: Int
+    var keys: [Tensor], values: [Tensor]
+    var lengths: [Int]
+
+    init(prefix: [LayerKV]?, layers: Int, batch: Int, capacity: Int, kvHeads: Int, headDim: Int) {
+        self.prefix = prefix
+        prefixLength = prefix?.first?.length ?? 0
+        self.batch = batch; self.capacity = capacity; rowWidth = kvHeads * headDim
+        keys = (0..<layers).map { _ in Tensor.zeros([batch, capacity, kvHeads, headDim]) }
+        values = (0..<layers).map { _ in Tensor.zeros([batch, capacity, kvHeads, headDim]) }
+        lengths = Array(repeating: 0, count: batch)
+    }
+
+    /// Copies rows `0..<count` of sequence `src` of `kv` (Bsrc, T, Hkv, D) to rows `at..<at+count` of `dst`.
+    func store(layer: Int, _ kv: LayerKV, source src: Int, rows count: Int, into dst: Int, at: Int) {
+        let t = kv.k.shape[1], w = rowWidth
+        keys[layer].data.advanced(by: (dst * capacity + at) * w).update(from: kv.k.data.advanced(by: src * t * w), count: count * w)
+        values[layer].data.advanced(by: (dst * capacity + at) * w).update(from: kv.v.data.advanced(by: src * t * w), count: count * w)
+    }
+}
+
+extension LlamaModel {
+    /// Greedy or sampled continuation of one prompt (ids of the new tokens, stop token included).
+    public func generate(prompt: [Int], options: GenerationOptions) throws -> [Int] {
+        try generate(prompts: [prompt], options: options)[0]
+    }
+
+    /// Continuations of several prompts, each after `sharedPrefix` (computed once and shared by all:
+    /// its keys/values are never copied per sequence). Prompts may differ in length.
+    ///
+    ///     let answers = try model.generate(prompts: questionIds, sharedPrefix: documentIds, options: opts)
+    public func generate(prompts: [[Int]], sharedPrefix: [Int] = [], options: GenerationOptions) throws -> [[Int]] {
+        try withNoGrad {
+            guard !prompts.isEmpty else { return [] }
+            if let i = prompts.firstIndex(where: \.isEmpty) {
+                throw TensorError("generate: prompt \(i) is empty (a continuation needs at least one token after the shared prefix)")
+            }
+            let maxNew = max(0, options.maxNewTokens)
+            let prefix: [LayerKV]? = sharedPrefix.isEmpty ? nil
+                : try forward(ids: sharedPrefix.map(Int32.init), batch: 1, length: sharedPrefix.count).present
+            let p = sharedPrefix.count
+            let b = prompts.count, tMax = prompts.map(\.count).max()!
+            if p + tMax + maxNew > config.maxPositions {
+                throw TensorError("generate: \(p + tMax + maxNew) positions exceed the model's \(config.maxPositions)")
+            }
+            // Prompts right-padded to a common length: padding sits after every real token, so causal
+            // attention keeps it out of the real rows, and its cache rows are overwritten by new tokens.
+            var ids = [Int32](repeating: 0, count: b * tMax)
+            for (i, prompt) in prompts.enumerated() { for (j, t) in prompt.enumerated() { ids[i * tMax + j] = Int32(t) } }
+            let (hidden, present) = try forward(ids: ids, batch: b, length: tMax, past: prefix)
+            let cache = SequenceCache(prefix: prefix, layers: config.layerCount, batch: b, capacity: tMax + maxNew,
+                                      kvHeads: config.kvHeadCount, headDim: config.headDim)
+            for (l, kv) in present.enumerated() {
+                for i in 0..<b { cache.store(layer: l, kv, source: i, rows: prompts[i].count, into: i, at: 0) }
+            }
+            cache.lengths = prompts.map(\.count)
+            let lastRows = prompts.enumerated().map { $0.offset * tMax + $0.element.count - 1 }
+            var logits = try self.logits(gather(hidden.reshaped([b * tMax, config.hiddenSize]), axis: 0, indices: lastRows))
+
+            var rngs = (0..<b).map { SplitMix64(seed: options.seed &+ UInt64($0)) }
+            var outputs = Array(repeating: [Int](), count: b)
+            var active = Array(0..<b)
+            let v = config.vocabSize
+            for _ in 0..<maxNew {
+                var next: [Int32] = []
+                var stillActive: [Int] = []
+                for (row, i) in active.enumerated() {
+                    let token = UnsafeBufferPointer(start: logits.data + row * v, count: v).withMemoryRebound(to: Float.self) {
+                        options.sampling.sample($0, using: &rngs[i])
+                    }
+                    outputs[i].append(token)
+                    if !options.stopTokens.contains(token) && outputs[i].count < maxNew {
+                        stillActive.append(i); next.append(Int32(token))
+                    }
+                }
+                active = stillActive
+                if active.isEmpty { break }
+                logits = try decodeStep(tokens: next, sequences: active, cache: cache)
+            }
+            return outputs
+        }
+    }
+
+    /// One new token for each of `sequences` (indices into the cache): appends its keys/values and returns
+    /// the next-token logits (len(sequences), V).
+    func decodeStep(tokens: [Int32], sequences: [Int], cache: SequenceCache) throws -> Tensor {
+        let n = tokens.count, c = config.hiddenSize, d = config.headDim
+        let hq = config.headCount, hkv = config.kvHeadCount
+        let positions = sequences.map { cache.prefixLength + cache.lengths[$0] }
+        let rotation = config.ropeRotation, theta = Float(config.ropeTheta)
+        var x = try body.embedTokens(tokens, shape: [n, 1])
+        for (l, layer) in body.layers.enumerated() {
+            let attn = layer.selfAttn
+            let h = try layer.inputLayernorm(x)
+            let q = try rope(attn.qProj(h).reshaped([n, 1, hq, d]), positions: positions, theta: theta, scaling: rotation)
+            let k = try rope(attn.kProj(h).reshaped([n, 1, hkv, d]), positions: positions, theta: theta, scaling: rotation)
+            let v = try attn.vProj(h).reshaped([n, 1, hkv, d])
+            let kv = LayerKV(k: k, v: v)
+            for (row, s) in sequences.enumerated() {
+                cache.store(layer: l, kv, source: row, rows: 1, into: s, at: cache.lengths[s])
+            }
+            let o = cachedAttention(q: q, layer: l, sequences: sequences, cache: cache)
+            x = try x + attn.oProj(o.reshaped([n, 1, hq * d]))
+            x = try x + layer.mlp(layer.postAttentionLayernorm(x))
+        }
+        for s in sequences { cache.lengths[s] += 1 }
+        return try logits(body.norm(x).reshaped([n, c]))
+    }
+
+    /// Attention of one new query per sequence over [shared prefix keys, the sequence's own keys
+    /// (including the one just stored)].   q: (n, 1, Hq, D)  →  (n, 1, Hq, D)
+    func cachedAttention(q: Tensor, layer l: Int, sequences: [Int], cache: SequenceCache) -> Tensor {
+        let n = sequences.count, hq = config.headCount, hkv = config.kvHeadCount, d = config.headDim
+        let group = hq / hkv, w = cache.rowWidth, p = cache.prefixLength
+        let scale = 1 / Float(d).squareRoot()
+        let out = Tensor.zeros([n, 1, hq, d])
+        let window = config.slidingWindow
+        let pk = cache.prefix?[l].k.data, pv = cache.prefix?[l].v.data
+        let ok = cache.keys[l].data, ov = cache.values[l].data
+        let qd = q.data, od = out.data
+        let maxKeys = p + cache.capacity
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: maxKeys * max(1, Threads.count))
+        defer { scratch.deallocate() }
+        parallelTasks(n * hq) { task, worker in
+            let row = task / hq, h = task % hq, s = sequences[row], kvh = h / group
+            let own = cache.lengths[s] + 1                       // own keys, the new one included
+            let pos = p + own - 1                                // absolute position of the query
+            let lo = window.map { max(0, pos - $0 + 1) } ?? 0    // first visible absolute position
+            let qv = qd + (row * hq + h) * d
+            let scores = scratch + worker * maxKeys
+            // Visible keys in absolute order: prefix row j (position j), then own row j (position p + j).
+            let ownK = ok + s * cache.capacity * w, ownV = ov + s * cache.capacity * w
+            let segments: [(k: UnsafeMutablePointer<Float>?, v: UnsafeMutablePointer<Float>?, rows: Range<Int>)] = [
+                (pk, pv, min(lo, p)..<p), (ownK, ownV, max(0, lo - p)..<own),
+            ]
+            var m = -Float.infinity, count = 0
+            for seg in segments {
+                guard let keys = seg.k else { continue }
+                for j in seg.rows {
+                    let sc = dot(qv, keys + j * w + kvh * d, d) * scale
+                    scores[count] = sc; count += 1
+                    if sc > m { m = sc }
+                }
+            }
+            var sum: Float = 0
+            for j in 0..<count { let e = Foundation.exp(scores[j] - m); scores[j] = e; sum += e }
+            let inv = 1 / sum
+            let o = od + (row * hq + h) * d
+            var idx = 0
+            for seg in segments {
+                guard let vals = seg.v else { continue }
+                for j in seg.rows { axpy(scores[idx] * inv, vals + j * w + kvh * d, o, d); idx += 1 }
+            }
+        }
+        return out
+    }
+}
+
+@inline(__always) func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD16<Float>(repeating: 0)
+    var i = 0
+    while i + 16 <= n {
+        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self) * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self)
+        i += 16
+    }
+    var s = acc.sum()
+    while i < n { s += a[i] * b[i]; i += 1 }
+    return s
+}
+
+/// y += a·x over n values.
+@inline(__always) func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    let av = SIMD16<Float>(repeating: a)
+    while i + 16 <= n {
+        let r = UnsafeMutableRawPointer(y + i)
+        r.storeBytes(of: r.loadUnaligned(as: SIMD16<Float>.self) + av * UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < n { y[i] += a * x[i]; i += 1 }
+}

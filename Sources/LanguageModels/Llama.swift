@@ -1,0 +1,169 @@
+// The Llama-family decoder (Llama, Mistral, Qwen2, SmolLM) built from NeuralNet modules, with
+// checkpoint-named parameters. Training and prefill share `forward`; token-by-token decoding lives
+// in Generation.swift. Not a loader: see WeightLoading.swift.
+import Autograd
+import Foundation
+import NeuralNet
+
+/// Keys and values of one layer, already rotated:  (1 or B, P, Hkv, D).
+public struct LayerKV {
+    public var k: Tensor
+    public var v: Tensor
+    public init(k: Tensor, v: Tensor) { self.k = k; self.v = v }
+    public var length: Int { k.shape[1] }
+}
+
+/// Grouped-query self-attention with RoPE.
+///
+///     q = x·Wqᵀ (B,T,Hq,D)   k, v = x·Wkᵀ, x·Wvᵀ (B,T,Hkv,D)   → rope(q, k) → attention(past ++ new) → ·Woᵀ
+public final class LlamaAttention: Module {
+    @Child("q_proj") public var qProj: Linear
+    @Child("k_proj") public var kProj: Linear
+    @Child("v_proj") public var vProj: Linear
+    @Child("o_proj") public var oProj: Linear
+    let config: ModelConfig
+    let scaling: RoPEScaling
+
+    init(config: ModelConfig, q: Linear, k: Linear, v: Linear, o: Linear) {
+        self.config = config
+        self.scaling = config.ropeRotation
+        qProj = q; kProj = k; vProj = v; oProj = o
+    }
+
+    /// x: (B, T, C), positions of the T new tokens → (output (B, T, C), this call's rotated k/v).
+    func callAsFunction(_ x: Tensor, positions: [Int], past: LayerKV?) throws -> (Tensor, LayerKV) {
+        let b = x.shape[0], t = x.shape[1], d = config.headDim
+        let theta = Float(config.ropeTheta)
+        var q = try qProj(x).reshaped([b, t, config.headCount, d])
+        var k = try kProj(x).reshaped([b, t, config.kvHeadCount, d])
+        let v = try vProj(x).reshaped([b, t, config.kvHeadCount, d])
+        q = try rope(q, positions: positions, theta: theta, scaling: scaling)
+        k = try rope(k, positions: positions, theta: theta, scaling: scaling)
+        let o = try causalAttention(q: q, k: k, v: v, past: past.map { ($0.k, $0.v) }, window: config.slidingWindow)
+        return (try oProj(o.reshaped([b, t, config.headCount * d])), LayerKV(k: k, v: v))
+    }
+}
+
+/// SwiGLU feed-forward:  down(silu(gate(x)) ⊙ up(x)).
+public final class LlamaMLP: UnaryLayer {
+    @Child("gate_proj") public var gateProj: Linear
+    @Child("up_proj") public var upProj: Linear
+    @Child("down_proj") public var downProj: Linear
+    init(gate: Linear, up: Linear, down: Linear) { gateProj = gate; upProj = up; downProj = down }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try downProj(try silu(gateProj(x)) * upProj(x))
+    }
+}
+
+/// One pre-norm block:  h = x + attn(norm₁(x));  y = h + mlp(norm₂(h)).
+public final class LlamaDecoderLayer: Module {
+    @Child("self_attn") public var selfAttn: LlamaAttention
+    @Child("mlp") public var mlp: LlamaMLP
+    @Child("input_layernorm") public var inputLayernorm: NeuralNet.RMSNorm
+    @Child("post_attention_layernorm") public var postAttentionLayernorm: NeuralNet.RMSNorm
+    init(attention: LlamaAttention, mlp: LlamaMLP, inputNorm: NeuralNet.RMSNorm, postNorm: NeuralNet.RMSNorm) {
+        selfAttn = attention; self.mlp = mlp; inputLayernorm = inputNorm; postAttentionLayernorm = postNorm
+    }
+    func callAsFunction(_ x: Tensor, positions: [Int], past: LayerKV?) throws -> (Tensor, LayerKV) {
+        let (a, kv) = try selfAttn(inputLayernorm(x), positions: positions, past: past)
+        let h = try x + a
+        return (try h + mlp(postAttentionLayernorm(h)), kv)
+    }
+}
+
+/// The transformer body, under the checkpoint prefix `model.`.
+public final class LlamaBody: Module {
+    @Child("embed_tokens") public var embedTokens: Embedding
+    @Child("layers") public var layers: [LlamaDecoderLayer]
+    @Child("norm") public var norm: NeuralNet.RMSNorm
+    init(embed: Embedding, layers: [LlamaDecoderLayer], norm: NeuralNet.RMSNorm) {
+        embedTokens = embed; self.layers = layers; self.norm = norm
+    }
+}
+
+/// A Llama-family causal language model:  ids → embed → N × block → norm → lm_head (or tied embedding).
+///
+///     let model = try LlamaModel.load(path: "SmolLM2-135M-Instruct.Q4_1.gguf")
+///     let out = try model.forward(ids: ids, batch: 1, length: ids.count)
+///     let logits = try model.logits(out.hidden)          // (B, T, V)
+public final class LlamaModel: Module {
+    @Child("model") public var body: LlamaBody
+    @Child("lm_head") public var lmHead: Linear?
+    public let config: ModelConfig
+    /// Recompute each block in backward instead of keeping its activations (training only).
+    public var checkpointBlocks = false
+
+    public init(config: ModelConfig, body: LlamaBody, lmHead: Linear?) {
+        self.config = config; self.body = body; self.lmHead = lmHead
+    }
+
+    /// Runs the blocks over B sequences of T new tokens each (ids row-major (B, T)) that continue a
+    /// past of P tokens (`past`: one `LayerKV` per layer, batch 1 or B). Returns the final hidden states
+    /// (B, T, C) after the last norm and this call's rotated keys/values per layer (B, T, Hkv, D).
+    public func forward(ids: [Int32], batch: Int, length: Int, past: [LayerKV]? = nil,
+                        positions: [Int]? = nil) throws -> (hidden: Tensor, present: [LayerKV]) {
+        guard batch > 0, length > 0, ids.count == batch * length else {
+            throw TensorError("LlamaModel.forward: \(ids.count) ids for batch \(batch) × length \(length)")
+        }
+        if let past, past.count != body.layers.count {
+            throw TensorError("LlamaModel.forward: past has \(past.count) layers, model has \(body.layers.count)")
+        }
+        if let bad = ids.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
+            throw TensorError("LlamaModel.forward: token id \(bad) outside the vocabulary of \(config.vocabSize)")
+        }
+        let p = past?.first?.length ?? 0
+        let positions = positions ?? Array(p..<(p + length))
+        var h = try body.embedTokens(ids, shape: [batch, length])
+        var present: [LayerKV] = []
+        present.reserveCapacity(body.layers.count)
+        for (i, layer) in body.layers.enumerated() {
+            let layerPast = past?[i]
+            if checkpointBlocks && isGradEnabled {
+                // The block is recomputed in backward; the k/v it returns here are off the tape, so a
+                // caller that reuses them as a differentiable past must not checkpoint.
+                var kvOut: LayerKV?
+                let inputs = [h] + (layerPast.map { [$0.k, $0.v] } ?? [])
+                h = try checkpoint(inputs) { xs in
+                    let pastKV = xs.count == 3 ? LayerKV(k: xs[1], v: xs[2]) : nil
+                    let (y, kv) = try layer(xs[0], positions: positions, past: pastKV)
+                    kvOut = kv
+                    return y
+                }
+                present.append(kvOut!)
+            } else {
+                let (y, kv) = try layer(h, positions: positions, past: layerPast)
+                h = y
+                present.append(kv)
+            }
+        }
+        return (try body.norm(h), present)
+    }
+
+    /// Logits (…, V) of final hidden states (…, C): lm_head, or the tied embedding table.
+    public func logits(_ hidden: Tensor) throws -> Tensor {
+        if let lmHead { return try lmHead(hidden) }
+        return try matmul(hidden, body.embedTokens.weight.value, transposeB: true)
+    }
+}
+
+extension ModelConfig {
+    /// The rotation schedule our RoPE kernel applies for this config's HF `rope_scaling`.
+    /// llama3: HF `_compute_llama3_parameters` (wavelength-dependent division of the frequencies).
+    public var ropeRotation: RoPEScaling {
+        switch ropeScaling {
+        case nil: return .none
+        case .linear(let f): return .linear(factor: Float(f))
+        case .llama3(let factor, let low, let high, let original):
+            let half = headDim / 2
+            let lowWavelength = Double(original) / low, highWavelength = Double(original) / high
+            return .inverseFrequencies((0..<half).map { i in
+                let f = Foundation.pow(ropeTheta, -Double(2 * i) / Double(headDim))
+                let wavelength = 2 * Double.pi / f
+                if wavelength < highWavelength { return Float(f) }
+                if wavelength > lowWavelength { return Float(f / factor) }
+                let smooth = (Double(original) / wavelength - low) / (high - low)
+                return Float((1 - smooth) * f / factor + smooth * f)
+            })
+        }
+    }
+}

@@ -1,0 +1,177 @@
+// Building a LlamaModel from a checkpoint (GGUF file, or a directory with config.json and safetensors),
+// strictly: every parameter set, every tensor used, every shape checked, errors naming the tensor.
+// Not a format reader: GGUFFile and SafetensorsCheckpoint do that.
+import Autograd
+import Foundation
+import ModelFormats
+import NeuralNet
+
+public struct WeightLoadingError: Error, CustomStringConvertible, Equatable {
+    public var source: String
+    public var reason: String
+    public var description: String { "\(source): \(reason)" }
+}
+
+/// Tensors of a checkpoint under their HF names (`model.layers.3.self_attn.q_proj.weight`), row-major
+/// in the HF layout (q/k rows in the half-split rotary order).
+public protocol WeightSource: AnyObject {
+    var path: String { get }
+    var names: [String] { get }
+    func shape(_ name: String) -> [Int]?
+    func floats(_ name: String) throws -> [Float]
+}
+
+/// HF name ↔ GGUF name of the Llama family.
+public enum GGUFTensorNames {
+    static let layerParts: [(hf: String, gguf: String)] = [
+        ("input_layernorm.weight", "attn_norm.weight"),
+        ("post_attention_layernorm.weight", "ffn_norm.weight"),
+        ("self_attn.q_proj.weight", "attn_q.weight"), ("self_attn.q_proj.bias", "attn_q.bias"),
+        ("self_attn.k_proj.weight", "attn_k.weight"), ("self_attn.k_proj.bias", "attn_k.bias"),
+        ("self_attn.v_proj.weight", "attn_v.weight"), ("self_attn.v_proj.bias", "attn_v.bias"),
+        ("self_attn.o_proj.weight", "attn_output.weight"),
+        ("mlp.gate_proj.weight", "ffn_gate.weight"),
+        ("mlp.up_proj.weight", "ffn_up.weight"),
+        ("mlp.down_proj.weight", "ffn_down.weight"),
+    ]
+    static let global: [String: String] = [
+        "token_embd.weight": "model.embed_tokens.weight",
+        "output_norm.weight": "model.norm.weight",
+        "output.weight": "lm_head.weight",
+    ]
+    /// Tensors a GGUF may hold that the model recomputes (llama3 rope frequencies).
+    static let derived: Set<String> = ["rope_freqs.weight"]
+
+    /// The HF name of a GGUF tensor, or nil when it is not a Llama tensor.
+    public static func hfName(_ gguf: String) -> String? {
+        if let g = global[gguf] { return g }
+        let parts = gguf.split(separator: ".", maxSplits: 2)
+        guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]) else { return nil }
+        guard let hf = layerParts.first(where: { $0.gguf == parts[2] })?.hf else { return nil }
+        return "model.layers.\(layer).\(hf)"
+    }
+}
+
+/// A GGUF checkpoint seen through HF names; q/k rows are un-permuted back to the half-split order.
+public final class GGUFWeights: WeightSource {
+    public let file: GGUFFile
+    public let config: ModelConfig
+    private var byHF: [String: GGUFTensorInfo] = [:]
+    public var path: String { file.path }
+
+    public init(_ file: GGUFFile, config: ModelConfig) throws {
+        self.file = file
+        self.config = config
+        for t in file.tensors where !GGUFTensorNames.derived.contains(t.name) {
+            guard let hf = GGUFTensorNames.hfName(t.name) else {
+                throw WeightLoadingError(source: file.path, reason: "tensor '\(t.name)' is not part of a \(config.architecture) model")
+            }
+            byHF[hf] = t
+        }
+    }
+    public var names: [String] { byHF.keys.sorted() }
+    public func shape(_ name: String) -> [Int]? { byHF[name]?.shape }
+    public func floats(_ name: String) throws -> [Float] {
+        guard let info = byHF[name] else { throw WeightLoadingError(source: file.path, reason: "no tensor for \(name)") }
+        let values = file.floats(info)
+        // llama.cpp's converter interleaves q/k rows for its rotary kernel (llama architecture only).
+        guard config.architecture == "llama" || config.architecture == "mistral" else { return values }
+        let rows = info.shape[0], cols = info.shape.count > 1 ? info.shape[1] : 1
+        if name.hasSuffix("self_attn.q_proj.weight") || name.hasSuffix("self_attn.q_proj.bias") {
+            return GGUFLlamaPermutation.unpermute(values, rows: rows, columns: cols, heads: config.headCount)
+        }
+        if name.hasSuffix("self_attn.k_proj.weight") || name.hasSuffix("self_attn.k_proj.bias") {
+            return GGUFLlamaPermutation.unpermute(values, rows: rows, columns: cols, heads: config.kvHeadCount)
+        }
+        return values
+    }
+}
+
+/// A safetensors checkpoint (single file or sharded) under its own (HF) names.
+public final class SafetensorsWeights: WeightSource {
+    public let checkpoint: SafetensorsCheckpoint
+    public var path: String { checkpoint.directory }
+    public init(directory: String) throws { checkpoint = try SafetensorsCheckpoint(directory: directory) }
+    public var names: [String] { checkpoint.tensorNames.filter { !$0.hasSuffix("rotary_emb.inv_freq") } }
+    public func shape(_ name: String) -> [Int]? { try? checkpoint.info(name).shape }
+    public func floats(_ name: String) throws -> [Float] { try checkpoint.floats(name) }
+}
+
+/// Builds a linear layer from its checkpoint weight; the hook through which a base is quantized on load.
+public typealias LinearFactory = (_ name: String, _ weight: Tensor, _ bias: Tensor?) throws -> Linear
+
+extension LlamaModel {
+    /// Dense Float32 linear layers.
+    public static let denseLinear: LinearFactory = { _, w, b in try Linear(weight: w, bias: b) }
+
+    /// Loads a `.gguf` file, or a directory holding `config.json` and `model.safetensors` (or shards).
+    public static func load(path: String, linear: LinearFactory = denseLinear) throws -> LlamaModel {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw WeightLoadingError(source: path, reason: "no such file or directory")
+        }
+        if isDir.boolValue {
+            let config = try ModelConfig(hf: try HFConfig.load(path: path + "/config.json"), source: path + "/config.json")
+            return try load(config: config, weights: try SafetensorsWeights(directory: path), linear: linear)
+        }
+        let file = try GGUFFile(path: path)
+        let config = try ModelConfig(gguf: file)
+        return try load(config: config, weights: try GGUFWeights(file, config: config), linear: linear)
+    }
+
+    /// Builds the model layer by layer from `weights`, strictly.
+    public static func load(config c: ModelConfig, weights: WeightSource, linear: LinearFactory = denseLinear) throws -> LlamaModel {
+        var used = Set<String>()
+        func take(_ name: String, _ shape: [Int]) throws -> Tensor {
+            guard let s = weights.shape(name) else {
+                throw WeightLoadingError(source: weights.path, reason: "missing tensor \(name) (expected shape \(shape))")
+            }
+            guard s == shape else {
+                throw WeightLoadingError(source: weights.path, reason: "tensor \(name) has shape \(s), expected \(shape)")
+            }
+            used.insert(name)
+            return try Tensor(try weights.floats(name), shape: shape)
+        }
+        func takeIfPresent(_ name: String, _ shape: [Int]) throws -> Tensor? {
+            weights.shape(name) == nil ? nil : try take(name, shape)
+        }
+        func proj(_ name: String, out: Int, in: Int, bias: Bool) throws -> Linear {
+            let w = try take(name + ".weight", [out, `in`])
+            let b = bias ? try take(name + ".bias", [out]) : try takeIfPresent(name + ".bias", [out])
+            return try linear(name, w, b)
+        }
+        let eps = Float(c.rmsNormEps), hd = c.headDim
+        let embed = Embedding(table: try take("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize]))
+        var layers: [LlamaDecoderLayer] = []
+        for i in 0..<c.layerCount {
+            let p = "model.layers.\(i)"
+            let attention = LlamaAttention(
+                config: c,
+                q: try proj("\(p).self_attn.q_proj", out: c.headCount * hd, in: c.hiddenSize, bias: c.attentionBias),
+                k: try proj("\(p).self_attn.k_proj", out: c.kvHeadCount * hd, in: c.hiddenSize, bias: c.attentionBias),
+                v: try proj("\(p).self_attn.v_proj", out: c.kvHeadCount * hd, in: c.hiddenSize, bias: c.attentionBias),
+                o: try proj("\(p).self_attn.o_proj", out: c.hiddenSize, in: c.headCount * hd, bias: false))
+            let mlp = LlamaMLP(
+                gate: try proj("\(p).mlp.gate_proj", out: c.intermediateSize, in: c.hiddenSize, bias: false),
+                up: try proj("\(p).mlp.up_proj", out: c.intermediateSize, in: c.hiddenSize, bias: false),
+                down: try proj("\(p).mlp.down_proj", out: c.hiddenSize, in: c.intermediateSize, bias: false))
+            layers.append(LlamaDecoderLayer(
+                attention: attention, mlp: mlp,
+                inputNorm: NeuralNet.RMSNorm(weight: try take("\(p).input_layernorm.weight", [c.hiddenSize]), eps: eps),
+                postNorm: NeuralNet.RMSNorm(weight: try take("\(p).post_attention_layernorm.weight", [c.hiddenSize]), eps: eps)))
+        }
+        let norm = NeuralNet.RMSNorm(weight: try take("model.norm.weight", [c.hiddenSize]), eps: eps)
+        let head = c.tiedEmbeddings ? nil : try proj("lm_head", out: c.vocabSize, in: c.hiddenSize, bias: false)
+        if c.tiedEmbeddings, weights.shape("lm_head.weight") != nil {
+            // Some tied checkpoints still store the head; it must equal the embedding, so it is not loaded.
+            used.insert("lm_head.weight")
+        }
+        let unused = weights.names.filter { !used.contains($0) }
+        guard unused.isEmpty else {
+            throw WeightLoadingError(source: weights.path, reason: "unused tensors: \(unused.prefix(8).joined(separator: ", "))\(unused.count > 8 ? " … (\(unused.count) in all)" : "")")
+        }
+        let model = LlamaModel(config: c, body: LlamaBody(embed: embed, layers: layers, norm: norm), lmHead: head)
+        model.setTrainable(false)
+        return model
+    }
+}

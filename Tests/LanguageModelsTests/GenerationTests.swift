@@ -1,0 +1,77 @@
+// Metamorphic checks of inference: the KV cache equals recomputation; batched, padded and
+// shared-prefix generation equal one-at-a-time generation.
+import Autograd
+import Foundation
+import Testing
+@testable import LanguageModels
+
+@Suite struct GenerationTests {
+    /// Logits of every position by one full forward pass.   → (T, V)
+    func fullLogits(_ model: LlamaModel, _ ids: [Int]) throws -> [Float] {
+        try withNoGrad { try model.logits(model.forward(ids: ids.map(Int32.init), batch: 1, length: ids.count).hidden).scalars }
+    }
+
+    /// Prefill `ids[..<split]` as a shared prefix plus `ids[split]`, then decode the rest one token at a time.
+    func cachedLogits(_ model: LlamaModel, _ ids: [Int], split: Int) throws -> [Float] {
+        try withNoGrad {
+            let v = model.config.vocabSize
+            let prefix = try model.forward(ids: ids[..<split].map(Int32.init), batch: 1, length: split).present
+            let cache = SequenceCache(prefix: prefix, layers: model.config.layerCount, batch: 1, capacity: ids.count,
+                                      kvHeads: model.config.kvHeadCount, headDim: model.config.headDim)
+            var out = try model.logits(model.forward(ids: ids[..<split].map(Int32.init), batch: 1, length: split).hidden).scalars
+            for t in split..<ids.count {
+                out += try model.decodeStep(tokens: [Int32(ids[t])], sequences: [0], cache: cache).scalars
+            }
+            #expect(out.count == ids.count * v)
+            return out
+        }
+    }
+
+    @Test(arguments: [nil, 5] as [Int?])
+    func kvCacheEqualsRecomputation(window: Int?) throws {
+        let model = try LlamaModel.load(path: Fixtures.tinyCheckpoint(slidingWindow: window))
+        let ids = (0..<23).map { ($0 * 7 + 3) % 67 }
+        let diff = maxAbsDiff(try fullLogits(model, ids), try cachedLogits(model, ids, split: 6))
+        #expect(diff <= 1e-4, "window \(String(describing: window)): max diff \(diff)")
+    }
+
+    @Test func kvCacheEqualsRecomputationOnSmolLM2() throws {
+        let model = try Fixtures.smolLM2.get()
+        let ids = try Fixtures.golden().cases[1].ids
+        let diff = maxAbsDiff(try fullLogits(model, ids), try cachedLogits(model, ids, split: 10))
+        #expect(diff <= 1e-4, "max diff \(diff)")
+    }
+
+    @Test func batchedAndSharedPrefixGenerationEqualOneAtATime() throws {
+        let model = try LlamaModel.load(path: Fixtures.tinyCheckpoint(slidingWindow: 9))
+        let prompts = [[5, 9, 13], [7], [1, 2, 3, 4, 5, 6, 7, 8], [40, 41]]
+        let prefix = [11, 12, 13, 14, 15, 16]
+        let opts = GenerationOptions(maxNewTokens: 12)
+        let alone = try prompts.map { try model.generate(prompt: $0, options: opts) }
+        #expect(try model.generate(prompts: prompts, options: opts) == alone)
+        let aloneWithPrefix = try prompts.map { try model.generate(prompt: prefix + $0, options: opts) }
+        #expect(try model.generate(prompts: prompts, sharedPrefix: prefix, options: opts) == aloneWithPrefix)
+        // Not vacuous: the prompts lead to different continuations.
+        #expect(Set(aloneWithPrefix).count > 1)
+    }
+
+    @Test func sampledBatchEqualsSeededOneAtATime() throws {
+        let model = try LlamaModel.load(path: Fixtures.tinyCheckpoint())
+        let prompts = [[5, 9, 13], [7, 8]]
+        let opts = GenerationOptions(maxNewTokens: 10, sampling: SamplingOptions(temperature: 1, topK: 20, topP: 0.95), seed: 42)
+        let batch = try model.generate(prompts: prompts, options: opts)
+        for (i, p) in prompts.enumerated() {
+            var one = opts
+            one.seed = 42 &+ UInt64(i)
+            #expect(try model.generate(prompt: p, options: one) == batch[i])
+        }
+    }
+
+    @Test func stopTokensEndASequence() throws {
+        let model = try LlamaModel.load(path: Fixtures.tinyCheckpoint())
+        let free = try model.generate(prompt: [3, 4], options: GenerationOptions(maxNewTokens: 10))
+        let stop = free[2]
+        let stopped = try model.generate(prompt: [3, 4], options: GenerationOptions(maxNewTokens: 10, stopTokens: [stop]))
+        #expect(stopped == Array(free[...free.firstIndex(of: stop)!]))
+    }
+}
