@@ -45,7 +45,9 @@ public enum ChatTemplate: Sendable, Equatable {
     public static func detect(jinja: String) -> ChatTemplate? {
         if jinja.contains("<|im_start|>") {
             // a literal default system turn: '<|im_start|>system\n…<|im_end|>' inside the template text
-            if let r = jinja.range(of: "<|im_start|>system\\n"), let e = jinja.range(of: "<|im_end|>", range: r.upperBound..<jinja.endIndex) {
+            // (the newline is a real one, or a Jinja "\n" escape)
+            if let r = jinja.range(of: "<|im_start|>system\n") ?? jinja.range(of: "<|im_start|>system\\n"),
+               let e = jinja.range(of: "<|im_end|>", range: r.upperBound..<jinja.endIndex) {
                 let prompt = String(jinja[r.upperBound..<e.lowerBound])
                 if !prompt.contains("{") && !prompt.contains("'") { return .chatML(defaultSystemPrompt: prompt) }
             }

@@ -1,6 +1,8 @@
 // The `autore` command-line tool: one subcommand per job a researcher runs.
 // Each subcommand lives in its own file; this one only lists them.
 import ArgumentParser
+import ModelFormats
+import Tokenization
 
 @main
 struct AutoRECommand: ParsableCommand {
@@ -9,6 +11,8 @@ struct AutoRECommand: ParsableCommand {
         abstract: "QLoRA fine-tuning and document-level relation extraction (AutoRE's RHF) in Swift.",
         subcommands: [
             Bench.self,
+            InspectCommand.self,
+            TokenizeCommand.self,
         ]
     )
 }

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Writes the tokenizer goldens of Tests/TokenizationTests/Fixtures from transformers' GGUF tokenizer loading.
+
+Reference: AutoTokenizer.from_pretrained(dir, gguf_file=...) on the same SmolLM2 GGUF the Swift code reads.
+Outputs (small, committed):
+  smollm2_texts.json   ids of a fixed set of texts (add_special_tokens=False)
+  smollm2_redocred_dev_hashes.json   per Re-DocRED dev document: sha256 of its ids joined by ",", and the count
+Run:  python3 -m venv /tmp/venv-tok && /tmp/venv-tok/bin/pip install -r Scripts/requirements-tokenizer-goldens.txt
+      /tmp/venv-tok/bin/python Scripts/make_tokenizer_goldens.py [--model PATH] [--dev PATH]
+"""
+import argparse, hashlib, json, os, sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOME = os.environ.get("AUTORE_HOME", os.path.expanduser("~/.cache/autore"))
+
+TEXTS = [
+    "Hello world",
+    "Hello, world! How are you?",
+    "The quick brown fox jumps over the lazy dog.",
+    "I'm sure you've heard: they'll say it's what we'd do. DON'T SHOUT'S",
+    "Numbers: 0 1 12 123 1234 3.14159 -42 1,000,000 2024-11-25 ½ ² ٣",
+    "Punctuation!!! ??? ... --- (parens) [brackets] {braces} <angles> @#$%^&*_+=|\\/~`",
+    "Café naïve résumé façade Ångström über straße",
+    "日本語のテキストと中文文本，还有한국어.",
+    "Emoji: 😀🎉👍🏽 👨‍👩‍👧 ❤️",
+    "  leading spaces",
+    "trailing spaces   ",
+    "tabs\tand\t\ttabs",
+    "multiple     spaces   between",
+    "line one\nline two\n\nline four\r\nwindows\n",
+    "\n\n\n",
+    " ",
+    "",
+    "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n",
+    "text<|endoftext|>more text<|im_end|>",
+    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+    "<|im_start|>user\nExtract the relations from: Barack Obama was born in Honolulu, Hawaii.<|im_end|>\n"
+    "<|im_start|>assistant\n",
+    "Mixed: abcDEF123ghi 4.5e-3 x²+y²=z² café’s “quotes” — dash … ellipsis",
+    "Zero\u200bwidth and non\u00a0breaking spaces\u3000ideographic",
+]
+
+
+def load_tokenizer(model_path):
+    """transformers' GGUF tokenizer, with the pre-tokeniser that the file's `tokenizer.ggml.pre` names.
+
+    transformers' GGUF converter gives every gpt2-type tokenizer a plain ByteLevel pre-tokeniser. For
+    `tokenizer.ggml.pre == "smollm"` llama.cpp first isolates each \\p{N} character (regex "\\p{N}") and the
+    original SmolLM2 tokenizer.json has Sequence[Digits(individual_digits=True), ByteLevel]; the two differ
+    on numeric characters that have merges with a preceding space (e.g. " ½"). We install that pre-tokeniser.
+    Returns (patched, unpatched)."""
+    # transformers refuses GGUF without torch, but the tokenizer path never touches tensors.
+    import transformers.modeling_gguf_pytorch_utils as g
+    g.is_torch_available = lambda: True
+    from transformers import AutoTokenizer
+    from tokenizers import pre_tokenizers
+    import gguf
+    kw = dict(pretrained_model_name_or_path=os.path.dirname(model_path), gguf_file=os.path.basename(model_path))
+    plain = AutoTokenizer.from_pretrained(**kw)
+    tok = AutoTokenizer.from_pretrained(**kw)
+    field = gguf.GGUFReader(model_path).fields.get("tokenizer.ggml.pre")
+    pre = bytes(field.parts[field.data[0]]).decode() if field else "default"
+    if pre in ("smollm", "starcoder", "refact", "codeshell"):
+        tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)])
+    elif pre not in ("default", "gpt2", "mpt", "olmo"):
+        sys.exit(f"tokenizer.ggml.pre '{pre}' has no reference pre-tokeniser here")
+    return tok, plain
+
+
+def dev_texts(path):
+    with open(path) as f:
+        docs = json.load(f)
+    return [" ".join(" ".join(s) for s in d["sents"]) for d in docs], [d.get("title", "") for d in docs]
+
+
+def ids_hash(ids):
+    return hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]   # 64 bits is plenty for 500 documents
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=os.path.join(HOME, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
+    ap.add_argument("--dev", default="/work/shared/data/redocred/dev_revised.json")
+    ap.add_argument("--out", default=os.path.join(ROOT, "Tests", "TokenizationTests", "Fixtures"))
+    a = ap.parse_args()
+    tok, plain = load_tokenizer(a.model)
+    os.makedirs(a.out, exist_ok=True)
+    cases = []
+    for t in TEXTS:
+        ids = tok.encode(t, add_special_tokens=False)
+        case = {"text": t, "ids": ids, "tokens": tok.convert_ids_to_tokens(ids),
+                "decoded": tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)}
+        plain_ids = plain.encode(t, add_special_tokens=False)
+        if plain_ids != ids:
+            case["transformers_gguf_plain_bytelevel_ids"] = plain_ids   # for information only
+        cases.append(case)
+    with open(os.path.join(a.out, "smollm2_texts.json"), "w") as f:
+        json.dump({"model": os.path.basename(a.model),
+                   "reference": "transformers AutoTokenizer(gguf_file=...) with the smollm pre-tokeniser (Digits + ByteLevel)",
+                   "cases": cases}, f, ensure_ascii=False, indent=1)
+    if os.path.exists(a.dev):
+        texts, titles = dev_texts(a.dev)
+        rows, total = [], 0
+        for text, title in zip(texts, titles):
+            ids = tok.encode(text, add_special_tokens=False)
+            if ids != plain.encode(text, add_special_tokens=False):
+                print(f"note: plain ByteLevel differs on dev document '{title}'")
+            total += len(ids)
+            rows.append({"title": title, "count": len(ids), "sha256": ids_hash(ids)})
+        with open(os.path.join(a.out, "smollm2_redocred_dev_hashes.json"), "w") as f:
+            json.dump({"model": os.path.basename(a.model), "documents": len(rows), "total_tokens": total,
+                       "text": "sentences' tokens joined by single spaces; first 16 hex digits of sha256 of the ids joined by ','",
+                       "rows": rows}, f, ensure_ascii=False, indent=0)
+        print(f"dev: {len(rows)} documents, {total} tokens")
+    else:
+        print(f"no dev file at {a.dev}; skipped the dev hashes", file=sys.stderr)
+    print(f"wrote {len(cases)} text cases to {a.out}")
+
+
+if __name__ == "__main__":
+    main()
