@@ -14,7 +14,7 @@ public enum Threads {
     nonisolated(unsafe) static var lock: pthread_mutex_t = { var m = pthread_mutex_t(); pthread_mutex_init(&m, nil); return m }()
 
     /// Make OpenBLAS use `count` threads (done once, lazily, before the first GEMM).
-    @inline(__always) static func configureBLAS() {
+    @inline(__always) public static func configureBLAS() {
         if configured { return }
         pthread_mutex_lock(&lock)
         if !configured { openblas_set_num_threads(Int32(count)); configured = true }

@@ -13,6 +13,8 @@ struct AutoRECommand: ParsableCommand {
             Bench.self,
             InspectCommand.self,
             TokenizeCommand.self,
+            GenerateCommand.self,
+            LogitsCommand.self,
         ]
     )
 }

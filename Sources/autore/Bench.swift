@@ -6,6 +6,7 @@ struct Bench: ParsableCommand {
         abstract: "Measure kernels, generation and QLoRA training steps (release build).",
         subcommands: [
             BenchKernels.self,
+            BenchGenerate.self,
         ]
     )
 }

@@ -1,0 +1,95 @@
+// `autore bench generate`: prefill throughput against what sgemm allows, decode latency, and the cost of
+// many continuations of one shared prefix relative to one.
+import ArgumentParser
+import Autograd
+import CBLAS
+import Foundation
+import LanguageModels
+
+struct BenchGenerate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Prefill tokens/s at 512 tokens, decode ms/token, and 16 shared-prefix continuations vs one.")
+
+    @Option(help: "A .gguf file or a checkpoint directory (default: SmolLM2-135M-Instruct from the cache).")
+    var model: String?
+    @Option(help: "Timed repeats per measurement (the median is reported).")
+    var repeats = 3
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    struct Report: Encodable {
+        var threads: Int
+        var flopsPerTokenPrefill512: Double
+        var sgemmGFLOPs: Double
+        var prefillTokensPerSecond: Double
+        var prefillTokensPerSecondAllowedBySgemm: Double
+        var prefillFractionOfSgemm: Double
+        var decodeMillisecondsPerToken: Double
+        var sharedPrefixOneSeconds: Double
+        var sharedPrefixSixteenSeconds: Double
+        var sharedPrefixRatio: Double
+    }
+
+    func run() throws {
+        let m = try LoadedModel(model).model
+        let c = m.config
+        let clock = Stopwatch(repeats: repeats, warmups: 1)
+
+        // FLOPs of one token of a 512-token prefill: every projection (2·in·out) and causal attention
+        // (q·kᵀ and p·v over on average (T+1)/2 keys, 2·2·D per key per head); the LM head runs on the
+        // last position only, as in extraction.
+        let t = 512
+        let proj = Double(c.hiddenSize * c.headCount * c.headDim * 2 + c.hiddenSize * c.kvHeadCount * c.headDim * 2
+                          + 3 * c.hiddenSize * c.intermediateSize)
+        let attention = 4.0 * Double(c.headCount * c.headDim) * Double(t + 1) / 2
+        let perToken = Double(c.layerCount) * (2 * proj + attention) + 2 * Double(c.hiddenSize * c.vocabSize) / Double(t)
+
+        // The sgemm rate of this machine, on the model's own largest projection shape.
+        let k = c.hiddenSize, n = c.intermediateSize
+        let a = Tensor.randn([t, k], seed: 1), b = Tensor.randn([n, k], seed: 2), out = Tensor.zeros([t, n])
+        Threads.configureBLAS()
+        let sgemmSeconds = clock.time {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(n), Int32(k), 1, a.data, Int32(k),
+                        b.data, Int32(k), 0, out.data, Int32(n))
+        }
+        let sgemm = 2.0 * Double(t * n * k) / sgemmSeconds / 1e9
+
+        let ids = (0..<t).map { Int32(($0 * 7919 + 13) % c.vocabSize) }
+        let prefill = try clock.time {
+            try withNoGrad {
+                let h = try m.forward(ids: ids, batch: 1, length: t).hidden
+                _ = try m.logits(slice(h, axis: 1, (t - 1)..<t))
+            }
+        }
+        let prefillRate = Double(t) / prefill
+        let allowed = sgemm * 1e9 / perToken
+
+        // Decode: 64 greedy tokens after a 16-token prompt, minus the prompt's own cost.
+        let short = Array(ids.prefix(16)).map(Int.init)
+        let opts64 = GenerationOptions(maxNewTokens: 65)
+        let opts1 = GenerationOptions(maxNewTokens: 1)
+        let (long, first) = try clock.timePair({ _ = try m.generate(prompt: short, options: opts64) },
+                                               { _ = try m.generate(prompt: short, options: opts1) })
+        let decode = (long - first) / 64 * 1000
+
+        // 16 continuations of one 350-token prefix, 20 new tokens each, vs one continuation.
+        let prefix = (0..<350).map { ($0 * 104729 + 7) % c.vocabSize }
+        let questions = (0..<16).map { q in (0..<(6 + q % 5)).map { ($0 * 31 + q * 977 + 5) % c.vocabSize } }
+        let opts20 = GenerationOptions(maxNewTokens: 20)
+        let (one, sixteen) = try clock.timePair(
+            { _ = try m.generate(prompts: [questions[0]], sharedPrefix: prefix, options: opts20) },
+            { _ = try m.generate(prompts: questions, sharedPrefix: prefix, options: opts20) })
+
+        let r = Report(threads: Threads.count, flopsPerTokenPrefill512: perToken, sgemmGFLOPs: sgemm,
+                       prefillTokensPerSecond: prefillRate, prefillTokensPerSecondAllowedBySgemm: allowed,
+                       prefillFractionOfSgemm: prefillRate / allowed, decodeMillisecondsPerToken: decode,
+                       sharedPrefixOneSeconds: one, sharedPrefixSixteenSeconds: sixteen, sharedPrefixRatio: sixteen / one)
+        if json { try printJSON(r); return }
+        print("model: \(c.architecture), \(c.layerCount) layers, hidden \(c.hiddenSize), threads \(r.threads)")
+        print(String(format: "FLOPs per prefill token (T=512): %.1f M   sgemm on (512×%d)·(%d×%d)ᵀ: %.1f GFLOP/s", perToken / 1e6, k, n, k, sgemm))
+        print(String(format: "prefill 512 tokens: %.0f tokens/s = %.0f%% of the %.0f tokens/s sgemm allows", prefillRate, 100 * r.prefillFractionOfSgemm, allowed))
+        print(String(format: "decode: %.1f ms/token", decode))
+        print(String(format: "shared prefix (350 tokens), 20 new tokens: 1 continuation %.2f s, 16 continuations %.2f s, ratio %.2f×", one, sixteen, r.sharedPrefixRatio))
+    }
+}
