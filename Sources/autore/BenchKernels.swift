@@ -99,6 +99,18 @@ struct BenchKernels: ParsableCommand {
                          "fwd_tokens_per_s": 512 / f, "bwd_tokens_per_s": 512 / b])
         }
 
+        do {
+            let a = Tensor.randn([4096, 576], seed: 13), b = Tensor.randn([4096, 576], seed: 14), bias = Tensor.randn([576], seed: 15)
+            let bytes = Double(a.count * 4)
+            let same = try time { _ = try withNoGrad { try a * b } }
+            let bc = try time { _ = try withNoGrad { try a + bias } }
+            let un = try time { _ = withNoGrad { silu(a) } }
+            line(String(format: "  mul (4096, 576)²  %6.1f GB/s   add (4096, 576)+(576)  %6.1f GB/s   silu  %6.1f GB/s",
+                        3 * bytes / same / 1e9, 2 * bytes / bc / 1e9, 2 * bytes / un / 1e9))
+            rows.append(["kernel": "elementwise", "shape": [4096, 576], "mul_gbs": 3 * bytes / same / 1e9,
+                         "add_bias_gbs": 2 * bytes / bc / 1e9, "silu_gbs": 2 * bytes / un / 1e9])
+        }
+
         // Attention: B 1, T 512, 9 query heads of 64, 3 KV heads.
         do {
             let t = 512, hq = 9, hkv = 3, d = 64
