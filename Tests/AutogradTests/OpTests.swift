@@ -210,6 +210,27 @@ import Testing
         }
     }
 
+    /// Rows split across the pool: per-worker dw partial sums must add up to the serial answer.
+    @Test func rmsNormParallelBackwardEqualsNaive() throws {
+        let rows = 301, c = 129
+        let x = det([rows, c], offset: 5); x.requiresGrad = true
+        let w = det([c], offset: 9) + 1; w.requiresGrad = true
+        let g = det([rows, c], offset: 11)
+        try Autograd.rmsNorm(x, weight: w, eps: 1e-5).backward(seed: g)
+        let xs = x.scalars.map(Double.init), ws = w.scalars.map(Double.init), gs = g.scalars.map(Double.init)
+        var dw = [Double](repeating: 0, count: c), dx = [Double](repeating: 0, count: rows * c)
+        for r in 0..<rows {
+            let row = Array(xs[(r * c)..<((r + 1) * c)]), gr = Array(gs[(r * c)..<((r + 1) * c)])
+            let rs = 1 / (row.reduce(0) { $0 + $1 * $1 } / Double(c) + 1e-5).squareRoot()
+            var k = 0.0
+            for j in 0..<c { dw[j] += gr[j] * row[j] * rs; k += gr[j] * ws[j] * row[j] }
+            k *= rs * rs / Double(c)
+            for j in 0..<c { dx[r * c + j] = rs * (gr[j] * ws[j] - row[j] * k) }
+        }
+        expectClose(w.grad!.scalars, dw, atol: 1e-3, rtol: 1e-4, "rmsNorm dw (parallel)")
+        expectClose(x.grad!.scalars, dx, atol: 1e-5, rtol: 1e-4, "rmsNorm dx (parallel)")
+    }
+
     @Test func ropeHandComputedAndOffset() throws {
         // D = 4, position 1, theta 100: angles (1, 1/10) for pairs (0,2) and (1,3).
         let x = try Tensor([1, 2, 3, 4], shape: [1, 1, 1, 4])
