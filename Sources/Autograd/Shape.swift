@@ -191,9 +191,9 @@ public func dropout(_ x: Tensor, p: Float, generator: inout SplitMix64) throws -
     if p == 0 { return x }
     let mask = Tensor(uninitialized: x.shape), pm = mask.data, k = 1 / (1 - p)
     for i in 0..<x.count { pm[i] = generator.nextFloat() < p ? 0 : k }
-    let y = binaryKernel(x, mask, x.shape, *)
+    let y = binaryKernel(x, mask, x.shape, MulFn())
     guard recording(x) else { return y }
-    return y.record("dropout", [x]) { g in [binaryKernel(g, mask, g.shape, *)] }
+    return y.record("dropout", [x]) { g in [binaryKernel(g, mask, g.shape, MulFn())] }
 }
 
 extension Tensor {

@@ -153,6 +153,18 @@ import Testing
         #expect(big.scalars.allSatisfy { $0.isFinite })
     }
 
+    @Test(arguments: [1, 3, 17, 63, 127]) func fastRowKernelsEqualNaive(c: Int) throws {
+        let x = det([3, c], offset: c) * 4
+        let want = softmaxRef(x.scalars.map(Double.init), cols: c, log: false)
+        expectClose(try softmax(x).scalars, want, atol: 1e-6, rtol: 1e-5, "softmax c=\(c)")
+        let wantLog = softmaxRef(x.scalars.map(Double.init), cols: c, log: true)
+        expectClose(try logSoftmax(x).scalars, wantLog, atol: 1e-5, rtol: 1e-5, "logSoftmax c=\(c)")
+        let targets: [Int32] = [0, Int32(c - 1), Int32(c / 2)]
+        var ce = 0.0
+        for (i, t) in targets.enumerated() { ce -= wantLog[i * c + Int(t)] }
+        expectClose([try crossEntropy(logits: x, targets: targets).item], [ce / 3], atol: 1e-5, rtol: 1e-5, "crossEntropy V=\(c)")
+    }
+
     @Test func crossEntropyWithIgnoredTargets() throws {
         let n = 5, v = 7, logits = det([n, v]) * 4
         let targets: [Int32] = [3, -100, 0, 6, -100]
@@ -198,6 +210,27 @@ import Testing
         }
     }
 
+    /// Rows split across the pool: per-worker dw partial sums must add up to the serial answer.
+    @Test func rmsNormParallelBackwardEqualsNaive() throws {
+        let rows = 301, c = 129
+        let x = det([rows, c], offset: 5); x.requiresGrad = true
+        let w = det([c], offset: 9) + 1; w.requiresGrad = true
+        let g = det([rows, c], offset: 11)
+        try Autograd.rmsNorm(x, weight: w, eps: 1e-5).backward(seed: g)
+        let xs = x.scalars.map(Double.init), ws = w.scalars.map(Double.init), gs = g.scalars.map(Double.init)
+        var dw = [Double](repeating: 0, count: c), dx = [Double](repeating: 0, count: rows * c)
+        for r in 0..<rows {
+            let row = Array(xs[(r * c)..<((r + 1) * c)]), gr = Array(gs[(r * c)..<((r + 1) * c)])
+            let rs = 1 / (row.reduce(0) { $0 + $1 * $1 } / Double(c) + 1e-5).squareRoot()
+            var k = 0.0
+            for j in 0..<c { dw[j] += gr[j] * row[j] * rs; k += gr[j] * ws[j] * row[j] }
+            k *= rs * rs / Double(c)
+            for j in 0..<c { dx[r * c + j] = rs * (gr[j] * ws[j] - row[j] * k) }
+        }
+        expectClose(w.grad!.scalars, dw, atol: 1e-3, rtol: 1e-4, "rmsNorm dw (parallel)")
+        expectClose(x.grad!.scalars, dx, atol: 1e-5, rtol: 1e-4, "rmsNorm dx (parallel)")
+    }
+
     @Test func ropeHandComputedAndOffset() throws {
         // D = 4, position 1, theta 100: angles (1, 1/10) for pairs (0,2) and (1,3).
         let x = try Tensor([1, 2, 3, 4], shape: [1, 1, 1, 4])
@@ -238,6 +271,8 @@ import Testing
         Case(b: 2, t: 4, hq: 3, hkv: 1, d: 4, p: 3, pb: 2, window: nil),        // past prefix
         Case(b: 3, t: 3, hq: 2, hkv: 1, d: 2, p: 4, pb: 1, window: nil),        // batch-1 past broadcast
         Case(b: 2, t: 7, hq: 4, hkv: 2, d: 4, p: 2, pb: 1, window: 3),          // sliding window
+        Case(b: 1, t: 70, hq: 2, hkv: 1, d: 4, p: 5, pb: 1, window: 40),        // two row blocks, two workers
+        Case(b: 2, t: 67, hq: 2, hkv: 2, d: 2, p: 0, pb: 0, window: nil),       // two row blocks, no past
     ]
     @Test(arguments: cases) func againstDoubleReference(c: Case) throws {
         let q = det([c.b, c.t, c.hq, c.d], offset: 1), k = det([c.b, c.t, c.hkv, c.d], offset: 2), v = det([c.b, c.t, c.hkv, c.d], offset: 3)

@@ -109,3 +109,28 @@ import Testing
 
     @Test func threadSettingIsPositive() { #expect(Threads.count >= 1) }
 }
+
+@Suite struct CustomOpTests {
+    /// y = x³ as a hand-written op; `wrong` scales the gradient to show the check can fail.
+    func cube(_ x: Tensor, wrong: Float = 1) -> Tensor {
+        let y = Tensor.uninitialized(x.shape)
+        for i in 0..<x.count { y.data[i] = x.data[i] * x.data[i] * x.data[i] }
+        guard isRecording([x]) else { return y }
+        return y.recorded("cube", inputs: [x]) { dy in
+            let dx = Tensor.uninitialized(x.shape)
+            for i in 0..<x.count { dx.data[i] = wrong * 3 * x.data[i] * x.data[i] * dy.data[i] }
+            return [dx]
+        }
+    }
+    @Test func gradientCheckPassesAndFails() throws {
+        let x = det([5])
+        #expect(try gradientCheck([x]) { self.cube($0[0]) }.passed)
+        #expect(try !gradientCheck([x]) { self.cube($0[0], wrong: 1.1) }.passed)
+        let w = det([3, 5], offset: 2)
+        let r = try gradientCheck([det([2, 5]), w]) { try matmul($0[0], $0[1], transposeB: true) }
+        #expect(r.passed, "\(r)")
+        let xr = det([5]); xr.requiresGrad = true
+        #expect(withNoGrad { cube(xr).node == nil })
+        #expect(cube(xr).node != nil)
+    }
+}
