@@ -18,6 +18,12 @@ public final class Linear: UnaryLayer {
     @Child("weight") public var weight: Weight
     @Child("bias") public var bias: Parameter?
     public let inFeatures: Int, outFeatures: Int
+    /// Named low-rank adapters (LoRA.swift); at most one is active. Keys: `lora_A.<name>.weight`, …
+    public internal(set) var adapters: [String: LoRA] = [:]
+    /// The adapter added to the output, if any (nil: the base layer alone).
+    public var activeAdapter: String?
+    /// The adapter currently folded into a dense weight (then not added again at run time).
+    public internal(set) var mergedAdapter: String?
 
     /// Weight and bias from U(−1/√in, 1/√in), as torch.nn.Linear does.
     public init(inFeatures: Int, outFeatures: Int, bias: Bool = true, generator: inout SplitMix64) {
@@ -40,6 +46,10 @@ public final class Linear: UnaryLayer {
         var y: Tensor
         switch weight { case .dense(let w): y = try matmul(x, w.value, transposeB: true) }
         if let bias { y = try y + bias.value }
+        if let name = activeAdapter, name != mergedAdapter {
+            guard let lora = adapters[name] else { throw TensorError("Linear: no adapter named '\(name)'") }
+            y = try y + lora(x)
+        }
         return y
     }
 }
