@@ -117,6 +117,29 @@ def main():
     else:
         print(f"no dev file at {a.dev}; skipped the dev hashes", file=sys.stderr)
     print(f"wrote {len(cases)} text cases to {a.out}")
+    write_pretokenizer_goldens(a.out)
+
+
+# The split patterns of llama.cpp's byte-level pre-tokenisers (llama-vocab.cpp), applied by the `tokenizers`
+# library's regex engine (Split, isolated): the oracle of our hand-written scanners.
+PATTERNS = {
+    "gpt2": r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
+    "llama3": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    "qwen2": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+}
+EXTRA = ["I'M HERE'S THEY'RE we'VE", "x  \n  y", "a\t\tb\r\nc", "!!hello (world) 12345678 ٣٤٥", "  \n\n  end ", "\thi", "?!\n\nok"]
+
+
+def write_pretokenizer_goldens(out):
+    from tokenizers import Regex, pre_tokenizers
+    result = {}
+    for name, pat in PATTERNS.items():
+        split = pre_tokenizers.Split(Regex(pat), behavior="isolated")
+        result[name] = {"pattern": pat, "cases": [{"text": t, "pieces": [p for p, _ in split.pre_tokenize_str(t)]}
+                                                  for t in TEXTS + EXTRA]}
+    with open(os.path.join(out, "pretokenizer_pieces.json"), "w") as f:
+        json.dump(result, f, ensure_ascii=False, indent=0)
+
 
 
 if __name__ == "__main__":

@@ -112,3 +112,25 @@ import Testing
         #expect(ChatTemplate.detect(jinja: "{% raw %}") == nil)
     }
 }
+
+/// Our scanners against the `tokenizers` regex engine on the same patterns (Fixtures/pretokenizer_pieces.json).
+@Suite struct PreTokenizerGoldenTests {
+    static let golden: [String: Any] = (try? Fixtures.json("pretokenizer_pieces.json")) ?? [:]
+
+    @Test(arguments: ["gpt2", "llama3", "qwen2"])
+    func piecesEqualTheRegexEngine(_ name: String) throws {
+        let p: any PreTokenizer = switch name {
+        case "gpt2": GPT2PreTokenizer()
+        case "llama3": Llama3PreTokenizer(maxDigits: 3)
+        default: Llama3PreTokenizer(maxDigits: 1)
+        }
+        let cases = try #require((Self.golden[name] as? [String: Any])?["cases"] as? [[String: Any]])
+        #expect(cases.count > 20)
+        for c in cases {
+            let text = c["text"] as! String
+            let t = ScalarText(text[...])
+            let ours = p.pieces(t).map { t.string($0) }
+            #expect(ours == c["pieces"] as! [String], "\(name): \(text.debugDescription)")
+        }
+    }
+}
