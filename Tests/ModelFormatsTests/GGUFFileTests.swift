@@ -119,6 +119,21 @@ func sampleWriter() -> GGUFTestWriter {
         }
     }
 
+    @Test func everySingleBytePatchIsReadOrRefusedNotCrashed() throws {
+        let (good, off) = sampleWriter().bytes()
+        var refused = 0
+        for pos in 0..<off["data"]! {
+            for v: UInt8 in [0x00, 0x7F, 0xFF] where good[pos] != v {
+                var b = good
+                b[pos] = v
+                let path = TempFiles.write(b, "patch.gguf")
+                do { let g = try GGUFFile(path: path); for t in g.tensors { _ = g.floats(t) } }
+                catch is GGUFError { refused += 1 }
+            }
+        }
+        #expect(refused > 100)
+    }
+
     static let modelPath: String = {
         let home = ProcessInfo.processInfo.environment["AUTORE_HOME"] ?? (NSHomeDirectory() + "/.cache/autore")
         return home + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
