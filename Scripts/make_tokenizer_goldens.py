@@ -117,6 +117,58 @@ def main():
     else:
         print(f"no dev file at {a.dev}; skipped the dev hashes", file=sys.stderr)
     print(f"wrote {len(cases)} text cases to {a.out}")
+    write_pretokenizer_goldens(a.out)
+    if os.path.exists(a.dev):
+        write_sentencepiece_goldens(a.out, dev_texts(a.dev)[0])
+
+
+def write_sentencepiece_goldens(out, corpus):
+    """A small SentencePiece BPE model with byte fallback, trained with Llama-2's options on Re-DocRED dev, stored
+    as GGUF-style metadata (tokens, scores, token types as llama.cpp's converter writes them) with the ids
+    sentencepiece itself gives for the golden texts."""
+    import sentencepiece as spm, tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "corpus.txt"), "w") as f:
+            f.write("\n".join(corpus))
+        spm.SentencePieceTrainer.train(
+            input=os.path.join(tmp, "corpus.txt"), model_prefix=os.path.join(tmp, "sp"), vocab_size=1000,
+            model_type="bpe", byte_fallback=True, split_digits=True, add_dummy_prefix=True,
+            remove_extra_whitespaces=False, normalization_rule_name="identity", allow_whitespace_only_pieces=True,
+            character_coverage=0.9995, unk_id=0, bos_id=1, eos_id=2, pad_id=-1, minloglevel=2)
+        sp = spm.SentencePieceProcessor(model_file=os.path.join(tmp, "sp.model"))
+    types = []
+    for i in range(sp.get_piece_size()):
+        types.append(2 if sp.is_unknown(i) else 3 if sp.is_control(i) else 6 if sp.is_byte(i)
+                     else 5 if sp.is_unused(i) else 1)
+    cases = [{"text": t, "ids": sp.encode(t), "decoded": sp.decode(sp.encode(t))}
+             for t in TEXTS + EXTRA if "<s>" not in t and "</s>" not in t]
+    with open(os.path.join(out, "sentencepiece_bpe.json"), "w") as f:
+        json.dump({"reference": f"sentencepiece {spm.__version__} (BPE, byte_fallback, Llama-2 options)",
+                   "tokens": [sp.id_to_piece(i) for i in range(sp.get_piece_size())],
+                   "scores": [sp.get_score(i) for i in range(sp.get_piece_size())], "token_type": types,
+                   "cases": cases}, f, ensure_ascii=False)
+
+
+# The split patterns of llama.cpp's byte-level pre-tokenisers (llama-vocab.cpp), applied by the `tokenizers`
+# library's regex engine (Split, isolated): the oracle of our hand-written scanners.
+PATTERNS = {
+    "gpt2": r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
+    "llama3": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    "qwen2": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+}
+EXTRA = ["I'M HERE'S THEY'RE we'VE", "x  \n  y", "a\t\tb\r\nc", "!!hello (world) 12345678 ٣٤٥", "  \n\n  end ", "\thi", "?!\n\nok"]
+
+
+def write_pretokenizer_goldens(out):
+    from tokenizers import Regex, pre_tokenizers
+    result = {}
+    for name, pat in PATTERNS.items():
+        split = pre_tokenizers.Split(Regex(pat), behavior="isolated")
+        result[name] = {"pattern": pat, "cases": [{"text": t, "pieces": [p for p, _ in split.pre_tokenize_str(t)]}
+                                                  for t in TEXTS + EXTRA]}
+    with open(os.path.join(out, "pretokenizer_pieces.json"), "w") as f:
+        json.dump(result, f, ensure_ascii=False, indent=0)
+
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ public enum GGUFValue: Sendable, Equatable, CustomStringConvertible {
     /// Any numeric value as Double.
     public var double: Double? {
         switch self {
-        case .float32(let v): Double(v)
+        case .float32(let v): Double("\(v)") ?? Double(v)   // shortest decimal: 1e-5 stays 1e-5, not 9.99999974e-6
         case .float64(let v): v
         default: int.map(Double.init)
         }

@@ -96,10 +96,9 @@ public enum GGMLDecoder {
                 dst[i] = ggmlHalfToFloat(u16(b, 0)) * Float(sc) * Float(q) - ggmlHalfToFloat(u16(b, 2)) * Float(m)
             }
         case .q6_K:
-            // Two halves of 128. In half n, for l < 32 and k ∈ 0..<4:
-            //   x[128n + 32k + l] = d · scales[8n + 2k + l/16] · (q − 32),
-            //   q = nibble k/2 (low for k even... see below) of ql[64n + l + 32·(k%2)] | ((qh[32n + l] >> 2k) & 3) << 4,
-            //   the low nibble for k < 2, the high one for k ≥ 2.
+            // Two halves of 128. Element 128n + 32k + l (k < 4, l < 32) has the 6-bit code
+            //   q = (nibble of ql[64n + 32·(k % 2) + l]: low for k < 2, high for k ≥ 2) | ((qh[32n + l] >> 2k) & 3) << 4
+            // and x = d · scales[8n + 2k + l/16] · (q − 32).
             for i in 0..<count {
                 let b = p + (i / 256) * bs, j = i % 256
                 let n = j / 128, r = j % 128, k = r / 32, l = r % 32

@@ -87,6 +87,69 @@ public struct GPT2PreTokenizer: PreTokenizer {
     }
 }
 
+/// The Llama-3 pattern (llama.cpp "llama3"/"llama-bpe"; with `maxDigits` 1 it is Qwen2's "qwen2"):
+/// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
+/// scanned leftmost-first as the regex alternation matches.
+public struct Llama3PreTokenizer: PreTokenizer {
+    public var maxDigits: Int
+    public init(maxDigits: Int = 3) { self.maxDigits = maxDigits }
+
+    @inline(__always) static func isNewline(_ s: Unicode.Scalar) -> Bool { s == "\n" || s == "\r" }
+    @inline(__always) static func lower(_ s: Unicode.Scalar) -> Unicode.Scalar {
+        s.value >= 65 && s.value <= 90 ? Unicode.Scalar(s.value + 32)! : s
+    }
+
+    public func split(_ text: ScalarText, _ piece: Range<Int>, into out: inout [Range<Int>]) {
+        let v = text.scalars, c = text.classes, n = piece.upperBound
+        var i = piece.lowerBound
+        while i < n {
+            // case-insensitive contractions
+            if v[i] == "'" && i + 1 < n {
+                let a = Self.lower(v[i + 1])
+                if a == "s" || a == "t" || a == "m" || a == "d" { out.append(i..<(i + 2)); i += 2; continue }
+                if i + 2 < n {
+                    let b = Self.lower(v[i + 2])
+                    if (a == "r" && b == "e") || (a == "v" && b == "e") || (a == "l" && b == "l") {
+                        out.append(i..<(i + 3)); i += 3; continue
+                    }
+                }
+            }
+            let c0 = c[i]
+            // [^\r\n\p{L}\p{N}]?\p{L}+
+            var start = -1
+            if c0 == .letter { start = i }
+            else if c0 != .number && !Self.isNewline(v[i]) && i + 1 < n && c[i + 1] == .letter { start = i + 1 }
+            if start >= 0 {
+                var j = start + 1
+                while j < n && c[j] == .letter { j += 1 }
+                out.append(i..<j); i = j; continue
+            }
+            // \p{N}{1,maxDigits}
+            if c0 == .number {
+                var j = i + 1
+                while j < n && j - i < maxDigits && c[j] == .number { j += 1 }
+                out.append(i..<j); i = j; continue
+            }
+            //  ?[^\s\p{L}\p{N}]+[\r\n]*
+            let k = (v[i] == " " && i + 1 < n && c[i + 1] == .other) ? i + 1 : i
+            if c[k] == .other {
+                var j = k + 1
+                while j < n && c[j] == .other { j += 1 }
+                while j < n && Self.isNewline(v[j]) { j += 1 }
+                out.append(i..<j); i = j; continue
+            }
+            // whitespace: \s*[\r\n]+ (through the run's last newline), else \s+(?!\S), else \s+
+            var j = i + 1
+            while j < n && c[j] == .space { j += 1 }
+            var lastNewline = -1
+            for t in i..<j where Self.isNewline(v[t]) { lastNewline = t }
+            if lastNewline >= 0 { j = lastNewline + 1 }
+            else if j < n && j - i >= 2 { j -= 1 }
+            out.append(i..<j); i = j
+        }
+    }
+}
+
 /// HF `Digits`: numbers (`\p{N}`, Rust `char::is_numeric`) isolated, one piece per digit when
 /// `individualDigits`, else one piece per run.
 public struct DigitsPreTokenizer: PreTokenizer {
@@ -181,6 +244,10 @@ public enum PreTokenizerFactory {
         case "smollm", "starcoder", "refact", "codeshell":
             // llama.cpp: regex "\p{N}" then the GPT-2 pattern (HF: Digits(individual) + ByteLevel)
             return SequencePreTokenizer([DigitsPreTokenizer(individualDigits: true), GPT2PreTokenizer()])
+        case "llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral":
+            return Llama3PreTokenizer(maxDigits: 3)
+        case "qwen2", "deepseek-r1-qwen":
+            return Llama3PreTokenizer(maxDigits: 1)
         case let other:
             throw TokenizerConfigError(source: source, reason: "unsupported tokenizer.ggml.pre '\(other)'")
         }

@@ -58,6 +58,7 @@ public final class Tokenizer: @unchecked Sendable {
     private let specialByFirstByte: [UInt8: [([UInt8], Int)]]
     private let byteTokenIds: [Int32]          // byte-level: id of each byte's character
     private let byteFallbackIds: [Int32]       // `<0xNN>` ids, −1 when absent
+    private let specialIds: Set<Int>
     private var cache: [String: [Int32]] = [:]
     private let cacheLock = NSLock()
 
@@ -71,6 +72,7 @@ public final class Tokenizer: @unchecked Sendable {
         self.bosTokenId = bosTokenId; self.eosTokenId = eosTokenId; self.unknownTokenId = unknownTokenId
         self.addBOS = addBOS; self.addEOS = addEOS; self.stripLeadingSpaceOnDecode = stripLeadingSpaceOnDecode
         self.chatTemplate = chatTemplate
+        specialIds = Set(specialTokens.values)
         var m: [UInt8: [([UInt8], Int)]] = [:]
         for (s, id) in specialTokens where !s.isEmpty {
             let b = Array(s.utf8)
@@ -176,7 +178,6 @@ public final class Tokenizer: @unchecked Sendable {
     /// Text of token ids. Special tokens are written out unless `skipSpecialTokens`.
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
         var bytes: [UInt8] = []
-        let specialIds = Set(specialTokens.values)
         for id in ids {
             guard let t = token(id) else { continue }
             if specialIds.contains(id) || controlTokenIds.contains(id) {

@@ -13,8 +13,11 @@ extension Tokenizer {
     /// From the tokenizer stored in a GGUF file: `tokenizer.ggml.model` "gpt2" (byte-level BPE) or "llama"
     /// (SentencePiece BPE with byte fallback).
     public convenience init(gguf: GGUFFile) throws {
-        let m = gguf.metadata
-        let src = gguf.path
+        try self.init(ggufMetadata: gguf.metadata, source: gguf.path)
+    }
+
+    /// From GGUF metadata values (`tokenizer.ggml.*`, `tokenizer.chat_template`); `source` names them in errors.
+    public convenience init(ggufMetadata m: [String: GGUFValue], source src: String) throws {
         func fail(_ r: String) -> TokenizerConfigError { TokenizerConfigError(source: src, reason: r) }
         guard let kind = m["tokenizer.ggml.model"]?.string else { throw fail("no tokenizer.ggml.model") }
         guard let tokens = m["tokenizer.ggml.tokens"]?.strings, !tokens.isEmpty else { throw fail("no tokenizer.ggml.tokens") }

@@ -119,6 +119,21 @@ func sampleWriter() -> GGUFTestWriter {
         }
     }
 
+    @Test func everySingleBytePatchIsReadOrRefusedNotCrashed() throws {
+        let (good, off) = sampleWriter().bytes()
+        var refused = 0
+        for pos in 0..<off["data"]! {
+            for v: UInt8 in [0x00, 0x7F, 0xFF] where good[pos] != v {
+                var b = good
+                b[pos] = v
+                let path = TempFiles.write(b, "patch.gguf")
+                do { let g = try GGUFFile(path: path); for t in g.tensors { _ = g.floats(t) } }
+                catch is GGUFError { refused += 1 }
+            }
+        }
+        #expect(refused > 100)
+    }
+
     static let modelPath: String = {
         let home = ProcessInfo.processInfo.environment["AUTORE_HOME"] ?? (NSHomeDirectory() + "/.cache/autore")
         return home + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -127,7 +142,8 @@ func sampleWriter() -> GGUFTestWriter {
     @Test(.enabled(if: FileManager.default.fileExists(atPath: modelPath), "SmolLM2 GGUF not found"))
     func smolLM2MatchesGGUFPy() throws {
         let g = try GGUFFile(path: Self.modelPath)
-        #expect(g.version == 3 && g.tensors.count == 272 && g.metadata.count == 30)
+        #expect(g.version == 3 && g.tensors.count == 272)
+        #expect(g.metadata.count == 33, "\(g.metadataKeys)")
         #expect(g.metadata["general.architecture"]?.string == "llama")
         #expect(g.metadata["llama.block_count"]?.int == 30)
         #expect(g.metadata["tokenizer.ggml.tokens"]?.array?.count == 49152)
@@ -138,8 +154,9 @@ func sampleWriter() -> GGUFTestWriter {
             #expect(info.type.description == want["type"] as! String)
             let v = g.floats(info)
             #expect(v.count == want["count"] as! Int)
-            #expect(v.prefix(8).map(Double.init) == want["first"] as! [Double], "\(name)")
-            #expect(v.suffix(8).map(Double.init) == want["last"] as! [Double], "\(name)")
+            // gguf-py may compute in float64; its values rounded to Float must be ours exactly
+            #expect(Array(v.prefix(8)) == (want["first"] as! [Double]).map(Float.init), "\(name)")
+            #expect(Array(v.suffix(8)) == (want["last"] as! [Double]).map(Float.init), "\(name)")
             let sum = v.reduce(0.0) { $0 + Double($1) }, wantSum = want["sum"] as! Double
             #expect(abs(sum - wantSum) <= 1e-6 * (want["abs_sum"] as! Double), "\(name): \(sum) vs \(wantSum)")
         }

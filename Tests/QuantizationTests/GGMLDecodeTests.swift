@@ -60,7 +60,8 @@ func halfBits(_ x: Float) -> [UInt8] {
         var b = halfBits(0.5)
         for j in 0..<32 { b.append(UInt8(bitPattern: Int8(j * 8 - 128))) }
         let (r, f) = both(.q8_0, b, 32)
-        #expect(r == (0..<32).map { 0.5 * Float($0 * 8 - 128) })
+        let expected: [Float] = (0..<32).map { j -> Float in 0.5 * Float(j * 8 - 128) }
+        #expect(r == expected)
         #expect(f == r)
     }
 
@@ -68,7 +69,9 @@ func halfBits(_ x: Float) -> [UInt8] {
         var b = halfBits(2)
         for j in 0..<16 { b.append(UInt8(j) | UInt8(15 - j) << 4) }
         let (r, f) = both(.q4_0, b, 32)
-        #expect(r == (0..<16).map { 2 * Float($0 - 8) } + (0..<16).map { 2 * Float(15 - $0 - 8) })
+        let lo: [Float] = (0..<16).map { j -> Float in 2 * Float(j - 8) }
+        let hi: [Float] = (0..<16).map { j -> Float in 2 * Float(15 - j - 8) }
+        #expect(r == lo + hi)
         #expect(f == r)
     }
 
@@ -76,7 +79,9 @@ func halfBits(_ x: Float) -> [UInt8] {
         var b = halfBits(0.5) + halfBits(-1)
         for j in 0..<16 { b.append(UInt8(j) | UInt8(15 - j) << 4) }
         let (r, f) = both(.q4_1, b, 32)
-        #expect(r == (0..<16).map { 0.5 * Float($0) - 1 } + (0..<16).map { 0.5 * Float(15 - $0) - 1 })
+        let lo: [Float] = (0..<16).map { j -> Float in 0.5 * Float(j) - 1 }
+        let hi: [Float] = (0..<16).map { j -> Float in 0.5 * Float(15 - j) - 1 }
+        #expect(r == lo + hi)
         #expect(f == r)
     }
 
@@ -118,7 +123,10 @@ func halfBits(_ x: Float) -> [UInt8] {
         let scales = (0..<16).map { UInt8(bitPattern: Int8($0 - 8)) }
         let b = ql + qh + scales + halfBits(0.5)
         #expect(b.count == 210)
-        let expected = (0..<256).map { e in 0.5 * Float(e / 16 - 8) * Float((5 * e + 3) % 64 - 32) }
+        let expected: [Float] = (0..<256).map { (e: Int) -> Float in
+            let scale = Float(e / 16 - 8), q = Float((5 * e + 3) % 64 - 32)
+            return 0.5 * scale * q
+        }
         let (r, f) = both(.q6_K, b, 256)
         #expect(r == expected)
         #expect(f == r)
@@ -156,7 +164,8 @@ func halfBits(_ x: Float) -> [UInt8] {
         for n in oddSizes.filter({ $0 <= 63 }) {
             let b = testBlocks(t, n)
             let (r, f) = both(t, b, n * t.traits.blockSize)
-            #expect(r.allSatisfy(\.isFinite))
+            let finite = r.allSatisfy { $0.isFinite }
+            #expect(finite)
             #expect(f == r, "\(t), \(n) blocks")
         }
     }

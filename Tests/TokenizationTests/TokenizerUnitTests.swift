@@ -2,6 +2,7 @@
 // with byte fallback on a tiny vocabulary, tokenizer.json loading, and chat templates.
 import Foundation
 import Testing
+import ModelFormats
 @testable import Tokenization
 
 @Suite struct PreTokenizerTests {
@@ -110,5 +111,74 @@ import Testing
         #expect(ChatTemplate.detect(jinja: "{{ 'USER: ' + m }} ASSISTANT:") == .vicuna(systemPrompt: ChatTemplate.vicunaSystemPrompt))
         #expect(ChatTemplate.detect(jinja: "{{'<|im_start|>' + message['role'] + '\\n'}}") == .chatML(defaultSystemPrompt: nil))
         #expect(ChatTemplate.detect(jinja: "{% raw %}") == nil)
+    }
+}
+
+/// Our scanners against the `tokenizers` regex engine on the same patterns (Fixtures/pretokenizer_pieces.json).
+@Suite struct PreTokenizerGoldenTests {
+    static let golden: [String: Any] = (try? Fixtures.json("pretokenizer_pieces.json")) ?? [:]
+
+    @Test(arguments: ["gpt2", "llama3", "qwen2"])
+    func piecesEqualTheRegexEngine(_ name: String) throws {
+        let p: any PreTokenizer = switch name {
+        case "gpt2": GPT2PreTokenizer()
+        case "llama3": Llama3PreTokenizer(maxDigits: 3)
+        default: Llama3PreTokenizer(maxDigits: 1)
+        }
+        let cases = try #require((Self.golden[name] as? [String: Any])?["cases"] as? [[String: Any]])
+        #expect(cases.count > 20)
+        for c in cases {
+            let text = c["text"] as! String
+            let t = ScalarText(text[...])
+            let ours = p.pieces(t).map { t.string($0) }
+            #expect(ours == c["pieces"] as! [String], "\(name): \(text.debugDescription)")
+        }
+    }
+}
+
+/// SentencePiece BPE with byte fallback, loaded from GGUF-style metadata, against sentencepiece itself
+/// (Fixtures/sentencepiece_bpe.json: a 1000-piece model trained with Llama-2's options).
+@Suite struct SentencePieceGoldenTests {
+    static let golden: [String: Any] = (try? Fixtures.json("sentencepiece_bpe.json")) ?? [:]
+
+    func tokenizer() throws -> Tokenizer {
+        let g = Self.golden
+        let tokens = try #require(g["tokens"] as? [String])
+        let meta: [String: GGUFValue] = [
+            "tokenizer.ggml.model": .string("llama"),
+            "tokenizer.ggml.tokens": .array(tokens.map { .string($0) }),
+            "tokenizer.ggml.scores": .array((g["scores"] as! [Double]).map { .float32(Float($0)) }),
+            "tokenizer.ggml.token_type": .array((g["token_type"] as! [Int]).map { .int32(Int32($0)) }),
+            "tokenizer.ggml.bos_token_id": .uint32(1), "tokenizer.ggml.eos_token_id": .uint32(2),
+            "tokenizer.ggml.unknown_token_id": .uint32(0),
+            "tokenizer.chat_template": .string("{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"),
+        ]
+        return try Tokenizer(ggufMetadata: meta, source: "sentencepiece_bpe.json")
+    }
+
+    @Test func idsEqualSentencePiece() throws {
+        let t = try tokenizer()
+        #expect(t.flavor == .sentencePiece && t.addBOS && t.chatTemplate == .mistral)
+        let cases = try #require(Self.golden["cases"] as? [[String: Any]])
+        #expect(cases.count > 20)
+        for c in cases {
+            let text = c["text"] as! String
+            let ids = t.encode(text)
+            #expect(ids == c["ids"] as! [Int], "\(text.debugDescription)\nours: \(t.tokens(ids))\nwant: \(t.tokens(c["ids"] as! [Int]))")
+            #expect(t.decode(ids) == c["decoded"] as! String)
+            #expect(t.decode(ids) == text)
+        }
+        #expect(t.encode("hi", addSpecialTokens: true).first == 1)
+    }
+
+    @Test func refusesBrokenMetadata() {
+        #expect(throws: TokenizerConfigError.self) { _ = try Tokenizer(ggufMetadata: ["tokenizer.ggml.model": .string("bert")], source: "m") }
+        #expect(throws: TokenizerConfigError.self) {
+            _ = try Tokenizer(ggufMetadata: ["tokenizer.ggml.model": .string("llama"), "tokenizer.ggml.tokens": .array([.string("a")])], source: "m")
+        }
+        #expect(throws: TokenizerConfigError.self) {
+            _ = try Tokenizer(ggufMetadata: ["tokenizer.ggml.model": .string("gpt2"), "tokenizer.ggml.tokens": .array([.string("a")]),
+                                             "tokenizer.ggml.merges": .array([]), "tokenizer.ggml.pre": .string("mystery")], source: "m")
+        }
     }
 }
