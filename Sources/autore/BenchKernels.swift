@@ -16,30 +16,9 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "Timed repeats per measurement (the median is reported).")
     var repeats = 5
 
-    /// Median seconds of `repeats` runs after two warm-up runs.
-    func time(_ body: () throws -> Void) rethrows -> Double {
-        for _ in 0..<2 { try body() }
-        var ts: [Double] = []
-        for _ in 0..<max(1, repeats) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            try body()
-            ts.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
-        }
-        return ts.sorted()[ts.count / 2]
-    }
-
-    /// Medians of `a` and `b` timed alternately (after two warm-ups each).
-    func timePair(_ a: () throws -> Void, _ b: () throws -> Void) rethrows -> (Double, Double) {
-        for _ in 0..<2 { try a(); try b() }
-        var ta: [Double] = [], tb: [Double] = []
-        for _ in 0..<max(1, repeats) {
-            var t0 = DispatchTime.now().uptimeNanoseconds
-            try a(); ta.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
-            t0 = DispatchTime.now().uptimeNanoseconds
-            try b(); tb.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
-        }
-        return (ta.sorted()[ta.count / 2], tb.sorted()[tb.count / 2])
-    }
+    var clock: Stopwatch { Stopwatch(repeats: repeats) }
+    func time(_ body: () throws -> Void) rethrows -> Double { try clock.time(body) }
+    func timePair(_ a: () throws -> Void, _ b: () throws -> Void) rethrows -> (Double, Double) { try clock.timePair(a, b) }
 
     func run() throws {
         var rows: [[String: Any]] = []

@@ -39,14 +39,7 @@ struct TokenizeCommand: ParsableCommand {
             guard let d = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
             input = String(decoding: d, as: UTF8.self)
         }
-        let tok: Tokenizer
-        if model.hasSuffix(".gguf") {
-            tok = try Tokenizer(gguf: GGUFFile(path: model))
-        } else {
-            var isDir: ObjCBool = false
-            FileManager.default.fileExists(atPath: model, isDirectory: &isDir)
-            tok = try Tokenizer(tokenizerJSON: isDir.boolValue ? model + "/tokenizer.json" : model)
-        }
+        let tok = try ModelLocation.tokenizer(at: model)
         if let chat {
             let template = chat == "model" ? tok.chatTemplate : ChatTemplate.named(chat)
             guard let template else { throw ValidationError("no chat template '\(chat)'") }

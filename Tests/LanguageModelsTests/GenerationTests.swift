@@ -38,8 +38,12 @@ import Testing
     @Test func kvCacheEqualsRecomputationOnSmolLM2() throws {
         let model = try Fixtures.smolLM2.get()
         let ids = try Fixtures.golden().cases[1].ids
-        let diff = maxAbsDiff(try fullLogits(model, ids), try cachedLogits(model, ids, split: 10))
-        #expect(diff <= 1e-4, "max diff \(diff)")
+        // SmolLM2's logits reach ±40, where Float32 GEMMs of different row counts (M = 1 vs M = T) sum
+        // in different orders: the tolerance is 1e-4 absolute or 1e-5 relative, whichever is larger.
+        let full = try fullLogits(model, ids), cached = try cachedLogits(model, ids, split: 10)
+        let worst = zip(full, cached).map { abs($0 - $1) / max(1, 0.1 * max(abs($0), abs($1))) }.max()!
+        print("KV cache vs recomputation on SmolLM2: max |Δlogit| \(maxAbsDiff(full, cached)), scaled \(worst)")
+        #expect(worst <= 1e-4, "scaled max diff \(worst)")
     }
 
     @Test func batchedAndSharedPrefixGenerationEqualOneAtATime() throws {
