@@ -40,6 +40,13 @@ TEXTS = [
     "Zero\u200bwidth and non\u00a0breaking spaces\u3000ideographic",
 ]
 
+# Conversations rendered by the GGUF's own Jinja `tokenizer.chat_template` (transformers apply_chat_template).
+CHATS = [
+    ([{"role": "user", "content": "Hi"}], True),
+    ([{"role": "system", "content": "Extract relations."}, {"role": "user", "content": "Doc: A was born in B."}], True),
+    ([{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"}, {"role": "user", "content": "Q2"}], False),
+]
+
 
 def load_tokenizer(model_path):
     """transformers' GGUF tokenizer, with the pre-tokeniser that the file's `tokenizer.ggml.pre` names.
@@ -96,10 +103,15 @@ def main():
         if plain_ids != ids:
             case["transformers_gguf_plain_bytelevel_ids"] = plain_ids   # for information only
         cases.append(case)
+    chats = []
+    for msgs, gen in CHATS:
+        text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)
+        chats.append({"messages": msgs, "add_generation_prompt": gen, "text": text,
+                      "ids": tok.encode(text, add_special_tokens=False)})
     with open(os.path.join(a.out, "smollm2_texts.json"), "w") as f:
         json.dump({"model": os.path.basename(a.model),
                    "reference": "transformers AutoTokenizer(gguf_file=...) with the smollm pre-tokeniser (Digits + ByteLevel)",
-                   "cases": cases}, f, ensure_ascii=False, indent=1)
+                   "cases": cases, "chats": chats}, f, ensure_ascii=False, indent=1)
     if os.path.exists(a.dev):
         texts, titles = dev_texts(a.dev)
         rows, total = [], 0

@@ -75,7 +75,11 @@ extension Tokenizer {
         guard let j = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any] else { throw fail("not a JSON object") }
         let dir = (path as NSString).deletingLastPathComponent
         let cfgPath = dir + "/tokenizer_config.json"
-        let cfg = FileManager.default.contents(atPath: cfgPath).flatMap { (try? JSONSerialization.jsonObject(with: $0)) as? [String: Any] } ?? [:]
+        var cfg = FileManager.default.contents(atPath: cfgPath).flatMap { (try? JSONSerialization.jsonObject(with: $0)) as? [String: Any] } ?? [:]
+        // newer transformers save the template beside the config as chat_template.jinja
+        if cfg["chat_template"] == nil, let t = FileManager.default.contents(atPath: dir + "/chat_template.jinja") {
+            cfg["chat_template"] = String(decoding: t, as: UTF8.self)
+        }
         try self.init(tokenizerJSON: j, config: cfg, source: path)
     }
 

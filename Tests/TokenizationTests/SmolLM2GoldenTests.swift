@@ -20,6 +20,20 @@ struct SmolLM2GoldenTests {
         #expect(tok.decode(ids) == (c["decoded"] as! String))
     }
 
+    @Test("chat template renders and tokenizes as the GGUF's Jinja template")
+    func chatTemplateMatchesJinja() throws {
+        let tok = try #require(Fixtures.smolLM2)
+        let template = try #require(tok.chatTemplate)
+        let chats = try #require((try Fixtures.json("smollm2_texts.json"))["chats"] as? [[String: Any]])
+        #expect(chats.count == 3)
+        for c in chats {
+            let msgs = (c["messages"] as! [[String: String]]).map { ChatMessage(ChatMessage.Role(rawValue: $0["role"]!)!, $0["content"]!) }
+            let text = template.render(msgs, addGenerationPrompt: c["add_generation_prompt"] as! Bool)
+            #expect(text == c["text"] as! String)
+            #expect(tok.encode(text) == c["ids"] as! [Int])
+        }
+    }
+
     @Test func specialTokensAndConfig() throws {
         let tok = try #require(Fixtures.smolLM2)
         #expect(tok.flavor == .byteLevel)
