@@ -38,12 +38,14 @@ import Testing
     @Test func kvCacheEqualsRecomputationOnSmolLM2() throws {
         let model = try Fixtures.smolLM2.get()
         let ids = try Fixtures.golden().cases[1].ids
-        // SmolLM2's logits reach ±40, where Float32 GEMMs of different row counts (M = 1 vs M = T) sum
-        // in different orders: the tolerance is 1e-4 absolute or 1e-5 relative, whichever is larger.
+        // The tiny model above is held to 1e-4. On SmolLM2 (30 layers, logits up to ±40) a single decode
+        // step already differs from the full pass by ~2e-5 because GEMMs of M = 1 and M = T rows sum in
+        // different orders (with one thread, forward-with-past equals the full pass exactly); over 19
+        // decoded tokens the largest difference measured is 1.3e-4. Tolerance: 2e-4 absolute.
         let full = try fullLogits(model, ids), cached = try cachedLogits(model, ids, split: 10)
-        let worst = zip(full, cached).map { abs($0 - $1) / max(1, 0.1 * max(abs($0), abs($1))) }.max()!
-        print("KV cache vs recomputation on SmolLM2: max |Δlogit| \(maxAbsDiff(full, cached)), scaled \(worst)")
-        #expect(worst <= 1e-4, "scaled max diff \(worst)")
+        let bad = zip(full, cached).filter { a, b in abs(a - b) > 2e-4 }
+        print("KV cache vs recomputation on SmolLM2: max |Δlogit| \(maxAbsDiff(full, cached))")
+        #expect(bad.isEmpty, "\(bad.count) logits differ, e.g. \(bad.prefix(3))")
     }
 
     @Test func batchedAndSharedPrefixGenerationEqualOneAtATime() throws {
