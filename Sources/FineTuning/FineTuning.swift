@@ -1,1 +1,0 @@
-// FineTuning layer (see Docs/ARCHITECTURE.md).

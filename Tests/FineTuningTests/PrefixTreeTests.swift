@@ -1,0 +1,94 @@
+// Sharing a document's prefix in training changes nothing but the cost: loss and adapter gradients equal
+// those of every full sequence run on its own.
+import Autograd
+import Foundation
+import LanguageModels
+import ModelFormats
+import NeuralNet
+import Testing
+@testable import FineTuning
+
+@Suite struct PrefixTreeTests {
+    /// A random tiny Llama (config.json + model.safetensors in a temporary directory).
+    func tinyModel() throws -> LlamaModel {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("autore-ft-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (v, c, f, hq, hkv, d) = (53, 24, 40, 4, 2, 6)
+        let config: [String: Any] = ["model_type": "llama", "vocab_size": v, "hidden_size": c, "intermediate_size": f,
+                                     "num_hidden_layers": 2, "num_attention_heads": hq, "num_key_value_heads": hkv,
+                                     "rms_norm_eps": 1e-5, "tie_word_embeddings": true]
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        var g = SplitMix64(seed: 5)
+        func t(_ name: String, _ shape: [Int], mean: Float = 0) -> SafetensorsTensor {
+            SafetensorsTensor(name: name, shape: shape, values: (0..<shape.reduce(1, *)).map { _ in mean + 0.3 * g.nextNormal() })
+        }
+        var ts = [t("model.embed_tokens.weight", [v, c]), t("model.norm.weight", [c], mean: 1)]
+        for i in 0..<2 {
+            let p = "model.layers.\(i)"
+            ts += [t("\(p).input_layernorm.weight", [c], mean: 1), t("\(p).post_attention_layernorm.weight", [c], mean: 1),
+                   t("\(p).self_attn.q_proj.weight", [hq * d, c]), t("\(p).self_attn.k_proj.weight", [hkv * d, c]),
+                   t("\(p).self_attn.v_proj.weight", [hkv * d, c]), t("\(p).self_attn.o_proj.weight", [c, hq * d]),
+                   t("\(p).mlp.gate_proj.weight", [f, c]), t("\(p).mlp.up_proj.weight", [f, c]), t("\(p).mlp.down_proj.weight", [c, f])]
+        }
+        try SafetensorsWriter.write(ts, to: dir + "/model.safetensors")
+        let model = try LlamaModel.load(path: dir)
+        try model.addAdapter("facts", config: LoRAConfig(rank: 4, alpha: 8, dropout: 0, targets: ["q_proj", "v_proj"]), seed: 3)
+        // Non-zero B everywhere, so that every adapter parameter gets a gradient.
+        for (key, p) in model.adapterParameters("facts") where key.contains("lora_B") {
+            p.value = Tensor.randn(p.shape, std: 0.2, seed: UInt64(key.count), requiresGrad: true)
+        }
+        model.activateAdapter("facts")
+        return model
+    }
+
+    func lossAndGrads(_ model: LlamaModel, _ group: PrefixGroup) throws -> (Float, [String: [Float]]) {
+        model.zeroGrad()
+        let loss = try model.answerLoss(group)
+        try loss.backward()
+        var grads: [String: [Float]] = [:]
+        for (k, p) in model.adapterParameters("facts") { grads[k] = p.grad?.scalars ?? [] }
+        return (loss.item, grads)
+    }
+
+    @Test func sharedPrefixEqualsSeparateSequences() throws {
+        let model = try tinyModel()
+        let prefix = [3, 14, 15, 9, 26, 5, 35, 8]
+        let conts = [Continuation(prompt: [1, 2], answer: [7, 7, 4]),
+                     Continuation(prompt: [11], answer: [40, 41]),
+                     Continuation(prompt: [20, 21, 22, 23], answer: [6])]
+        let shared = try lossAndGrads(model, PrefixGroup(prefix: prefix, continuations: conts))
+        let separate = try lossAndGrads(model, PrefixGroup(prefix: [], continuations: conts.map {
+            Continuation(prompt: prefix + $0.prompt, answer: $0.answer)
+        }))
+        #expect(abs(shared.0 - separate.0) <= 1e-5 * max(1, abs(separate.0)), "loss \(shared.0) vs \(separate.0)")
+        var worst: Float = 0
+        for (k, g) in separate.1 {
+            let s = shared.1[k]!
+            #expect(!g.isEmpty && g.count == s.count, "\(k)")
+            for (a, b) in zip(s, g) { worst = max(worst, abs(a - b) / max(1e-3, abs(b))) }
+        }
+        #expect(worst <= 1e-3, "worst relative gradient difference \(worst)")
+        // The prefix's own keys/values carry gradient: v_proj's adapter of layer 0 sees only through them
+        // for the first prefix tokens, and its gradient is non-zero.
+        #expect(shared.1["model.layers.0.self_attn.v_proj.lora_A.facts.weight"]!.contains { $0 != 0 })
+    }
+
+    @Test func lossCountsAnswerTokensOnly() throws {
+        let model = try tinyModel()
+        let base = PrefixGroup(prefix: [1, 2, 3], continuations: [Continuation(prompt: [4, 5], answer: [6, 7])])
+        let l0 = try withNoGrad { try model.answerLoss(base).item }
+        // Changing the answer changes the loss; the question itself is never a target: a one-token answer
+        // has exactly one target row, the one a hand-written forward pass picks.
+        var other = base
+        other.continuations[0].answer = [6, 8]
+        #expect(try withNoGrad { try model.answerLoss(other).item } != l0)
+        let single = PrefixGroup(prefix: [1, 2, 3], continuations: [Continuation(prompt: [4, 5], answer: [6])])
+        let manual = try withNoGrad { () throws -> Float in
+            let h = try model.forward(ids: [1, 2, 3, 4, 5], batch: 1, length: 5).hidden
+            let last = try slice(h, axis: 1, 4..<5).reshaped([1, 24])
+            return try crossEntropy(logits: model.logits(last), targets: [6]).item
+        }
+        #expect(abs(try withNoGrad { try model.answerLoss(single).item } - manual) <= 1e-5)
+        #expect(throws: TrainingDataError.self) { try model.answerLoss(PrefixGroup(prefix: [1], continuations: [Continuation(prompt: [], answer: [2])])) }
+    }
+}
