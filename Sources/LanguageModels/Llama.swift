@@ -153,6 +153,10 @@ extension ModelConfig {
         switch ropeScaling {
         case nil: return .none
         case .linear(let f): return .linear(factor: Float(f))
+        case .frequencyFactors(let ff):
+            return .inverseFrequencies(ff.enumerated().map { i, f in
+                Float(Foundation.pow(ropeTheta, -Double(2 * i) / Double(headDim)) / f)
+            })
         case .llama3(let factor, let low, let high, let original):
             let half = headDim / 2
             let lowWavelength = Double(original) / low, highWavelength = Double(original) / high

@@ -10,6 +10,9 @@ public enum RopeScaling: Codable, Sendable, Equatable {
     case linear(factor: Double)
     /// Llama-3.1 wavelength-dependent scaling (HF "llama3").
     case llama3(factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalMaxPositions: Int)
+    /// Per-frequency divisors of the base inverse frequencies, as GGUF stores Llama-3 scaling
+    /// (`rope_freqs.weight`, one value per rotated pair; llama.cpp's `freq_factors`).
+    case frequencyFactors([Double])
 }
 
 public struct ModelConfigError: Error, CustomStringConvertible, Equatable {
@@ -100,6 +103,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         var scaling: RopeScaling? = nil
         if let t = m["\(arch).rope.scaling.type"]?.string, t == "linear", let f = m["\(arch).rope.scaling.factor"]?.double {
             scaling = .linear(factor: f)
+        }
+        if let factors = gguf.tensor(named: "rope_freqs.weight") {
+            scaling = .frequencyFactors(gguf.floats(factors).map(Double.init))
         }
         try self.init(architecture: arch, vocabSize: vocab, hiddenSize: hidden,
                       intermediateSize: try int("feed_forward_length"), layerCount: try int("block_count"),
