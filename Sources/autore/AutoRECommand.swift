@@ -9,6 +9,8 @@ struct AutoRECommand: ParsableCommand {
         abstract: "QLoRA fine-tuning and document-level relation extraction (AutoRE's RHF) in Swift.",
         subcommands: [
             Bench.self,
+            DataCommand.self,
+            EvalCommand.self,
         ]
     )
 }
