@@ -60,7 +60,9 @@ public struct PredictionRecord: Codable, Hashable, Sendable {
     public var effectiveHeads: [String: [String]] {
         if let h = heads { return h }
         var out: [String: [String]] = [:]
-        for t in tripleValues where !(out[t.relation] ?? []).contains(t.head) { out[t.relation, default: []].append(t.head) }
+        // one entry per triple: repeats of a matched head are ignored by the scorer, and two heads
+        // sharing a name need two entries
+        for t in tripleValues { out[t.relation, default: []].append(t.head) }
         return out
     }
 
@@ -152,15 +154,15 @@ public struct Evaluator: Sendable {
         return m
     }
 
-    /// Predicted triples with relation canonicalised and names normalised, exact duplicates removed.
+    /// Predicted triples with relation canonicalised and names normalised, in order, repeats kept
+    /// (a repeat may name a second entity with the same name; a repeat of a matched fact is ignored).
     /// Returns (triples, count of rows whose relation is not in the catalogue or that are malformed).
     func cleanTriples(_ p: PredictionRecord?) -> (triples: [Triple], invalid: Int) {
         guard let p = p else { return ([], 0) }
-        var seen = Set<Triple>(), out: [Triple] = [], invalid = p.malformedRows
+        var out: [Triple] = [], invalid = p.malformedRows
         for t in p.tripleValues {
             guard let r = catalogue.canonical(t.relation) else { invalid += 1; continue }
-            let c = Triple(Text.normalised(t.head), r, Text.normalised(t.tail))
-            if seen.insert(c).inserted { out.append(c) }
+            out.append(Triple(Text.normalised(t.head), r, Text.normalised(t.tail)))
         }
         return (out, invalid)
     }
@@ -170,7 +172,7 @@ public struct Evaluator: Sendable {
     /// AutoRE scoring. Each label is a group of every head-name × tail-name combination; a predicted
     /// triple equal to a combination of an unconsumed group is a TP and consumes it; a hit on an
     /// already consumed group is neither TP nor FP; anything else is an FP. Recall over labels.
-    /// Predictions are first de-duplicated; relations with unknown names count as FPs.
+    /// Predictions are scored in order, repeats included; relations with unknown names count as FPs.
     /// `strict`: also every unparsed output line (`unparsed`) and malformed row is an FP.
     public func autore(_ preds: [PredictionRecord], strict: Bool = false) -> Scores {
         let pm = byTitle(preds)
@@ -325,8 +327,7 @@ public struct Evaluator: Sendable {
                 // group predicted tails by the gold head entities their head name belongs to
                 var consumed = Set<[Int]>()
                 for h in heads { fc.gold += gold.tails[r]?[h]?.count ?? 0 }
-                var seen = Set<Triple>()
-                for t in triples where t.relation == r && seen.insert(t).inserted {
+                for t in triples where t.relation == r {
                     let owners = heads.filter { names[$0].contains(t.head) }
                     if owners.isEmpty { continue }
                     var hit: [Int]? = nil, repeatHit = false
@@ -349,8 +350,8 @@ extension PRF {
     /// Scores predicted names against gold entity indices: a name of an unconsumed entity is a TP and
     /// consumes it; a name of an already consumed entity is ignored; other names are FPs.
     mutating func add(predicted: [String], entities: [Int], names: [Set<String>]) {
-        var consumed = Set<Int>(), seen = Set<String>()
-        for n in predicted where seen.insert(n).inserted {
+        var consumed = Set<Int>()
+        for n in predicted {
             let owners = entities.filter { names[$0].contains(n) }
             if let e = owners.first(where: { !consumed.contains($0) }) { consumed.insert(e); tp += 1 }
             else if owners.isEmpty { fp += 1 }

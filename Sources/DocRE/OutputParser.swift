@@ -10,8 +10,13 @@ public struct ParserOptions: Sendable {
     public var repairThreshold: Double = 0.75
     /// Add r⁻¹(t, h) for every r(h, t) of a known inverse or symmetric pair.
     public var inverseCompletion: Bool = false
-    public init(repairSpans: Bool = true, repairThreshold: Double = 0.75, inverseCompletion: Bool = false) {
+    /// Drop repeated heads/triplets. Off by default: distinct entities may share a name ("French" the
+    /// language and "French" the nationality), so a repeated line can be a second, distinct fact;
+    /// the evaluators never count a repeat of a matched fact as a false positive.
+    public var dedupe: Bool = false
+    public init(repairSpans: Bool = true, repairThreshold: Double = 0.75, inverseCompletion: Bool = false, dedupe: Bool = false) {
         self.repairSpans = repairSpans; self.repairThreshold = repairThreshold; self.inverseCompletion = inverseCompletion
+        self.dedupe = dedupe
     }
 }
 
@@ -194,7 +199,11 @@ public struct OutputParser: Sendable {
             if line.hasPrefix("["), let a = Self.jsonStrings(Substring(line)) { names = a } else { names = [Self.unwrap(line)] }
             for n in names {
                 guard let fixed = fix(n, matcher, &out.report) else { out.unparsed.append(line); continue }
-                if out.items.contains(fixed) { out.report.duplicates += 1 } else { out.items.append(fixed); out.report.items += 1 }
+                if out.items.contains(fixed) {
+                    out.report.duplicates += 1
+                    if options.dedupe { continue }
+                }
+                out.items.append(fixed); out.report.items += 1
             }
         }
         return out
@@ -211,10 +220,14 @@ public struct OutputParser: Sendable {
             guard let r = catalogue.canonical(r0) else { out.unparsed.append(line); out.report.unknownRelations += 1; continue }
             guard let h = fix(h0, matcher, &out.report), let t = fix(t0, matcher, &out.report) else { out.unparsed.append(line); continue }
             let tr = Triple(h, r, t)
-            if seen.insert(tr).inserted { out.triples.append(tr); out.report.items += 1 } else { out.report.duplicates += 1 }
+            if !seen.insert(tr).inserted {
+                out.report.duplicates += 1
+                if options.dedupe { continue }
+            }
+            out.triples.append(tr); out.report.items += 1
         }
         if options.inverseCompletion {
-            for tr in out.triples { for s in catalogue.inverses(of: tr.relation) {
+            for tr in Array(out.triples) { for s in catalogue.inverses(of: tr.relation) {
                 let inv = Triple(tr.tail, s, tr.head)
                 if seen.insert(inv).inserted { out.triples.append(inv); out.report.inverseAdded += 1 }
             } }

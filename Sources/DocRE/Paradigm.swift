@@ -266,11 +266,16 @@ public struct ParadigmBuilder: Sendable {
         case .D_R_H_F, .D_R_H_F_desc:
             qs.append((.relations, gold.relations))
             for r in gold.relations { qs.append((.heads(relation: r), (gold.heads[r] ?? []).flatMap(headLines))) }
-            for r in gold.relations { for h in gold.heads[r] ?? [] {
-                let hn = Text.normalised(e[h].canonicalName)
-                let lines = (gold.tails[r]?[h] ?? []).flatMap { tripletLines(r, h, $0, fixedHead: hn) }
-                qs.append((.factsOfHead(relation: r, head: hn), lines))
-            } }
+            // one fact question per distinct head *name*: entities sharing a name share the question
+            for r in gold.relations {
+                var order: [String] = [], lines: [String: [String]] = [:]
+                for h in gold.heads[r] ?? [] {
+                    let hn = Text.normalised(e[h].canonicalName)
+                    if lines[hn] == nil { order.append(hn); lines[hn] = [] }
+                    lines[hn]! += (gold.tails[r]?[h] ?? []).flatMap { tripletLines(r, h, $0, fixedHead: hn) }
+                }
+                for hn in order { qs.append((.factsOfHead(relation: r, head: hn), lines[hn]!)) }
+            }
         }
         return qs.map { (query: $0.0, lines: $0.1) }
     }
