@@ -92,11 +92,25 @@ public struct Document: Codable, Hashable, Sendable {
         return vertexSet.enumerated().map { i, ms in
             var names: [String] = []
             for m in ms where !names.contains(m.name) { names.append(m.name) }
+            // Where a mention's name differs from its tokens ("55.5%" for "55.5 %", or a name that is
+            // not in the text at all), the token text is an extra name, so every entity has a name
+            // that occurs in the passage.
+            for m in ms {
+                let span = spanText(m)
+                if !span.isEmpty && !names.contains(span) { names.append(span) }
+            }
             // The name written in answers: the first mention name found in the passage (ignoring
-            // whitespace), else the first mention name.
+            // whitespace), else the first mention's token text.
             let canonical = names.first { squeezedPassage.contains(Text.squeezed($0)) } ?? names.first ?? ""
             return Entity(index: i, names: names, type: ms.first?.type ?? "", canonicalName: canonical)
         }
+    }
+
+    /// The tokens a mention covers, joined by spaces (empty if its indices are out of range).
+    public func spanText(_ m: Mention) -> String {
+        guard m.sentID >= 0, m.sentID < sents.count, m.pos.count == 2, m.pos[0] >= 0, m.pos[0] < m.pos[1],
+              m.pos[1] <= sents[m.sentID].count else { return "" }
+        return sents[m.sentID][m.pos[0]..<m.pos[1]].joined(separator: " ")
     }
 
     /// Checks indices: sent_id and pos inside the sentences, h and t inside vertexSet.
@@ -133,7 +147,8 @@ public struct Document: Codable, Hashable, Sendable {
     }
 }
 
-/// An entity: its index in vertexSet, distinct mention names (first-seen order), type, answer name.
+/// An entity: its index in vertexSet, its names (distinct mention names in first-seen order, then
+/// the token texts of mentions whose name differs from their tokens), type, and the name answers use.
 public struct Entity: Hashable, Sendable {
     public var index: Int
     public var names: [String]

@@ -227,9 +227,9 @@ public struct Evaluator: Sendable {
         var rows: [SubmissionRow] = [], seen = Set<SubmissionRow>(), unlinked = 0
         for doc in documents {
             var index: [String: [Int]] = [:]
-            for (i, ms) in doc.vertexSet.enumerated() { for m in ms {
-                let k = Text.normalised(m.name)
-                if !(index[k] ?? []).contains(i) { index[k, default: []].append(i) }
+            for e in doc.entities { for n in e.names {
+                let k = Text.normalised(n)
+                if !(index[k] ?? []).contains(e.index) { index[k, default: []].append(e.index) }
             } }
             func link(_ s: String) -> [Int] {
                 let c = index[s] ?? []

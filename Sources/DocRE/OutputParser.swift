@@ -111,6 +111,12 @@ public struct OutputParser: Sendable {
         return strs.count == arr.count ? strs : nil
     }
 
+    /// The line as one JSON string literal, if it is exactly one (the form heads are written in).
+    static func jsonString(_ s: String) -> String? {
+        guard let data = s.data(using: .utf8) else { return nil }
+        return (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) as? String
+    }
+
     /// Strings between quotes of one kind (with backslash escapes for double quotes).
     static func quoted(_ s: Substring, quote: Character) -> [String] {
         var out: [String] = [], cur = "", inside = false, escape = false
@@ -196,7 +202,9 @@ public struct OutputParser: Sendable {
         for line in Self.cleanLines(text) {
             out.report.lines += 1
             let names: [String]
-            if line.hasPrefix("["), let a = Self.jsonStrings(Substring(line)) { names = a } else { names = [Self.unwrap(line)] }
+            if line.hasPrefix("["), let a = Self.jsonStrings(Substring(line)) { names = a }
+            else if line.hasPrefix("\""), let s = Self.jsonString(line) { names = [s] }
+            else { names = [Self.unwrap(line)] }
             for n in names {
                 guard let fixed = fix(n, matcher, &out.report) else { out.unparsed.append(line); continue }
                 if out.items.contains(fixed) {

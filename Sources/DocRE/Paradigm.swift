@@ -189,7 +189,7 @@ public struct ParadigmBuilder: Sendable {
         case .relations:
             return "Question: Which relations does the passage express? Write one relation name per line.\nAnswer:\n"
         case .heads(let r):
-            return "Question: Which entities are subjects of the relation \(try relationLine(r))? Write one subject per line.\nAnswer:\n"
+            return "Question: Which entities are subjects of the relation \(try relationLine(r))? Write one subject per line in double quotes.\nAnswer:\n"
         case .allFacts:
             return "Question: Which facts does the passage express? \(Self.tripletRule)\nAnswer:\n"
         case .factsGivenRelations(let rs):
@@ -207,7 +207,7 @@ public struct ParadigmBuilder: Sendable {
         let task: String
         switch q {
         case .relations: task = "List the relations that the passage below expresses, one relation name per line."
-        case .heads(let r): task = "Given the relation \(try relationLine(r)), list the entities in the passage below that are its subjects, one per line."
+        case .heads(let r): task = "Given the relation \(try relationLine(r)), list the entities in the passage below that are its subjects, one per line in double quotes."
         case .allFacts: task = "List the facts that the passage below expresses. \(Self.tripletRule)"
         case .factsGivenRelations(let rs):
             task = "Given the relations\n" + (try rs.map { "- " + (try relationLine($0)) }.joined(separator: "\n"))
@@ -233,7 +233,9 @@ public struct ParadigmBuilder: Sendable {
     public func goldQueries(_ gold: GoldView) -> [(query: StageQuery, lines: [String])] {
         let e = gold.entities
         func headLines(_ idx: Int) -> [String] {
-            options.aliasExpansion ? e[idx].names.map(Text.normalised) : [Text.normalised(e[idx].canonicalName)]
+            // quoted like a JSON string, so names such as "1. FC Köln" or "(Untitled)" survive parsing
+            (options.aliasExpansion ? e[idx].names.map(Text.normalised) : [Text.normalised(e[idx].canonicalName)])
+                .map(TripletFormat.quote)
         }
         func tripletLines(_ r: String, _ h: Int, _ t: Int, fixedHead: String? = nil) -> [String] {
             let hn = fixedHead ?? Text.normalised(e[h].canonicalName), tn = Text.normalised(e[t].canonicalName)
