@@ -15,6 +15,8 @@ struct AutoRECommand: ParsableCommand {
             TokenizeCommand.self,
             GenerateCommand.self,
             LogitsCommand.self,
+            DataCommand.self,
+            EvalCommand.self,
         ]
     )
 }

@@ -1,1 +1,0 @@
-// DocRE layer (see Docs/ARCHITECTURE.md).

@@ -1,0 +1,100 @@
+// `autore eval`: score a predictions file (or the oracle) with the AutoRE, strict, official or
+// per-stage metric; optionally print per-relation tables and write the benchmark submission file.
+import ArgumentParser
+import Foundation
+import DocRE
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "eval", abstract: "Score predictions on a split.")
+
+    @OptionGroup var location: DataLocationOptions
+    @Option(help: "Split: train, select, dev, test.") var split = "dev"
+    @Option(help: "Predictions JSONL (one line per document).") var predictions: String?
+    @Option(help: "Metric: autore, strict, official, stages or all.") var metric = "all"
+    @Flag(help: "Answer every stage with the gold answer as the builder writes it.") var oracle = false
+    @OptionGroup var paradigm: ParadigmArguments
+    @Option(help: "Official metric: link a name to all entities having it, or the first.") var linking = "all"
+    @Option(help: "Write the benchmark submission rows (title, h_idx, t_idx, r) here.") var submission: String?
+    @Option(help: "Write the (oracle) predictions JSONL here.") var writePredictions: String?
+    @Flag(help: "Print the per-relation table.") var perRelation = false
+    @Option(help: "Similarity ratio for span repair.") var repairThreshold = 0.75
+    @Flag(help: "Do not repair entity strings.") var noRepair = false
+    @Flag(help: "Add inverse triples for known inverse pairs.") var inverseCompletion = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let (docs, note, cat) = try location.documents(split)
+        var notes: [String] = note.map { [$0] } ?? []
+        let parser = OutputParser(catalogue: cat, options: ParserOptions(
+            repairSpans: !noRepair, repairThreshold: repairThreshold, inverseCompletion: inverseCompletion))
+        var preds: [PredictionRecord]
+        if oracle {
+            let b = try paradigm.builder(catalogue: cat, dataDir: location.dataDir)
+            let (recs, rep) = try Oracle(builder: b, parser: parser).predictions(for: docs)
+            preds = recs
+            notes.append("oracle \(b.paradigm.rawValue): parsed \(rep.items) items from \(rep.lines) lines, repaired \(rep.repaired), dropped \(rep.dropped), unparseable \(rep.unparseable)")
+        } else {
+            guard let p = predictions else { throw ValidationError("pass --predictions or --oracle") }
+            preds = try PredictionRecord.load(URL(fileURLWithPath: p))
+            if inverseCompletion {
+                preds = preds.map { r in
+                    var r = r
+                    r.triples = parser.parseTriples(r.tripleValues.map { TripletFormat.render($0) }.joined(separator: "\n"), passage: nil).triples.map { [$0.head, $0.relation, $0.tail] }
+                    return r
+                }
+            }
+        }
+        if let w = writePredictions { try PredictionRecord.write(preds, to: URL(fileURLWithPath: w)) }
+        guard let link = EntityLinking(rawValue: linking) else { throw ValidationError("--linking all|first") }
+        let ev = Evaluator(documents: docs, catalogue: cat)
+        let metrics: [Metric]
+        if metric == "all" { metrics = Metric.allCases } else {
+            guard let m = Metric(rawValue: metric) else { throw ValidationError("unknown metric \(metric)") }
+            metrics = [m]
+        }
+        var results: [Scores] = []
+        for m in metrics {
+            switch m {
+            case .autore: results.append(ev.autore(preds))
+            case .strict: results.append(ev.autore(preds, strict: true))
+            case .stages: results.append(ev.stages(preds))
+            case .official:
+                let loader = try? location.loader()
+                var train: [Document] = []
+                if let l = loader, let (t, n) = try? l.load(.train) {
+                    train = t
+                    if let n = n { notes.append("Ign F1 train facts: \(n)" + (split == "dev" || split == "select" ? " (overlaps dev: use test for Ign F1)" : "")) }
+                } else { notes.append("Ign F1: no training split found; Ign F1 = F1") }
+                var s = ev.official(preds, trainFacts: Evaluator.trainFacts(train), linking: link)
+                s.notes += notes
+                results.append(s)
+                if let sub = submission {
+                    let rows = ev.submission(preds, linking: link).rows
+                    let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]
+                    try AtomicFile.write(try e.encode(rows), to: URL(fileURLWithPath: sub))
+                }
+            }
+        }
+        if json {
+            let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            var rs = results
+            if !perRelation { for i in rs.indices { rs[i].perRelation = [:] } }
+            print(String(decoding: try e.encode(rs), as: UTF8.self))
+            return
+        }
+        for n in notes { print("note: \(n)") }
+        func line(_ name: String, _ p: PRF) -> String {
+            String(format: "%-28@ P %6.2f  R %6.2f  F1 %6.2f   (tp %d, fp %d, gold %d)", name as NSString,
+                   100 * p.precision, 100 * p.recall, 100 * p.f1, p.tp, p.fp, p.gold)
+        }
+        for s in results {
+            print(line(s.metric.rawValue, s.total))
+            if let ig = s.ignF1 { print(String(format: "%-28@ Ign F1 %6.2f  (Ign P %6.2f)", "official ign" as NSString, 100 * ig, 100 * (s.ignPrecision ?? 0))) }
+            for k in ["relations", "heads", "facts"] { if let p = s.extra[k] { print(line("  stage " + k, p)) } }
+            for n in s.notes where !notes.contains(n) { print("  note: \(n)") }
+            if perRelation {
+                for (r, p) in s.perRelation.sorted(by: { $0.value.gold > $1.value.gold }) { print("  " + line(r, p)) }
+            }
+        }
+    }
+}
