@@ -1,1 +1,0 @@
-// AutoRE layer (see Docs/ARCHITECTURE.md).

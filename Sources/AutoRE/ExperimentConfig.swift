@@ -1,0 +1,271 @@
+// Experiment configs (YAML): what `autore train`, `extract` and `run` do. Decoding is strict: an unknown
+// key or a wrong type is one error naming the file and the key path. Not the trainer: see FineTuning.
+import DocRE
+import Foundation
+import NeuralNet
+import Yams
+
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public var file: String
+    public var reason: String
+    public var description: String { "\(file): \(reason)" }
+}
+
+/// LoRA settings (`lora:`).
+public struct LoRASettings: Codable, Equatable, Sendable {
+    public var rank = 16
+    public var alpha: Float = 16
+    public var dropout: Float = 0.05
+    public var targets = ["q_proj", "v_proj"]
+    public var rslora = false
+    enum CodingKeys: String, CodingKey, CaseIterable { case rank, alpha, dropout, targets, rslora }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init()
+        rank = try c(.rank, rank); alpha = try c(.alpha, alpha); dropout = try c(.dropout, dropout)
+        targets = try c(.targets, targets); rslora = try c(.rslora, rslora)
+    }
+    public var loraConfig: LoRAConfig { LoRAConfig(rank: rank, alpha: alpha, dropout: dropout, targets: targets, rsLoRA: rslora) }
+}
+
+/// Optimizer and schedule (`optimizer:`).
+public struct OptimizerSettings: Codable, Equatable, Sendable {
+    public var learningRate: Float = 5e-5
+    public var schedule: LearningRateSchedule.Kind = .cosine
+    public var warmupSteps = 0
+    public var weightDecay: Float = 0
+    public var maxGradNorm: Float = 1
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case learningRate = "learning_rate", schedule, warmupSteps = "warmup_steps", weightDecay = "weight_decay", maxGradNorm = "max_grad_norm"
+    }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init()
+        learningRate = try c(.learningRate, learningRate); schedule = try c(.schedule, schedule)
+        warmupSteps = try c(.warmupSteps, warmupSteps); weightDecay = try c(.weightDecay, weightDecay)
+        maxGradNorm = try c(.maxGradNorm, maxGradNorm)
+    }
+}
+
+/// Length of training and how examples are batched (`training:`).
+public struct TrainingSettings: Codable, Equatable, Sendable {
+    /// Optimizer steps; when absent, `epochs` over the training groups.
+    public var steps: Int?
+    public var epochs: Double?
+    /// Prefix groups accumulated per optimizer step.
+    public var accumulation = 1
+    /// Longest prefix + question + answer, in tokens; longer examples are cut at the document.
+    public var cutoffLength = 1024
+    /// At most this many questions of one document in one forward pass (larger groups are split).
+    public var maxQuestionsPerGroup = 16
+    public var checkpointEvery = 50
+    public var activationCheckpointing = false
+    public var seed: UInt64 = 0
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case steps, epochs, accumulation, cutoffLength = "cutoff_length", maxQuestionsPerGroup = "max_questions_per_group"
+        case checkpointEvery = "checkpoint_every", activationCheckpointing = "activation_checkpointing", seed
+    }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init()
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps); epochs = try c.decodeIfPresent(Double.self, forKey: .epochs)
+        accumulation = try c(.accumulation, accumulation); cutoffLength = try c(.cutoffLength, cutoffLength)
+        maxQuestionsPerGroup = try c(.maxQuestionsPerGroup, maxQuestionsPerGroup)
+        checkpointEvery = try c(.checkpointEvery, checkpointEvery)
+        activationCheckpointing = try c(.activationCheckpointing, activationCheckpointing); seed = try c(.seed, seed)
+    }
+}
+
+/// Which documents train, select and test (`data:`): `train`, `select`, `dev` or `test`, optionally sliced
+/// as `dev[0:400]`. Without `train_revised.json`, `train` is the first 400 dev documents and `select` the
+/// last 100 (DocRE's `Split`), and every report says so.
+public struct DataSettings: Codable, Equatable, Sendable {
+    public var train = "train"
+    public var select = "select"
+    public var test = "test"
+    enum CodingKeys: String, CodingKey, CaseIterable { case train, select, test }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init()
+        train = try c(.train, train); select = try c(.select, select); test = try c(.test, test)
+    }
+}
+
+/// Held-out loss and generation F1 during training (`evaluation:`).
+public struct EvaluationSettings: Codable, Equatable, Sendable {
+    public var every = 50
+    public var lossGroups = 16
+    public var generationDocuments = 8
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case every, lossGroups = "loss_groups", generationDocuments = "generation_documents"
+    }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init()
+        every = try c(.every, every); lossGroups = try c(.lossGroups, lossGroups)
+        generationDocuments = try c(.generationDocuments, generationDocuments)
+    }
+}
+
+/// One experiment: a base model, a paradigm and stage, the prompt design, LoRA, optimizer and data.
+///
+///     let config = try ExperimentConfig.load(path: "Experiments/quickstart.yaml")
+public struct ExperimentConfig: Codable, Equatable, Sendable {
+    public var name: String
+    /// `smollm2` (the cached default) or a path to a .gguf file or checkpoint directory.
+    public var baseModel = "smollm2"
+    /// `nf4` (4-bit NormalFloat, the QLoRA base) or `none` (Float32).
+    public var quantization = "nf4"
+    public var doubleQuantization = true
+    public var paradigm: Paradigm = .D_R_H_F
+    /// The stage this adapter answers, or `all` for one adapter trained on every stage of the paradigm.
+    public var stage = "all"
+    public var descriptions: DescriptionSet?
+    public var promptOrder: PromptOrder = .documentFirst
+    public var augmentation = 0
+    public var aliasExpansion = false
+    /// `model` (the checkpoint's chat template) or `none` (plain text).
+    public var chatTemplate = "model"
+    public var lora = LoRASettings()
+    public var optimizer = OptimizerSettings()
+    public var training = TrainingSettings()
+    public var data = DataSettings()
+    public var evaluation = EvaluationSettings()
+    /// What the run costs, for the reader (e.g. "about 40 minutes on 2 cores").
+    public var compute: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, baseModel = "base_model", quantization, doubleQuantization = "double_quantization", paradigm, stage
+        case descriptions, promptOrder = "prompt_order", augmentation, aliasExpansion = "alias_expansion"
+        case chatTemplate = "chat_template", lora, optimizer, training, data, evaluation, compute
+    }
+
+    public init(name: String) { self.name = name }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try c.decode(String.self, forKey: .name))
+        baseModel = try c(.baseModel, baseModel); quantization = try c(.quantization, quantization)
+        doubleQuantization = try c(.doubleQuantization, doubleQuantization); paradigm = try c(.paradigm, paradigm)
+        stage = try c(.stage, stage); descriptions = try c.decodeIfPresent(DescriptionSet.self, forKey: .descriptions)
+        promptOrder = try c(.promptOrder, promptOrder); augmentation = try c(.augmentation, augmentation)
+        aliasExpansion = try c(.aliasExpansion, aliasExpansion); chatTemplate = try c(.chatTemplate, chatTemplate)
+        lora = try c(.lora, lora); optimizer = try c(.optimizer, optimizer); training = try c(.training, training)
+        data = try c(.data, data); evaluation = try c(.evaluation, evaluation)
+        compute = try c.decodeIfPresent(String.self, forKey: .compute)
+    }
+
+    /// Keys allowed in each section, for the unknown-key check.
+    static let schema: [String: [String]] = [
+        "": CodingKeys.allCases.map(\.stringValue),
+        "lora": LoRASettings.CodingKeys.allCases.map(\.stringValue),
+        "optimizer": OptimizerSettings.CodingKeys.allCases.map(\.stringValue),
+        "training": TrainingSettings.CodingKeys.allCases.map(\.stringValue),
+        "data": DataSettings.CodingKeys.allCases.map(\.stringValue),
+        "evaluation": EvaluationSettings.CodingKeys.allCases.map(\.stringValue),
+    ]
+
+    public static func load(path: String) throws -> ExperimentConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, reason: "cannot read the file")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws -> ExperimentConfig {
+        let tree: Any?
+        do { tree = try Yams.load(yaml: text) } catch {
+            throw ConfigError(file: file, reason: "not valid YAML: \(error)")
+        }
+        guard let top = tree as? [String: Any] else { throw ConfigError(file: file, reason: "the top level must be a mapping of keys") }
+        for (section, allowed) in schema {
+            let node: Any? = section.isEmpty ? top : top[section]
+            guard let node else { continue }
+            guard let map = node as? [String: Any] else {
+                throw ConfigError(file: file, reason: "'\(section)' must be a mapping of keys")
+            }
+            for key in map.keys.sorted() where !allowed.contains(key) {
+                let path = section.isEmpty ? key : "\(section).\(key)"
+                throw ConfigError(file: file, reason: "unknown key '\(path)' (allowed here: \(allowed.joined(separator: ", ")))")
+            }
+        }
+        let config: ExperimentConfig
+        do { config = try YAMLDecoder().decode(ExperimentConfig.self, from: text) } catch {
+            throw ConfigError(file: file, reason: (error as? DecodingError).map(describe) ?? "\(error)")
+        }
+        try config.validate(file: file)
+        return config
+    }
+
+    static func describe(_ e: DecodingError) -> String {
+        func path(_ c: [CodingKey]) -> String { c.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".") }
+        switch e {
+        case .typeMismatch(let t, let c): return "'\(path(c.codingPath))' must be \(t): \(c.debugDescription)"
+        case .valueNotFound(let t, let c): return "'\(path(c.codingPath))' needs a \(t) value"
+        case .keyNotFound(let k, let c): return "missing key '\(path(c.codingPath + [k]))'"
+        case .dataCorrupted(let c): return "'\(path(c.codingPath))': \(c.debugDescription)"
+        @unknown default: return "\(e)"
+        }
+    }
+
+    func validate(file: String) throws {
+        func bad(_ r: String) -> ConfigError { ConfigError(file: file, reason: r) }
+        guard ["nf4", "none"].contains(quantization) else { throw bad("quantization must be nf4 or none, not '\(quantization)'") }
+        guard stage == "all" || Stage(rawValue: stage).map(paradigm.stages.contains) == true else {
+            throw bad("stage '\(stage)' is not one of \(paradigm.rawValue)'s stages (\(paradigm.stages.map(\.rawValue).joined(separator: ", ")), or all)")
+        }
+        guard lora.rank > 0, lora.alpha > 0, (0..<1).contains(lora.dropout) else { throw bad("lora needs rank > 0, alpha > 0, 0 ≤ dropout < 1") }
+        if let t = lora.targets.first(where: { !LoRAConfig.allProjections.contains($0) }) {
+            throw bad("lora.targets: unknown layer '\(t)' (choose from \(LoRAConfig.allProjections.joined(separator: ", ")))")
+        }
+        guard training.steps != nil || training.epochs != nil else { throw bad("training needs steps or epochs") }
+        if let s = training.steps, s <= 0 { throw bad("training.steps must be positive") }
+        if let e = training.epochs, e <= 0 { throw bad("training.epochs must be positive") }
+        guard training.accumulation > 0, training.cutoffLength > 16, training.maxQuestionsPerGroup > 0 else {
+            throw bad("training.accumulation, cutoff_length and max_questions_per_group must be positive")
+        }
+        for s in [data.train, data.select, data.test] { _ = try SplitSlice(parsing: s, file: file) }
+    }
+}
+
+/// A split, optionally sliced: `dev`, `dev[0:400]`, `train[:100]`.
+public struct SplitSlice: Equatable, Sendable, CustomStringConvertible {
+    public var split: Split
+    public var range: Range<Int>?
+
+    public init(split: Split, range: Range<Int>? = nil) { self.split = split; self.range = range }
+
+    public init(parsing text: String, file: String = "config") throws {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        let name = t.prefix { $0 != "[" }
+        guard let s = Split(rawValue: String(name)) else {
+            throw ConfigError(file: file, reason: "unknown split '\(name)' in '\(text)' (train, select, dev or test)")
+        }
+        split = s
+        guard t.count > name.count else { range = nil; return }
+        let inner = t.dropFirst(name.count)
+        guard inner.hasPrefix("["), inner.hasSuffix("]") else { throw ConfigError(file: file, reason: "bad slice '\(text)' (write dev[0:400])") }
+        let parts = inner.dropFirst().dropLast().split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let lo = parts[0].isEmpty ? 0 : Int(parts[0]), let hi = parts[1].isEmpty ? Int.max : Int(parts[1]), lo >= 0, lo < hi else {
+            throw ConfigError(file: file, reason: "bad slice '\(text)' (write dev[0:400])")
+        }
+        range = lo..<hi
+    }
+
+    public var description: String {
+        guard let r = range else { return split.rawValue }
+        return "\(split.rawValue)[\(r.lowerBound):\(r.upperBound == Int.max ? "" : String(r.upperBound))]"
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// The value at `key`, or `fallback` when the key is absent (a present key of the wrong type throws).
+    func callAsFunction<T: Decodable>(_ key: Key, _ fallback: T) throws -> T {
+        try decodeIfPresent(T.self, forKey: key) ?? fallback
+    }
+}

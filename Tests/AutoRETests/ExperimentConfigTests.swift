@@ -1,0 +1,50 @@
+// Experiment configs: a full config parses; unknown keys and wrong types are errors naming them.
+import DocRE
+import Testing
+@testable import AutoRE
+
+@Suite struct ExperimentConfigTests {
+    let full = """
+    name: rhf-relations
+    base_model: smollm2
+    quantization: nf4
+    paradigm: D_R_H_F
+    stage: relations
+    descriptions: own
+    prompt_order: documentFirst
+    lora: {rank: 32, alpha: 16, dropout: 0.05, targets: [q_proj, v_proj, o_proj]}
+    optimizer: {learning_rate: 1.0e-4, schedule: linear, warmup_steps: 10}
+    training: {epochs: 1, accumulation: 2, cutoff_length: 1024, seed: 3}
+    data: {train: "dev[0:400]", select: "dev[400:500]"}
+    compute: about 40 minutes on 2 cores
+    """
+
+    @Test func fullConfigParses() throws {
+        let c = try ExperimentConfig.parse(full, file: "x.yaml")
+        #expect(c.name == "rhf-relations" && c.paradigm == .D_R_H_F && c.stage == "relations")
+        #expect(c.lora.rank == 32 && c.lora.targets == ["q_proj", "v_proj", "o_proj"] && c.lora.loraConfig.scale == 0.5)
+        #expect(c.optimizer.learningRate == 1e-4 && c.optimizer.schedule == .linear && c.training.epochs == 1)
+        #expect(c.descriptions == .own && c.promptOrder == .documentFirst && c.training.seed == 3)
+        #expect(try SplitSlice(parsing: c.data.train) == SplitSlice(split: .dev, range: 0..<400))
+        #expect(c.evaluation.every == 50)   // defaults fill what the file leaves out
+    }
+
+    func error(_ yaml: String) -> String {
+        do { _ = try ExperimentConfig.parse(yaml, file: "Experiments/bad.yaml"); return "" } catch { return "\(error)" }
+    }
+
+    @Test func unknownKeysAreNamed() {
+        #expect(error("name: a\ntraining: {steps: 1}\nlearning_rate: 3") .contains("Experiments/bad.yaml: unknown key 'learning_rate'"))
+        #expect(error("name: a\ntraining: {steps: 1}\nlora: {rnak: 3}").contains("unknown key 'lora.rnak'"))
+    }
+
+    @Test func wrongTypesAndValuesAreNamed() {
+        #expect(error("name: a\ntraining: {steps: many}").contains("training.steps"))
+        #expect(error("name: a\ntraining: {steps: 1}\nparadigm: D_X").contains("paradigm"))
+        #expect(error("name: a\ntraining: {steps: 1}\nlora: {targets: [q_proj, w_proj]}").contains("unknown layer 'w_proj'"))
+        #expect(error("name: a\ntraining: {steps: 1}\nparadigm: D_F\nstage: heads").contains("stage 'heads' is not one of D_F's stages"))
+        #expect(error("name: a\ntraining: {steps: 1}\ndata: {train: 'dev[5:2]'}").contains("bad slice 'dev[5:2]'"))
+        #expect(error("name: a").contains("training needs steps or epochs"))
+        #expect(error("name: [a").contains("not valid YAML"))
+    }
+}
