@@ -157,7 +157,8 @@ public struct OutputParser: Sendable {
         // Unquoted: split on commas (or | or tabs) and anchor on a catalogue relation in the middle.
         for sep in [",", "|", "\t", ";"] {
             let parts = body.components(separatedBy: sep)
-            guard parts.count >= 3 else { continue }
+            // more than 12 pieces is not a triplet; the anchor search below is cubic in the count
+            guard parts.count >= 3, parts.count <= 12 else { continue }
             if parts.count == 3 { return (Self.unwrap(parts[0]), Self.unwrap(parts[1]), Self.unwrap(parts[2])) }
             for i in 1..<(parts.count - 1) { for j in i..<(parts.count - 1) {
                 let mid = Self.unwrap(parts[i...j].joined(separator: sep))

@@ -1,0 +1,90 @@
+import Testing
+import Foundation
+@testable import DocRE
+
+@Test func triplesAreReadTolerantly() {
+    let p = OutputParser(options: ParserOptions(repairSpans: false))
+    let text = """
+    Here are the facts:
+    1. ["Marie Curie", "place of birth", "Warsaw"]
+    - ('Pierre Curie', 'Spouse', 'Marie Curie')
+    * [Warsaw, capital of, Poland] and that is all
+    2) "Convention People's Party", "country", "Ghana"
+    [Soviet Union, dissolved, abolished or demolished, 1991]
+    ["Marie Curie", "place of birth", "Warsaw"]
+    ["a", "no such relation", "b"]
+    nonsense without structure
+    """
+    let r = p.parseTriples(text, passage: nil)
+    #expect(r.triples == [
+        Triple("Marie Curie", "place of birth", "Warsaw"), Triple("Pierre Curie", "spouse", "Marie Curie"),
+        Triple("Warsaw", "capital of", "Poland"), Triple("Convention People's Party", "country", "Ghana"),
+        Triple("Soviet Union", "dissolved, abolished or demolished", "1991"),
+        Triple("Marie Curie", "place of birth", "Warsaw"),
+    ])
+    #expect(r.report.duplicates == 1)
+    #expect(r.report.unknownRelations == 1)
+    #expect(r.report.unparseable == 2)          // the header line and the nonsense line
+    #expect(r.unparsed.count == 3)
+    let d = OutputParser(options: ParserOptions(repairSpans: false, dedupe: true)).parseTriples(text, passage: nil)
+    #expect(d.triples.count == 5)
+}
+
+@Test func listsAndRelationsAreReadTolerantly() {
+    let p = OutputParser()
+    let rels = p.parseRelations("1. Country\n- place of birth\nRelations: spouse, sibling\ncountry\nfoo bar\nNone")
+    #expect(rels.items == ["country", "place of birth", "spouse", "sibling"])
+    #expect(rels.unparsed == ["foo bar"])
+    let passage = Fixture.curie.passage
+    let heads = p.parseHeads("\"Marie Curie\"\n2. Warsw\n- 'Pierre Curie'\nZanzibar Archipelago\n\"1. FC\"", passage: passage)
+    #expect(heads.items == ["Marie Curie", "Warsaw", "Pierre Curie"])
+    #expect(heads.report.repaired == 1)
+    #expect(heads.report.dropped == 2)
+}
+
+@Test func spanRepairUsesThreshold() {
+    let passage = Fixture.curie.passage
+    let strict = OutputParser(options: ParserOptions(repairThreshold: 0.95))
+    let loose = OutputParser(options: ParserOptions(repairThreshold: 0.7))
+    let t = "[\"Piere Curie\", \"spouse\", \"marie curie\"]"
+    #expect(loose.parseTriples(t, passage: passage).triples == [Triple("Pierre Curie", "spouse", "Marie Curie")])
+    let s = strict.parseTriples(t, passage: passage)
+    #expect(s.triples.isEmpty && s.report.dropped == 1)    // "Piere Curie" ratio 11/12 < 0.95
+    // whitespace-only differences are not repairs: "55.5%" is in "55.5 %"
+    #expect(loose.parseTriples("[\"Marie Curie\", \"country\", \"55.5%\"]", passage: passage).report.repaired == 0)
+    #expect(levenshtein(Array("kitten"), Array("sitting")) == 3)
+}
+
+@Test func inverseCompletionAddsKnownInverses() {
+    let p = OutputParser(options: ParserOptions(repairSpans: false, inverseCompletion: true))
+    let r = p.parseTriples("""
+    ["Warsaw", "capital of", "Poland"]
+    ["Marie Curie", "spouse", "Pierre Curie"]
+    ["Pierre Curie", "father", "Irène"]
+    ["Irène", "child", "Pierre Curie"]
+    """, passage: nil)
+    #expect(Set(r.triples).isSuperset(of: [Triple("Poland", "capital", "Warsaw"), Triple("Pierre Curie", "spouse", "Marie Curie"),
+                                          Triple("Irène", "child", "Pierre Curie")]))
+    #expect(r.report.inverseAdded == 2)   // child has no inverse; Irène-child-Pierre was already there
+}
+
+@Test func fuzzedAndAdversarialInputNeverCrash() {
+    var rng = SplitMix64(seed: 42)
+    let alphabet = Array("ab Z9\"'[](){},;:|\\\n\t-*•.1234“”’é中\u{301}\u{0}") + ["capital", "spouse", "none", "1. "].flatMap { Array($0) }
+    var inputs = ["", "[", "]]]]", "\"", "[\"a\", \"b\"", "[\"a\",\"b\",\"c\",\"d\"]", "1.", "- ", "\\", "\"\\u12\"",
+                  "[null, 1, true]", "{\"a\": 1}", String(repeating: "[", count: 5000), String(repeating: "x,", count: 3000),
+                  "['unterminated, 'spouse', 'x", "(((a, b, c)))", "\u{FEFF}[\"a\",\"spouse\",\"b\"]", "🙂, spouse, 🙃"]
+    for _ in 0..<1500 {
+        let n = Int(rng.next() % 80)
+        inputs.append(String((0..<n).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }))
+    }
+    let p = OutputParser(options: ParserOptions(inverseCompletion: true))
+    let passage = Fixture.curie.passage
+    var lines = 0
+    for s in inputs {
+        let t = p.parseTriples(s, passage: passage), h = p.parseHeads(s, passage: passage), r = p.parseRelations(s)
+        lines += t.report.lines + h.report.lines + r.report.lines
+        for x in t.triples { #expect(RelationCatalogue.standard.canonical(x.relation) == x.relation) }
+    }
+    #expect(lines > 0)
+}
