@@ -17,6 +17,7 @@ struct AutoRECommand: ParsableCommand {
             LogitsCommand.self,
             DataCommand.self,
             EvalCommand.self,
+            TrainCommand.self,
         ]
     )
 }

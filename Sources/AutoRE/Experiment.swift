@@ -1,0 +1,81 @@
+// An experiment brought to life from its config: documents of each split, the paradigm builder, the
+// base model with the run's adapter, and the run folder where everything it writes lives.
+// Not the command line (autore) and not the training loop (FineTuning).
+import DocRE
+import FineTuning
+import Foundation
+import LanguageModels
+import NeuralNet
+import Tokenization
+
+/// The run folder: `Experiments/runs/<name>/` unless given. Holds the config, metrics.jsonl, checkpoints
+/// and the exported adapter.
+public struct RunDirectory {
+    public let url: URL
+    public init(_ url: URL) { self.url = url }
+    public static func forExperiment(_ name: String, root: URL = DataLocation.repositoryRoot) -> RunDirectory {
+        RunDirectory(root.appendingPathComponent("Experiments/runs/\(name)"))
+    }
+    public var path: String { url.path }
+    public func file(_ name: String) -> String { url.appendingPathComponent(name).path }
+    public func create() throws { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
+}
+
+/// Documents of a (possibly sliced) split, with the note a report must carry when a fallback was used.
+public struct SplitDocuments {
+    public var slice: SplitSlice
+    public var documents: [Document]
+    public var note: String?
+
+    public init(_ slice: SplitSlice, loader: SplitLoader) throws {
+        self.slice = slice
+        let (docs, note) = try loader.load(slice.split)
+        self.note = note
+        if let r = slice.range {
+            guard r.lowerBound < docs.count else {
+                throw ConfigError(file: "data", reason: "slice \(slice) starts past the \(docs.count) documents of \(slice.split.rawValue)")
+            }
+            documents = Array(docs[r.lowerBound..<min(r.upperBound, docs.count)])
+        } else {
+            documents = docs
+        }
+    }
+}
+
+/// Everything a config names, loaded.
+public final class Experiment {
+    public let config: ExperimentConfig
+    public let builder: ParadigmBuilder
+    public let loader: SplitLoader
+
+    public init(config: ExperimentConfig, dataDir: String? = nil) throws {
+        self.config = config
+        guard let loader = SplitLoader(dataDir: dataDir) else {
+            throw ConfigError(file: "data", reason: "Re-DocRED not found (run `bash Scripts/setup`, or set AUTORE_DATA)")
+        }
+        self.loader = loader
+        builder = try ParadigmBuilder(
+            paradigm: config.paradigm, catalogue: try loader.catalogue(),
+            descriptions: try RelationDescriptions.load(config.descriptions ?? config.paradigm.defaultDescriptions, dataDir: dataDir),
+            options: ParadigmOptions(descriptions: config.descriptions, order: config.promptOrder,
+                                     augmentCopies: config.augmentation, seed: config.training.seed,
+                                     aliasExpansion: config.aliasExpansion))
+    }
+
+    /// The stages this config's adapter answers.
+    public var stages: Set<Stage> {
+        config.stage == "all" ? Set(config.paradigm.stages) : [Stage(rawValue: config.stage)!]
+    }
+
+    /// The adapter's name: the stage it answers, or the experiment's name for a one-adapter paradigm.
+    public var adapterName: String { config.stage == "all" ? "all" : config.stage }
+
+    public func documents(_ split: String) throws -> SplitDocuments {
+        try SplitDocuments(try SplitSlice(parsing: split), loader: loader)
+    }
+
+    /// Gold (prefix, question, answer) examples of the adapter's stages over `documents`.
+    public func examples(_ documents: [Document]) throws -> [StageExample] {
+        try documents.flatMap { try builder.examples(for: $0, stages: stages) }
+    }
+}

@@ -1,0 +1,80 @@
+// Progress lines with rate and ETA for long jobs, and an append-only JSONL metrics log that survives
+// a killed run (one flushed line per record). Not a plotting tool.
+import Foundation
+
+/// A one-line progress display on standard error: `label 12/400 [3%] loss 1.23 · 312 tok/s · ETA 12:31`.
+///
+///     var p = ProgressLine(label: "train", total: 400)
+///     p.update(done: step, fields: ["loss": "1.23"], rate: (tokens, "tok/s"))
+public struct ProgressLine {
+    public let label: String
+    public let total: Int
+    let start = Date()
+    let startDone: Int
+    let isTerminal = isatty(2) != 0
+    var lastPrint = Date.distantPast
+
+    public init(label: String, total: Int, alreadyDone: Int = 0) {
+        self.label = label; self.total = total; startDone = alreadyDone
+    }
+
+    /// Seconds left at the rate seen since this line started.
+    public func eta(done: Int) -> Double? {
+        let elapsed = Date().timeIntervalSince(start), did = done - startDone
+        guard did > 0, elapsed > 0 else { return nil }
+        return elapsed / Double(did) * Double(max(0, total - done))
+    }
+
+    public static func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+    }
+
+    /// Prints the line (in place on a terminal; at most every 10 s as new lines otherwise, and at the end).
+    public mutating func update(done: Int, fields: KeyValuePairs<String, String> = [:], final: Bool = false) {
+        let now = Date()
+        guard final || done >= total || isTerminal || now.timeIntervalSince(lastPrint) >= 10 else { return }
+        lastPrint = now
+        var s = "\(label) \(done)/\(total) [\(total > 0 ? 100 * done / total : 100)%]"
+        for (k, v) in fields { s += " · \(k) \(v)" }
+        if let e = eta(done: done), done < total { s += " · ETA \(Self.clock(e))" }
+        s += " · \(Self.clock(now.timeIntervalSince(start)))"
+        FileHandle.standardError.write(Data(((isTerminal ? "\r\u{1B}[K" : "") + s + (isTerminal && !final && done < total ? "" : "\n")).utf8))
+    }
+}
+
+/// Appends one JSON object per line to a file, flushed at once.
+public final class MetricsLog {
+    public let path: String
+    let handle: FileHandle
+    let encoder: JSONEncoder
+
+    public init(path: String) throws {
+        self.path = path
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw TrainingDataError(reason: "\(path): cannot create the metrics log")
+            }
+        }
+        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    }
+    deinit { try? handle.close() }
+
+    public func append<T: Encodable>(_ record: T) throws {
+        var line = try encoder.encode(record)
+        line.append(0x0A)
+        try handle.write(contentsOf: line)
+        try handle.synchronize()
+    }
+
+    /// The records of a log, each decoded as `T`; a torn last line (a killed writer) is skipped.
+    public static func read<T: Decodable>(_ type: T.Type, from path: String) throws -> [T] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        let dec = JSONDecoder()
+        return data.split(separator: 0x0A).compactMap { try? dec.decode(T.self, from: Data($0)) }
+    }
+}
