@@ -1,0 +1,82 @@
+// y = x·Wᵀ and dx = dy·W straight from NF4 blocks: tiles of W rows are dequantised into a per-thread
+// scratch and multiplied there (cblas_sgemm, single-threaded inside the pool), so a Float32 copy of the
+// whole weight never exists. No weight gradient: the quantized base is frozen.
+import Autograd
+import CBLAS
+import Foundation
+
+/// Rows of W dequantised per tile: about 64K floats (256 KB, within L2) per tile.
+@inline(__always) func nf4TileRows(_ w: NF4Matrix) -> Int { max(8, min(w.rows, 65_536 / max(1, w.columns))) }
+
+/// y (N, out) = x (N, in) · Wᵀ.
+public func nf4MatmulForward(_ x: UnsafePointer<Float>, rows n: Int, _ w: NF4Matrix, into y: UnsafeMutablePointer<Float>) {
+    let k = w.columns, m = w.rows
+    if n == 1 {   // decoding: one dequantised row at a time, dotted with x
+        let chunk = 64
+        parallelTasks((m + chunk - 1) / chunk) { task, _ in
+            let r0 = task * chunk, r1 = min(m, r0 + chunk)
+            let row = UnsafeMutablePointer<Float>.allocate(capacity: k); defer { row.deallocate() }
+            for r in r0..<r1 {
+                w.dequantize(rows: r..<(r + 1), into: row)
+                y[r] = cblas_sdot(Int32(k), x, 1, row, 1)
+            }
+        }
+        return
+    }
+    let tile = nf4TileRows(w)
+    let tiles = (m + tile - 1) / tile
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * k * max(1, Threads.count))
+    defer { scratch.deallocate() }
+    parallelTasks(tiles) { t, worker in
+        let r0 = t * tile, r1 = min(m, r0 + tile), s = scratch + worker * tile * k
+        w.dequantize(rows: r0..<r1, into: s)
+        // y[:, r0..<r1] = x · W[r0..<r1]ᵀ
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(r1 - r0), Int32(k), 1,
+                    x, Int32(k), s, Int32(k), 0, y + r0, Int32(m))
+    }
+}
+
+/// dx (N, in) = dy (N, out) · W. Each worker sums its tiles into its own buffer; the buffers are added.
+public func nf4MatmulInputGradient(_ dy: UnsafePointer<Float>, rows n: Int, _ w: NF4Matrix, into dx: UnsafeMutablePointer<Float>) {
+    let k = w.columns, m = w.rows
+    let tile = nf4TileRows(w)
+    let tiles = (m + tile - 1) / tile
+    let workers = max(1, min(Threads.count, tiles))
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * k * workers)
+    let partial = UnsafeMutablePointer<Float>.allocate(capacity: n * k * workers)
+    partial.initialize(repeating: 0, count: n * k * workers)
+    defer { scratch.deallocate(); partial.deallocate() }
+    parallelTasks(tiles) { t, worker in
+        let r0 = t * tile, r1 = min(m, r0 + tile), s = scratch + worker * tile * k
+        w.dequantize(rows: r0..<r1, into: s)
+        // partial += dy[:, r0..<r1] · W[r0..<r1]
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(k), Int32(r1 - r0), 1,
+                    dy + r0, Int32(m), s, Int32(k), 1, partial + worker * n * k, Int32(k))
+    }
+    dx.update(from: partial, count: n * k)
+    for wk in 1..<workers {
+        let p = partial + wk * n * k
+        for i in 0..<(n * k) { dx[i] += p[i] }
+    }
+}
+
+/// y = x·Wᵀ for an NF4 weight, recorded on the tape with the input gradient only.
+///
+///     x: (…, in)   W: NF4 (out, in)   →   (…, out);   dx = dy·W
+///
+///     let y = try nf4Linear(x, weight: w)
+public func nf4Linear(_ x: Tensor, weight w: NF4Matrix) throws -> Tensor {
+    guard x.shape.last == w.columns else {
+        throw TensorError("nf4Linear: input \(x.shape) does not end in the weight's \(w.columns) columns (weight \(w.rows)×\(w.columns))")
+    }
+    let n = x.count / w.columns
+    let y = Tensor.uninitialized(Array(x.shape.dropLast()) + [w.rows])
+    nf4MatmulForward(x.data, rows: n, w, into: y.data)
+    guard isRecording([x]) else { return y }
+    let shape = x.shape
+    return y.recorded("nf4Linear", inputs: [x]) { dy in
+        let dx = Tensor.uninitialized(shape)
+        nf4MatmulInputGradient(dy.data, rows: n, w, into: dx.data)
+        return [dx]
+    }
+}

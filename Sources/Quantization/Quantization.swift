@@ -1,1 +1,0 @@
-// Quantization layer (see Docs/ARCHITECTURE.md).
