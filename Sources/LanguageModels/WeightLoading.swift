@@ -5,6 +5,7 @@ import Autograd
 import Foundation
 import ModelFormats
 import NeuralNet
+import Quantization
 
 public struct WeightLoadingError: Error, CustomStringConvertible, Equatable {
     public var source: String
@@ -103,6 +104,16 @@ public typealias LinearFactory = (_ name: String, _ weight: Tensor, _ bias: Tens
 extension LlamaModel {
     /// Dense Float32 linear layers.
     public static let denseLinear: LinearFactory = { _, w, b in try Linear(weight: w, bias: b) }
+
+    /// Linear layers quantized to NF4 as they are read (QLoRA's frozen base): each Float32 weight lives
+    /// only until its layer is quantized, so loading peaks at the quantized model plus one weight.
+    public static func nf4Linear(doubleQuantization: Bool) -> LinearFactory {
+        { _, w, b in
+            let q = NF4Matrix(quantizing: UnsafeBufferPointer(start: w.data, count: w.count),
+                              rows: w.shape[0], columns: w.shape[1], doubleQuantization: doubleQuantization)
+            return try Linear(nf4: q, bias: b)
+        }
+    }
 
     /// Loads a `.gguf` file, or a directory holding `config.json` and `model.safetensors` (or shards).
     public static func load(path: String, linear: LinearFactory = denseLinear) throws -> LlamaModel {

@@ -1,6 +1,7 @@
 // Basic layers: Linear, Embedding, RMSNorm, Dropout. Quantized weights and LoRA adapters are added
 // elsewhere as new `Linear.Weight` cases / wrappers, not as subclasses.
 import Autograd
+import Quantization
 
 /// y = x·Wᵀ + b      x: (…, in)   W: (out, in)   b: (out)   →   y: (…, out)
 ///
@@ -11,8 +12,13 @@ public final class Linear: UnaryLayer {
     /// How the weight is stored; a quantized case joins this enum later.
     public enum Weight: ParameterContainer {
         case dense(Parameter)
+        /// A frozen 4-bit NormalFloat weight (QLoRA); not a parameter: nothing trains it.
+        case nf4(NF4Matrix)
         public func namedParameters(prefix: String) -> [(String, Parameter)] {
-            switch self { case .dense(let p): return [(prefix, p)] }
+            switch self {
+            case .dense(let p): return [(prefix, p)]
+            case .nf4: return []
+            }
         }
     }
     @Child("weight") public var weight: Weight
@@ -39,12 +45,22 @@ public final class Linear: UnaryLayer {
         outFeatures = w.shape[0]; inFeatures = w.shape[1]
         weight = .dense(Parameter(w)); bias = b.map { Parameter($0) }
     }
+    /// A frozen NF4 weight (out, in) and an optional bias.
+    public init(nf4 w: NF4Matrix, bias b: Tensor? = nil) throws {
+        if let b, b.shape != [w.rows] { throw TensorError("Linear: bias \(b.shape) does not match NF4 weight \(w.rows)×\(w.columns)") }
+        outFeatures = w.rows; inFeatures = w.columns
+        weight = .nf4(w); bias = b.map { Parameter($0, trainable: false) }
+    }
+
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         guard x.shape.last == inFeatures else {
             throw TensorError("Linear: input \(x.shape) does not end in \(inFeatures) features")
         }
         var y: Tensor
-        switch weight { case .dense(let w): y = try matmul(x, w.value, transposeB: true) }
+        switch weight {
+        case .dense(let w): y = try matmul(x, w.value, transposeB: true)
+        case .nf4(let w): y = try nf4Linear(x, weight: w)
+        }
         if let bias { y = try y + bias.value }
         if let name = activeAdapter, name != mergedAdapter {
             guard let lora = adapters[name] else { throw TensorError("Linear: no adapter named '\(name)'") }

@@ -37,9 +37,14 @@ struct LoadedModel {
     let model: LlamaModel
     let tokenizer: Tokenizer
 
-    init(_ name: String?) throws {
+    /// `quantization`: "none" (Float32) or "nf4" (the QLoRA base).
+    init(_ name: String?, quantization: String = "none", doubleQuantization: Bool = true) throws {
         path = try ModelLocation.resolve(name)
-        model = try LlamaModel.load(path: path)
+        switch quantization {
+        case "none": model = try LlamaModel.load(path: path)
+        case "nf4": model = try LlamaModel.load(path: path, linear: LlamaModel.nf4Linear(doubleQuantization: doubleQuantization))
+        default: throw ValidationError("unknown quantization '\(quantization)' (none or nf4)")
+        }
         tokenizer = try ModelLocation.tokenizer(at: path)
     }
 

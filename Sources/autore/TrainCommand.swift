@@ -26,7 +26,8 @@ struct TrainCommand: ParsableCommand {
         let experiment = try Experiment(config: cfg, dataDir: dataDir)
         let run = out.map { RunDirectory(URL(fileURLWithPath: $0)) } ?? RunDirectory.forExperiment(cfg.name)
         try run.create()
-        let loaded = try LoadedModel(cfg.baseModel == "smollm2" ? nil : cfg.baseModel)
+        let loaded = try LoadedModel(cfg.baseModel == "smollm2" ? nil : cfg.baseModel,
+                                     quantization: cfg.quantization, doubleQuantization: cfg.doubleQuantization)
         let job = try TrainJob(experiment: experiment, model: loaded.model, tokenizer: loaded.tokenizer, run: run)
         for n in job.notes { print("note: \(n)") }
         print("train: \(job.train.groups.count) prefix groups from \(job.train.examples) examples (\(job.train.dropped) over the cutoff), \(job.train.tokens) tokens; \(job.steps) steps")

@@ -1,0 +1,168 @@
+// Training checkpoints in HDF5: named Float32 arrays (adapter weights, optimizer moments), integers,
+// UInt64 words (generator states) and strings (the run config), written to a temporary file, synced and
+// renamed, so a killed run never leaves a half-written checkpoint. Not a model format (safetensors, GGUF).
+import CHDF5
+import Foundation
+
+public struct CheckpointError: Error, CustomStringConvertible, Equatable {
+    public var path: String
+    public var reason: String
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// A Float32 array with its shape.
+public struct FloatArray: Equatable, Sendable {
+    public var shape: [Int]
+    public var values: [Float]
+    public init(shape: [Int], values: [Float]) { self.shape = shape; self.values = values }
+}
+
+/// Everything a training run needs to continue exactly where it stopped.
+///
+///     var c = Checkpoint()
+///     c.floats["adapter/model.layers.0.self_attn.q_proj.lora_A.facts.weight"] = FloatArray(shape: [8, 576], values: a)
+///     c.integers["step"] = 120
+///     try c.save(to: "run/checkpoint.h5")
+///     let back = try Checkpoint(contentsOf: "run/checkpoint.h5")
+public struct Checkpoint: Equatable, Sendable {
+    public var floats: [String: FloatArray] = [:]
+    public var integers: [String: Int64] = [:]
+    public var words: [String: [UInt64]] = [:]
+    public var strings: [String: String] = [:]
+
+    public init() {}
+
+    /// Dataset names are the keys with a kind prefix; an index dataset lists them (JSON) for reading.
+    static let indexName = "__index__"
+    struct Entry: Codable { var name: String; var kind: String; var shape: [Int] }
+
+    /// Writes the checkpoint to `path` atomically: a temporary file in the same directory, fsync, rename.
+    public func save(to path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        let tmp = (dir.isEmpty ? "." : dir) + "/.\((path as NSString).lastPathComponent).\(getpid()).tmp"
+        do {
+            try write(tmp)
+            try Self.fsync(tmp)
+            guard rename(tmp, path) == 0 else {
+                throw CheckpointError(path: path, reason: "cannot rename the temporary file into place: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            unlink(tmp)
+            throw error
+        }
+    }
+
+    static func fsync(_ path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw CheckpointError(path: path, reason: "cannot reopen to sync") }
+        defer { close(fd) }
+        guard Foundation.fsync(fd) == 0 else { throw CheckpointError(path: path, reason: "fsync failed") }
+    }
+
+    func write(_ path: String) throws {
+        HDF5.quiet()
+        let file = H5Fcreate(path, 0x0002 /* H5F_ACC_TRUNC */, 0, 0)
+        guard file >= 0 else { throw CheckpointError(path: path, reason: "cannot create an HDF5 file") }
+        var closed = false
+        defer { if !closed { H5Fclose(file) } }
+        // Keys may contain "/" (HDF5 groups): let dataset creation make the groups on the way.
+        let linkCreation = H5Pcreate(H5P_CLS_LINK_CREATE_ID_g)
+        defer { H5Pclose(linkCreation) }
+        H5Pset_create_intermediate_group(linkCreation, 1)
+        var index: [Entry] = []
+        func dataset(_ name: String, _ type: hid_t, _ dims: [Int], _ data: UnsafeRawPointer?) throws {
+            var d = dims.map { hsize_t($0) }
+            let space = H5Screate_simple(Int32(d.count), &d, nil)
+            guard space >= 0 else { throw CheckpointError(path: path, reason: "cannot create the dataspace of \(name)") }
+            defer { H5Sclose(space) }
+            let set = H5Dcreate2(file, name, type, space, linkCreation, 0, 0)
+            guard set >= 0 else { throw CheckpointError(path: path, reason: "cannot create dataset \(name)") }
+            defer { H5Dclose(set) }
+            if dims.reduce(1, *) > 0, let data {
+                guard H5Dwrite(set, type, 0, 0, 0, data) >= 0 else { throw CheckpointError(path: path, reason: "cannot write dataset \(name)") }
+            }
+        }
+        for (k, a) in floats.sorted(by: { $0.key < $1.key }) {
+            guard a.values.count == a.shape.reduce(1, *) else {
+                throw CheckpointError(path: path, reason: "\(k): \(a.values.count) values for shape \(a.shape)")
+            }
+            let name = "f:" + k
+            try a.values.withUnsafeBytes { try dataset(name, H5T_NATIVE_FLOAT_g, [a.values.count], $0.baseAddress) }
+            index.append(Entry(name: name, kind: "float", shape: a.shape))
+        }
+        for (k, v) in integers.sorted(by: { $0.key < $1.key }) {
+            let name = "i:" + k
+            try withUnsafeBytes(of: v) { try dataset(name, H5T_NATIVE_INT64_g, [1], $0.baseAddress) }
+            index.append(Entry(name: name, kind: "int", shape: [1]))
+        }
+        for (k, v) in words.sorted(by: { $0.key < $1.key }) {
+            let name = "w:" + k
+            try v.withUnsafeBytes { try dataset(name, H5T_NATIVE_UINT64_g, [v.count], $0.baseAddress) }
+            index.append(Entry(name: name, kind: "words", shape: [v.count]))
+        }
+        for (k, v) in strings.sorted(by: { $0.key < $1.key }) {
+            let name = "s:" + k
+            let bytes = Array(v.utf8)
+            try bytes.withUnsafeBytes { try dataset(name, H5T_NATIVE_UCHAR_g, [bytes.count], $0.baseAddress) }
+            index.append(Entry(name: name, kind: "string", shape: [bytes.count]))
+        }
+        let json = Array(try JSONEncoder().encode(index))
+        try json.withUnsafeBytes { try dataset(Self.indexName, H5T_NATIVE_UCHAR_g, [json.count], $0.baseAddress) }
+        guard H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, H5Fclose(file) >= 0 else {
+            closed = true
+            throw CheckpointError(path: path, reason: "cannot flush the HDF5 file")
+        }
+        closed = true
+    }
+
+    /// Reads a checkpoint; a missing, truncated or foreign file is one error naming it.
+    public init(contentsOf path: String) throws {
+        HDF5.quiet()
+        guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError(path: path, reason: "no such checkpoint") }
+        guard H5Fis_hdf5(path) > 0 else { throw CheckpointError(path: path, reason: "not an HDF5 checkpoint (truncated or another format)") }
+        let file = H5Fopen(path, 0x0000 /* H5F_ACC_RDONLY */, 0)
+        guard file >= 0 else { throw CheckpointError(path: path, reason: "cannot open the HDF5 file (truncated or corrupt)") }
+        defer { H5Fclose(file) }
+        func read<T>(_ name: String, _ type: hid_t, count: Int, as: T.Type) throws -> [T] {
+            let set = H5Dopen2(file, name, 0)
+            guard set >= 0 else { throw CheckpointError(path: path, reason: "missing dataset \(name)") }
+            defer { H5Dclose(set) }
+            let space = H5Dget_space(set)
+            defer { H5Sclose(space) }
+            let n = Int(H5Sget_simple_extent_npoints(space))
+            guard n == count || count < 0 else { throw CheckpointError(path: path, reason: "dataset \(name) holds \(n) values, the index says \(count)") }
+            var out = [T](unsafeUninitializedCapacity: n) { _, c in c = n }
+            if n > 0 {
+                let status = out.withUnsafeMutableBytes { H5Dread(set, type, 0, 0, 0, $0.baseAddress) }
+                guard status >= 0 else { throw CheckpointError(path: path, reason: "cannot read dataset \(name) (truncated or corrupt)") }
+            }
+            return out
+        }
+        let indexBytes = try read(Self.indexName, H5T_NATIVE_UCHAR_g, count: -1, as: UInt8.self)
+        guard let index = try? JSONDecoder().decode([Entry].self, from: Data(indexBytes)) else {
+            throw CheckpointError(path: path, reason: "the checkpoint index is not readable")
+        }
+        self.init()
+        for e in index {
+            let key = String(e.name.dropFirst(2))
+            let n = e.shape.reduce(1, *)
+            switch e.kind {
+            case "float": floats[key] = FloatArray(shape: e.shape, values: try read(e.name, H5T_NATIVE_FLOAT_g, count: n, as: Float.self))
+            case "int": integers[key] = try read(e.name, H5T_NATIVE_INT64_g, count: 1, as: Int64.self)[0]
+            case "words": words[key] = try read(e.name, H5T_NATIVE_UINT64_g, count: n, as: UInt64.self)
+            case "string": strings[key] = String(decoding: try read(e.name, H5T_NATIVE_UCHAR_g, count: n, as: UInt8.self), as: UTF8.self)
+            default: throw CheckpointError(path: path, reason: "unknown entry kind '\(e.kind)' for \(e.name)")
+            }
+        }
+    }
+}
+
+enum HDF5 {
+    /// Opens the library (so the native type globals are set) and silences its own error printing:
+    /// failures come back as Swift errors naming the file instead.
+    static let quiet: () -> Void = {
+        _ = H5open()
+        H5Eset_auto2(0 /* H5E_DEFAULT */, nil, nil)
+        return {}
+    }()
+}

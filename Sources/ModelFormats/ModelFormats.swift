@@ -1,1 +1,0 @@
-// ModelFormats layer (see Docs/ARCHITECTURE.md).

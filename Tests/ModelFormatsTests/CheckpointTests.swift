@@ -1,0 +1,64 @@
+// HDF5 checkpoints: exact round trip, atomic replacement, and one clear error for bad files.
+import Foundation
+import Testing
+@testable import ModelFormats
+
+@Suite struct CheckpointTests {
+    func tempDir() throws -> String {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("autore-ckpt-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+    func sample(_ seed: Float) -> Checkpoint {
+        var c = Checkpoint()
+        c.floats["adapter/model.layers.0.self_attn.q_proj.lora_A.facts.weight"] =
+            FloatArray(shape: [3, 5], values: (0..<15).map { Float($0) * seed - 1e-30 })
+        c.floats["adam.m/x"] = FloatArray(shape: [2], values: [.infinity, -0.0])
+        c.floats["empty"] = FloatArray(shape: [0], values: [])
+        c.integers["step"] = 1 << 40
+        c.integers["cursor"] = -3
+        c.words["dropout"] = [0, .max, 0x9E37_79B9_7F4A_7C15]
+        c.strings["config"] = "name: ünïcode ✓\nlora: {rank: 8}"
+        return c
+    }
+
+    @Test func roundTripIsExact() throws {
+        let path = try tempDir() + "/c.h5"
+        let c = sample(0.1)
+        try c.save(to: path)
+        let back = try Checkpoint(contentsOf: path)
+        #expect(back == c)
+        #expect(back.floats["adapter/model.layers.0.self_attn.q_proj.lora_A.facts.weight"]!.values.map(\.bitPattern)
+                == c.floats["adapter/model.layers.0.self_attn.q_proj.lora_A.facts.weight"]!.values.map(\.bitPattern))
+    }
+
+    @Test func failedWriteKeepsThePreviousCheckpoint() throws {
+        let dir = try tempDir(), path = dir + "/c.h5"
+        try sample(1).save(to: path)
+        var bad = sample(2)
+        bad.floats["zz-broken"] = FloatArray(shape: [4], values: [1])   // inconsistent: fails mid-write
+        #expect(throws: CheckpointError.self) { try bad.save(to: path) }
+        #expect(try Checkpoint(contentsOf: path) == sample(1))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["c.h5"])   // no temporary left
+        try sample(3).save(to: path)
+        #expect(try Checkpoint(contentsOf: path) == sample(3))
+    }
+
+    func error(_ path: String) -> String {
+        do { _ = try Checkpoint(contentsOf: path); return "" } catch { return "\(error)" }
+    }
+
+    @Test func badFilesGiveOneErrorNamingThem() throws {
+        let dir = try tempDir()
+        #expect(error(dir + "/none.h5") == "\(dir)/none.h5: no such checkpoint")
+        try Data("not hdf5 at all".utf8).write(to: URL(fileURLWithPath: dir + "/garbage.h5"))
+        #expect(error(dir + "/garbage.h5").hasPrefix("\(dir)/garbage.h5: not an HDF5 checkpoint"))
+        try sample(1).save(to: dir + "/full.h5")
+        let full = try Data(contentsOf: URL(fileURLWithPath: dir + "/full.h5"))
+        for cut in [full.count / 2, full.count - 100, 600] {
+            try full.prefix(cut).write(to: URL(fileURLWithPath: dir + "/cut.h5"))
+            let e = error(dir + "/cut.h5")
+            #expect(e.hasPrefix("\(dir)/cut.h5: "), "cut at \(cut): \(e)")
+        }
+    }
+}
