@@ -61,7 +61,7 @@ public final class Trainer {
     public let optimizer: AdamW
     public let schedule: LearningRateSchedule
     public var state = TrainingState()
-    let parameters: [(String, Parameter)]
+    public let parameters: [(String, Parameter)]
     let dropouts: [Dropout]
 
     public init(model: LlamaModel, adapter: String, groups: [PrefixGroup], options: TrainingOptions) throws {

@@ -2,6 +2,7 @@
 import Autograd
 import Foundation
 import LanguageModels
+import ModelFormats
 import NeuralNet
 import Testing
 @testable import FineTuning
@@ -51,14 +52,12 @@ import Testing
         let b = try freshModel()
         let first = try trainer(b, steps: 8)
         for _ in 0..<3 { _ = try first.step() }
-        // Capture what a checkpoint holds, then rebuild everything from it.
-        let saved = (state: first.state, moments: first.optimizer.states, values: adapterValues(b))
+        // Through an HDF5 checkpoint on disk, into a fresh model and trainer.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("autore-resume-\(UUID().uuidString).h5").path
+        try first.checkpoint(config: "name: test").save(to: path)
         let c = try freshModel()
-        for ((_, p), v) in zip(c.adapterParameters("facts"), saved.values) { p.value = try Tensor(v, shape: p.shape, requiresGrad: true) }
         let resumed = try trainer(c, steps: 8)
-        resumed.state = saved.state
-        resumed.optimizer.states = saved.moments
-        resumed.restoreGenerators()
+        try resumed.restore(try Checkpoint(contentsOf: path), source: path)
         for _ in 3..<8 { _ = try resumed.step() }
         #expect(adapterValues(c) == adapterValues(a))
         #expect(resumed.state == straight.state)

@@ -1,0 +1,55 @@
+// A trainer's whole state as a Checkpoint (HDF5): adapter weights, AdamW moments and step counts, the
+// data cursor and the dropout generators, so a resumed run ends with the same adapter, bit for bit.
+import Autograd
+import Foundation
+import ModelFormats
+import NeuralNet
+
+extension Trainer {
+    /// The checkpoint of this run now; `config` is stored beside it (the run's YAML).
+    public func checkpoint(config: String) -> Checkpoint {
+        var c = Checkpoint()
+        for (key, p) in parameters {
+            c.floats["adapter/" + key] = FloatArray(shape: p.shape, values: p.value.scalars)
+            if let s = optimizer.states[key] {
+                c.floats["adam.m/" + key] = FloatArray(shape: p.shape, values: s.m)
+                c.floats["adam.v/" + key] = FloatArray(shape: p.shape, values: s.v)
+                c.integers["adam.step/" + key] = Int64(s.step)
+            }
+        }
+        c.integers["step"] = Int64(state.step)
+        c.integers["epoch"] = Int64(state.epoch)
+        c.integers["cursor"] = Int64(state.cursor)
+        c.words["dropout"] = state.dropoutStates
+        c.strings["adapter"] = adapter
+        c.strings["config"] = config
+        return c
+    }
+
+    /// Puts this trainer (adapter, optimizer, data position, generators) where `c` says.
+    public func restore(_ c: Checkpoint, source: String) throws {
+        func fail(_ r: String) -> CheckpointError { CheckpointError(path: source, reason: r) }
+        guard c.strings["adapter"] == adapter else {
+            throw fail("holds adapter '\(c.strings["adapter"] ?? "?")', this run trains '\(adapter)'")
+        }
+        var states: [String: AdamWState] = [:]
+        for (key, p) in parameters {
+            guard let a = c.floats["adapter/" + key] else { throw fail("no weights for \(key)") }
+            guard a.shape == p.shape else { throw fail("\(key) has shape \(a.shape), the model \(p.shape)") }
+            p.value = try Tensor(a.values, shape: a.shape, requiresGrad: true)
+            if let m = c.floats["adam.m/" + key], let v = c.floats["adam.v/" + key], let s = c.integers["adam.step/" + key] {
+                states[key] = AdamWState(m: m.values, v: v.values, step: Int(s))
+            }
+        }
+        optimizer.states = states
+        guard let step = c.integers["step"], let epoch = c.integers["epoch"], let cursor = c.integers["cursor"] else {
+            throw fail("no step, epoch or cursor")
+        }
+        state.step = Int(step); state.epoch = Int(epoch); state.cursor = Int(cursor)
+        state.dropoutStates = c.words["dropout"] ?? []
+        guard state.dropoutStates.count == dropouts.count else {
+            throw fail("\(state.dropoutStates.count) dropout generators saved, the adapter has \(dropouts.count)")
+        }
+        restoreGenerators()
+    }
+}
