@@ -69,12 +69,14 @@ struct DataStats: ParsableCommand {
     @OptionGroup var location: DataLocationOptions
     @Option(help: "Split: train, select, dev, test.") var split = "dev"
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Count passage tokens with this model's tokenizer (default: the base SmolLM2; 'none' to skip).")
+    var model: String?
 
     func run() throws {
         let (docs, note, cat) = try location.documents(split)
         if let n = note { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
-        // Token lengths under the base tokenizer are added by a caller passing `tokenCount:`.
-        let s = DatasetStats(documents: docs, catalogue: cat, tokenCount: nil)
+        let tokenizer = model == "none" ? nil : try ModelLocation.tokenizer(at: try ModelLocation.resolve(model))
+        let s = DatasetStats(documents: docs, catalogue: cat, tokenCount: tokenizer.map { tok in { tok.encode($0).count } })
         if json {
             let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try e.encode(s), as: UTF8.self))
@@ -91,6 +93,7 @@ struct DataStats: ParsableCommand {
         print("heads per (doc, relation)    \(sm(s.headsPerDocumentRelation))")
         print("facts per (doc, rel, head)   \(sm(s.factsPerHead))")
         print("passage words                \(sm(s.passageWords))")
+        if let t = s.passageTokens { print("passage tokens (base model)  \(sm(t))") }
         print("mention names not verbatim   \(s.mentionNamesNotVerbatim) (not found ignoring spaces: \(s.mentionNamesNotFoundIgnoringSpaces))")
         print("names differing from tokens  \(s.mentionNamesDifferingFromTokens)")
         print("entities sharing a name      \(s.entitiesWithSharedNames)")
