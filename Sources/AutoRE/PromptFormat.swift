@@ -43,17 +43,17 @@ public struct PromptFormat {
         } else {
             header = ""; footer = ""
         }
-        var endIds: [Int] = []
-        for t in ["<|im_end|>", "</s>", "<|eot_id|>"] where template != nil {
-            if let id = tokenizer.id(t) { endIds = [id]; break }
-        }
-        if endIds.isEmpty, let eos = tokenizer.eosTokenId { endIds = [eos] }
-        end = endIds
+        let turnEnd = template == nil ? nil : tokenizer.endOfTurnTokenIds.first
+        end = (turnEnd ?? tokenizer.eosTokenId).map { [$0] } ?? []
     }
 
     public func encode(prefix: String, question: String) -> (prefix: [Int], question: [Int]) {
-        (tokenizer.encode(header + prefix), tokenizer.encode(question + footer))
+        (encodePrefix(prefix), encodeQuestion(question))
     }
+    /// The template's opening and the document prefix.
+    public func encodePrefix(_ prefix: String) -> [Int] { tokenizer.encode(header + prefix) }
+    /// The stage question and the template's close of the user turn.
+    public func encodeQuestion(_ question: String) -> [Int] { tokenizer.encode(question + footer) }
 
     /// The answer's ids followed by the end-of-answer ids.
     public func encodeAnswer(_ answer: String) -> [Int] { tokenizer.encode(answer) + end }
@@ -90,9 +90,9 @@ extension PromptFormat {
         var dropped = 0
         for ex in examples {
             let key = ex.title + "\u{1}" + ex.stage.rawValue + "\u{1}" + ex.prefix
-            let p = prefixCache[ex.prefix] ?? tokenizer.encode(header + ex.prefix)
+            let p = prefixCache[ex.prefix] ?? encodePrefix(ex.prefix)
             prefixCache[ex.prefix] = p
-            let q = tokenizer.encode(ex.question + footer), a = encodeAnswer(ex.answer)
+            let q = encodeQuestion(ex.question), a = encodeAnswer(ex.answer)
             guard p.count + q.count + a.count <= cutoff else { dropped += 1; continue }
             if byPrefix[key] == nil { order.append(key); byPrefix[key] = (p, []) }
             byPrefix[key]!.conts.append(Continuation(prompt: q, answer: a))

@@ -160,10 +160,10 @@ public struct Checkpoint: Equatable, Sendable {
 
 enum HDF5 {
     /// Opens the library (so the native type globals are set) and silences its own error printing:
-    /// failures come back as Swift errors naming the file instead.
-    static let quiet: () -> Void = {
+    /// failures come back as Swift errors naming the file instead. Runs once.
+    static let opened: Void = {
         _ = H5open()
         H5Eset_auto2(0 /* H5E_DEFAULT */, nil, nil)
-        return {}
     }()
+    static func quiet() { _ = opened }
 }

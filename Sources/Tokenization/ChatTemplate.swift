@@ -28,6 +28,9 @@ public enum ChatTemplate: Sendable, Equatable {
     /// SmolLM2-Instruct's default system message (from its GGUF `tokenizer.chat_template`).
     public static let smolLM2SystemPrompt = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
     /// FastChat's vicuna_v1.1 system message.
+    /// Tokens that close a turn in the templates we know (ChatML, Llama-2/Mistral, Llama-3), in that order.
+    public static let endOfTurnTokens = ["<|im_end|>", "</s>", "<|eot_id|>"]
+
     public static let vicunaSystemPrompt = "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the user's questions."
 
     /// By name: "chatml", "smollm2" (ChatML with SmolLM2's default system prompt), "mistral", "vicuna".
@@ -97,4 +100,9 @@ public enum ChatTemplate: Sendable, Equatable {
         }
         return s
     }
+}
+
+extension Tokenizer {
+    /// Ids of `ChatTemplate.endOfTurnTokens` that this vocabulary has, in that order.
+    public var endOfTurnTokenIds: [Int] { ChatTemplate.endOfTurnTokens.compactMap(id) }
 }

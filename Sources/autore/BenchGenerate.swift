@@ -11,8 +11,7 @@ struct BenchGenerate: ParsableCommand {
         commandName: "generate",
         abstract: "Prefill tokens/s at 512 tokens, decode ms/token, and 16 shared-prefix continuations vs one.")
 
-    @Option(help: "A .gguf file or a checkpoint directory (default: SmolLM2-135M-Instruct from the cache).")
-    var model: String?
+    @OptionGroup var choice: ModelChoice
     @Option(help: "Timed repeats per measurement (the median is reported).")
     var repeats = 3
     @Flag(help: "Print one JSON object instead of a table.")
@@ -32,7 +31,7 @@ struct BenchGenerate: ParsableCommand {
     }
 
     func run() throws {
-        let m = try LoadedModel(model).model
+        let m = try LoadedModel(choice.model).model
         let c = m.config
         let clock = Stopwatch(repeats: repeats, warmups: 1)
 

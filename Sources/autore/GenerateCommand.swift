@@ -9,8 +9,7 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Continue a prompt with a base model (greedy by default).")
 
-    @Option(help: "A .gguf file or a checkpoint directory (default: SmolLM2-135M-Instruct from the cache).")
-    var model: String?
+    @OptionGroup var choice: ModelChoice
     @Option(help: "The prompt text.")
     var prompt: String
     @Flag(help: "Wrap the prompt as a user turn of the model's chat template.")
@@ -31,7 +30,7 @@ struct GenerateCommand: ParsableCommand {
     struct Output: Encodable { let promptIds: [Int]; let outputIds: [Int]; let text: String; let seconds: Double }
 
     func run() throws {
-        let m = try LoadedModel(model)
+        let m = try LoadedModel(choice.model)
         let ids = m.tokenizer.encode(try m.render(prompt, chat: chat))
         let start = Date()
         let out = try m.model.generate(prompt: ids, options: GenerationOptions(
@@ -51,8 +50,7 @@ struct LogitsCommand: ParsableCommand {
         commandName: "logits",
         abstract: "For every position of a text, the K highest next-token logits.")
 
-    @Option(help: "A .gguf file or a checkpoint directory (default: SmolLM2-135M-Instruct from the cache).")
-    var model: String?
+    @OptionGroup var choice: ModelChoice
     @Option(help: "The text.")
     var text: String
     @Option(help: "How many logits per position.")
@@ -63,7 +61,7 @@ struct LogitsCommand: ParsableCommand {
     struct Position: Encodable { let position: Int; let token: Int; let ids: [Int]; let logits: [Float] }
 
     func run() throws {
-        let m = try LoadedModel(model)
+        let m = try LoadedModel(choice.model)
         let ids = m.tokenizer.encode(text)
         guard !ids.isEmpty else { throw ValidationError("the text has no tokens") }
         let logits = try withNoGrad {

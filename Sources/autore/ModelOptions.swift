@@ -31,6 +31,12 @@ enum ModelLocation {
     }
 }
 
+/// `--model`, shared by the commands that run a base model.
+struct ModelChoice: ParsableArguments {
+    @Option(help: "A .gguf file or a checkpoint directory (default: SmolLM2-135M-Instruct from the cache).")
+    var model: String?
+}
+
 /// A loaded base model with what generation needs around it.
 struct LoadedModel {
     let path: String
@@ -52,8 +58,7 @@ struct LoadedModel {
     var stopTokens: Set<Int> {
         var s = Set<Int>()
         if let e = tokenizer.eosTokenId ?? model.config.eosTokenId { s.insert(e) }
-        for t in ["<|im_end|>", "</s>", "<|eot_id|>"] { if let id = tokenizer.id(t) { s.insert(id) } }
-        return s
+        return s.union(tokenizer.endOfTurnTokenIds)
     }
 
     /// The prompt as the model's chat template writes a single user turn (or as is).
