@@ -48,14 +48,16 @@ public final class Experiment {
     public let builder: ParadigmBuilder
     public let loader: SplitLoader
 
-    public init(config: ExperimentConfig, dataDir: String? = nil) throws {
+    /// `requireData: false` lets raw-text extraction run without Re-DocRED (the standard catalogue is used).
+    public init(config: ExperimentConfig, dataDir: String? = nil, requireData: Bool = true) throws {
         self.config = config
-        guard let loader = SplitLoader(dataDir: dataDir) else {
+        let found = SplitLoader(dataDir: dataDir)
+        guard let loader = found ?? (requireData ? nil : SplitLoader(directory: URL(fileURLWithPath: "/nonexistent"))) else {
             throw ConfigError(file: "data", reason: "Re-DocRED not found (run `bash Scripts/setup`, or set AUTORE_DATA)")
         }
         self.loader = loader
         builder = try ParadigmBuilder(
-            paradigm: config.paradigm, catalogue: try loader.catalogue(),
+            paradigm: config.paradigm, catalogue: found == nil ? .standard : try loader.catalogue(),
             descriptions: try RelationDescriptions.load(config.descriptions ?? config.paradigm.defaultDescriptions, dataDir: dataDir),
             options: ParadigmOptions(descriptions: config.descriptions, order: config.promptOrder,
                                      augmentCopies: config.augmentation, seed: config.training.seed,

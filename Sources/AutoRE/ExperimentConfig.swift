@@ -99,16 +99,48 @@ public struct DataSettings: Codable, Equatable, Sendable {
 public struct EvaluationSettings: Codable, Equatable, Sendable {
     public var every = 50
     public var lossGroups = 16
+    /// Selection documents whose stage answers are generated (from gold inputs) and scored at each evaluation.
     public var generationDocuments = 8
+    /// What picks the kept adapter (`best.h5`): `f1` (stage F1 by generation) or `loss` (held-out loss).
+    public var selectBy = "f1"
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case every, lossGroups = "loss_groups", generationDocuments = "generation_documents"
+        case every, lossGroups = "loss_groups", generationDocuments = "generation_documents", selectBy = "select_by"
     }
     public init() {}
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init()
         every = try c(.every, every); lossGroups = try c(.lossGroups, lossGroups)
-        generationDocuments = try c(.generationDocuments, generationDocuments)
+        generationDocuments = try c(.generationDocuments, generationDocuments); selectBy = try c(.selectBy, selectBy)
+    }
+}
+
+/// How answers are generated (`extraction:`).
+public struct ExtractionSettings: Codable, Equatable, Sendable {
+    /// Longest answer of one question, in tokens.
+    public var maxNewTokens = 128
+    /// 0 is greedy decoding.
+    public var temperature: Float = 0
+    public var topK = 0
+    public var topP: Float = 1
+    public var seed: UInt64 = 0
+    /// Documents whose questions are decoded together.
+    public var batchDocuments = 4
+    /// At most this many relations of one document are followed, and this many subjects of one relation.
+    public var maxRelations = 24
+    public var maxHeads = 16
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case maxNewTokens = "max_new_tokens", temperature, topK = "top_k", topP = "top_p", seed
+        case batchDocuments = "batch_documents", maxRelations = "max_relations", maxHeads = "max_heads"
+    }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init()
+        maxNewTokens = try c(.maxNewTokens, maxNewTokens); temperature = try c(.temperature, temperature)
+        topK = try c(.topK, topK); topP = try c(.topP, topP); seed = try c(.seed, seed)
+        batchDocuments = try c(.batchDocuments, batchDocuments)
+        maxRelations = try c(.maxRelations, maxRelations); maxHeads = try c(.maxHeads, maxHeads)
     }
 }
 
@@ -123,7 +155,8 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     public var quantization = "nf4"
     public var doubleQuantization = true
     public var paradigm: Paradigm = .D_R_H_F
-    /// The stage this adapter answers, or `all` for one adapter trained on every stage of the paradigm.
+    /// The stage this adapter answers; `all` for one adapter trained on every stage of the paradigm;
+    /// `each` for one adapter per stage (trained one after the other into `<run>/<stage>/`).
     public var stage = "all"
     public var descriptions: DescriptionSet?
     public var promptOrder: PromptOrder = .documentFirst
@@ -136,13 +169,14 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     public var training = TrainingSettings()
     public var data = DataSettings()
     public var evaluation = EvaluationSettings()
+    public var extraction = ExtractionSettings()
     /// What the run costs, for the reader (e.g. "about 40 minutes on 2 cores").
     public var compute: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, baseModel = "base_model", quantization, doubleQuantization = "double_quantization", paradigm, stage
         case descriptions, promptOrder = "prompt_order", augmentation, aliasExpansion = "alias_expansion"
-        case chatTemplate = "chat_template", lora, optimizer, training, data, evaluation, compute
+        case chatTemplate = "chat_template", lora, optimizer, training, data, evaluation, extraction, compute
     }
 
     public init(name: String) { self.name = name }
@@ -157,6 +191,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         aliasExpansion = try c(.aliasExpansion, aliasExpansion); chatTemplate = try c(.chatTemplate, chatTemplate)
         lora = try c(.lora, lora); optimizer = try c(.optimizer, optimizer); training = try c(.training, training)
         data = try c(.data, data); evaluation = try c(.evaluation, evaluation)
+        extraction = try c(.extraction, extraction)
         compute = try c.decodeIfPresent(String.self, forKey: .compute)
     }
 
@@ -168,6 +203,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         "training": TrainingSettings.CodingKeys.allCases.map(\.stringValue),
         "data": DataSettings.CodingKeys.allCases.map(\.stringValue),
         "evaluation": EvaluationSettings.CodingKeys.allCases.map(\.stringValue),
+        "extraction": ExtractionSettings.CodingKeys.allCases.map(\.stringValue),
     ]
 
     public static func load(path: String) throws -> ExperimentConfig {
@@ -216,8 +252,13 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     func validate(file: String) throws {
         func bad(_ r: String) -> ConfigError { ConfigError(file: file, reason: r) }
         guard ["nf4", "none"].contains(quantization) else { throw bad("quantization must be nf4 or none, not '\(quantization)'") }
-        guard stage == "all" || Stage(rawValue: stage).map(paradigm.stages.contains) == true else {
-            throw bad("stage '\(stage)' is not one of \(paradigm.rawValue)'s stages (\(paradigm.stages.map(\.rawValue).joined(separator: ", ")), or all)")
+        guard stage == "all" || stage == "each" || Stage(rawValue: stage).map(paradigm.stages.contains) == true else {
+            throw bad("stage '\(stage)' is not one of \(paradigm.rawValue)'s stages (\(paradigm.stages.map(\.rawValue).joined(separator: ", ")), all or each)")
+        }
+        guard ["f1", "loss"].contains(evaluation.selectBy) else { throw bad("evaluation.select_by must be f1 or loss, not '\(evaluation.selectBy)'") }
+        guard extraction.maxNewTokens > 0, extraction.batchDocuments > 0, extraction.maxRelations > 0, extraction.maxHeads > 0,
+              extraction.temperature >= 0, extraction.topK >= 0, extraction.topP > 0, extraction.topP <= 1 else {
+            throw bad("extraction needs max_new_tokens, batch_documents, max_relations, max_heads > 0, temperature ≥ 0, top_k ≥ 0, 0 < top_p ≤ 1")
         }
         guard lora.rank > 0, lora.alpha > 0, (0..<1).contains(lora.dropout) else { throw bad("lora needs rank > 0, alpha > 0, 0 ≤ dropout < 1") }
         if let t = lora.targets.first(where: { !LoRAConfig.allProjections.contains($0) }) {

@@ -7,6 +7,7 @@ import FineTuning
 import Foundation
 import LanguageModels
 import NeuralNet
+import ModelFormats
 import Tokenization
 
 /// One line of metrics.jsonl.
@@ -19,6 +20,21 @@ public struct MetricsRecord: Codable {
     public var gradNorm: Float?
     public var tokensPerSecond: Double?
     public var seconds: Double?
+    /// Stage F1 by generation on selection documents (eval records), with its precision and recall.
+    public var f1: Double?
+    public var precision: Double?
+    public var recall: Double?
+}
+
+/// The best evaluation so far: what `best.h5` holds.
+public struct BestEvaluation: Codable, Equatable {
+    public var step: Int
+    public var metric: String      // "f1" or "loss"
+    public var value: Double       // F1 in [0, 1], or the held-out loss
+    public func beats(_ other: BestEvaluation?) -> Bool {
+        guard let other else { return true }
+        return metric == "loss" ? value < other.value : value > other.value
+    }
 }
 
 public final class TrainJob {
@@ -28,7 +44,12 @@ public final class TrainJob {
     public let format: PromptFormat
     public let train: EncodedExamples
     public let heldOut: [PrefixGroup]
+    /// Selection documents whose stage answers are generated and scored at each evaluation.
+    public let generationDocuments: [Document]
+    public let extractor: Extractor
     public let notes: [String]
+    /// The best evaluation so far (restored from the checkpoint on resume).
+    public var best: BestEvaluation?
     public let steps: Int
 
     /// Loads the model, builds and tokenizes the data, adds the adapter.
@@ -49,10 +70,18 @@ public final class TrainJob {
         let held = format.groups(try experiment.examples(Array(selectDocs.documents.prefix(c.evaluation.lossGroups))),
                                  cutoff: c.training.cutoffLength, maxQuestions: c.training.maxQuestionsPerGroup)
         heldOut = Array(held.groups.prefix(c.evaluation.lossGroups))
+        generationDocuments = Array(selectDocs.documents.prefix(c.evaluation.generationDocuments))
+        var options = ExtractionOptions(c.extraction)
+        options.sampling = .greedy
+        extractor = Extractor(model: model, format: format, builder: experiment.builder,
+                              parser: OutputParser(catalogue: experiment.builder.catalogue), adapters: [:], options: options)
         steps = c.training.steps ?? max(1, Int((c.training.epochs! * Double(train.groups.count) / Double(c.training.accumulation)).rounded(.up)))
-        if model.adapterParameters(experiment.adapterName).isEmpty {
-            try model.addAdapter(experiment.adapterName, config: c.lora.loraConfig, seed: c.training.seed &+ 1)
+        // A fresh adapter each time (an earlier experiment's adapter of the same name is replaced), so a
+        // run starts from the same seeded initialisation whatever ran before it in this process.
+        for (_, l) in model.linearLayers(matching: LoRAConfig.allProjections) where l.adapters[experiment.adapterName] != nil {
+            try l.removeAdapter(experiment.adapterName)
         }
+        try model.addAdapter(experiment.adapterName, config: c.lora.loraConfig, seed: c.training.seed &+ 1)
         model.checkpointBlocks = c.training.activationCheckpointing
     }
 
@@ -77,9 +106,42 @@ public final class TrainJob {
         return total / Float(max(1, weight))
     }
 
-    /// Runs the trainer to the end, logging every step and evaluating every `evaluation.every` steps.
+    /// Stage F1 by generation (greedy) on the generation documents, every stage this adapter answers
+    /// given gold inputs, micro-averaged; nil without generation documents.
+    public func stageF1() throws -> PRF? {
+        guard !generationDocuments.isEmpty else { return nil }
+        var total = PRF()
+        for stage in experiment.config.paradigm.stages where experiment.stages.contains(stage) {
+            extractor.adapters = [stage: experiment.adapterName]
+            total = total + (try extractor.stageScore(generationDocuments, stage: stage))
+        }
+        return total
+    }
+
+    /// Held-out loss and stage F1 now, logged; returns the evaluation the selection metric sees.
+    public func evaluate(step: Int, log: MetricsLog) throws -> BestEvaluation {
+        let start = Date()
+        let loss = try heldOutLoss()
+        let prf = experiment.config.evaluation.selectBy == "f1" || generationDocuments.count > 0 ? try stageF1() : nil
+        try log.append(MetricsRecord(kind: "eval", step: step, loss: loss, seconds: Date().timeIntervalSince(start),
+                                     f1: prf?.f1, precision: prf?.precision, recall: prf?.recall))
+        var line = String(format: "\nevaluation at step %d: held-out loss %.4f", step, loss)
+        if let prf { line += String(format: ", stage F1 %.2f (P %.2f, R %.2f) on %d documents", 100 * prf.f1, 100 * prf.precision, 100 * prf.recall, generationDocuments.count) }
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+        if experiment.config.evaluation.selectBy == "f1", let prf { return BestEvaluation(step: step, metric: "f1", value: prf.f1) }
+        return BestEvaluation(step: step, metric: "loss", value: Double(loss))
+    }
+
+    /// The adapter as it is now, ready to save.
+    public func currentAdapter(configText: String, step: Int) -> TrainedAdapter {
+        TrainedAdapter(model: model, adapter: experiment.adapterName, stage: experiment.adapterName,
+                       lora: experiment.config.lora.loraConfig, config: configText, step: step)
+    }
+
+    /// Runs the trainer to the end, logging every step and evaluating every `evaluation.every` steps;
+    /// keeps the best evaluated adapter in `best.h5`, the last in `adapter.h5`, and redraws `loss.svg`.
     /// `onCheckpoint` is called every `training.checkpoint_every` steps and at the end.
-    public func run(trainer: Trainer, log: MetricsLog, onCheckpoint: (Trainer) throws -> Void) throws {
+    public func run(trainer: Trainer, log: MetricsLog, configText: String, onCheckpoint: (Trainer) throws -> Void) throws {
         let c = experiment.config
         var progress = ProgressLine(label: "train \(c.name)", total: steps, alreadyDone: trainer.state.step)
         var recent: [Float] = []
@@ -95,13 +157,16 @@ public final class TrainJob {
                 "lr": String(format: "%.2e", m.learningRate), "tok/s": String(format: "%.0f", rate),
             ])
             if m.step % c.evaluation.every == 0 || m.step == steps {
-                let start = Date()
-                let loss = try heldOutLoss()
-                try log.append(MetricsRecord(kind: "eval", step: m.step, loss: loss, seconds: Date().timeIntervalSince(start)))
-                FileHandle.standardError.write(Data(String(format: "\nheld-out loss at step %d: %.4f\n", m.step, loss).utf8))
+                let e = try evaluate(step: m.step, log: log)
+                if e.beats(best) {
+                    best = e
+                    try currentAdapter(configText: configText, step: m.step).save(to: run.file("best.h5"))
+                }
+                try? LossPlot.write(metrics: log.path, to: run.file("loss.svg"), title: "\(c.name) · \(experiment.adapterName)")
             }
             if m.step % c.training.checkpointEvery == 0 || m.step == steps { try onCheckpoint(trainer) }
         }
         progress.update(done: trainer.state.step, final: true)
+        try currentAdapter(configText: configText, step: trainer.state.step).save(to: run.file("adapter.h5"))
     }
 }

@@ -22,22 +22,26 @@ public struct GenerationOptions: Sendable {
     }
 }
 
-/// Keys and values of B sequences after a shared prefix: per layer a (B, capacity, Hkv, D) buffer of
-/// which the first `lengths[b]` rows of sequence b are filled. The prefix (1, P, Hkv, D) is not copied.
+/// Keys and values of B sequences, each after one of a few already-computed prefixes: per layer a
+/// (B, capacity, Hkv, D) buffer of which the first `lengths[b]` rows of sequence b are filled. A prefix
+/// (1, P, Hkv, D) is shared by all its sequences and never copied.
 final class SequenceCache {
-    let prefix: [LayerKV]?
-    let prefixLength: Int
+    let prefixes: [[LayerKV]?]
+    /// Which prefix sequence b follows, and that prefix's length.
+    let prefixOf: [Int]
+    let prefixLengths: [Int]
     let batch: Int, capacity: Int, rowWidth: Int
     var keys: [Tensor], values: [Tensor]
     var lengths: [Int]
 
-    init(prefix: [LayerKV]?, layers: Int, batch: Int, capacity: Int, kvHeads: Int, headDim: Int) {
-        self.prefix = prefix
-        prefixLength = prefix?.first?.length ?? 0
-        self.batch = batch; self.capacity = capacity; rowWidth = kvHeads * headDim
-        keys = (0..<layers).map { _ in Tensor.zeros([batch, capacity, kvHeads, headDim]) }
-        values = (0..<layers).map { _ in Tensor.zeros([batch, capacity, kvHeads, headDim]) }
-        lengths = Array(repeating: 0, count: batch)
+    init(prefixes: [[LayerKV]?], prefixOf: [Int], layers: Int, capacity: Int, kvHeads: Int, headDim: Int) {
+        self.prefixes = prefixes
+        self.prefixOf = prefixOf
+        prefixLengths = prefixOf.map { prefixes[$0]?.first?.length ?? 0 }
+        batch = prefixOf.count; self.capacity = capacity; rowWidth = kvHeads * headDim
+        keys = (0..<layers).map { _ in Tensor.zeros([prefixOf.count, capacity, kvHeads, headDim]) }
+        values = (0..<layers).map { _ in Tensor.zeros([prefixOf.count, capacity, kvHeads, headDim]) }
+        lengths = Array(repeating: 0, count: prefixOf.count)
     }
 
     /// Copies rows `0..<count` of sequence `src` of `kv` (Bsrc, T, Hkv, D) to rows `at..<at+count` of `dst`.
@@ -46,6 +50,15 @@ final class SequenceCache {
         keys[layer].data.advanced(by: (dst * capacity + at) * w).update(from: kv.k.data.advanced(by: src * t * w), count: count * w)
         values[layer].data.advanced(by: (dst * capacity + at) * w).update(from: kv.v.data.advanced(by: src * t * w), count: count * w)
     }
+}
+
+/// Prompts that continue one shared prefix (a document and the questions asked about it).
+///
+///     let group = PromptGroup(prefix: documentIds, prompts: questionIds)
+public struct PromptGroup: Sendable {
+    public var prefix: [Int]
+    public var prompts: [[Int]]
+    public init(prefix: [Int], prompts: [[Int]]) { self.prefix = prefix; self.prompts = prompts }
 }
 
 extension LlamaModel {
@@ -59,32 +72,55 @@ extension LlamaModel {
     ///
     ///     let answers = try model.generate(prompts: questionIds, sharedPrefix: documentIds, options: opts)
     public func generate(prompts: [[Int]], sharedPrefix: [Int] = [], options: GenerationOptions) throws -> [[Int]] {
+        try generate(groups: [PromptGroup(prefix: sharedPrefix, prompts: prompts)], options: options)[0]
+    }
+
+    /// Continuations of the prompts of several groups, decoded together as one batch: each group's prefix
+    /// is computed once and shared by its prompts; every prompt's result is what generating it alone
+    /// after its prefix would give (sequence k of the flattened batch samples with seed `seed + k`).
+    ///
+    ///     let out = try model.generate(groups: documents.map { PromptGroup(prefix: $0.ids, prompts: qs) }, options: opts)
+    ///     // out[g][i]: the answer to prompt i of group g
+    public func generate(groups: [PromptGroup], options: GenerationOptions) throws -> [[[Int]]] {
         try withNoGrad {
-            guard !prompts.isEmpty else { return [] }
+            let prompts = groups.flatMap(\.prompts)
+            guard !prompts.isEmpty else { return groups.map { _ in [] } }
             if let i = prompts.firstIndex(where: \.isEmpty) {
                 throw TensorError("generate: prompt \(i) is empty (a continuation needs at least one token after the shared prefix)")
             }
             let maxNew = max(0, options.maxNewTokens)
-            let prefix: [LayerKV]? = sharedPrefix.isEmpty ? nil
-                : try forward(ids: sharedPrefix.map(Int32.init), batch: 1, length: sharedPrefix.count).present
-            let p = sharedPrefix.count
-            let b = prompts.count, tMax = prompts.map(\.count).max()!
-            if p + tMax + maxNew > config.maxPositions {
-                throw TensorError("generate: \(p + tMax + maxNew) positions exceed the model's \(config.maxPositions)")
+            let tMax = prompts.map(\.count).max()!
+            var prefixes: [[LayerKV]?] = [], prefixOf: [Int] = []
+            for (g, group) in groups.enumerated() {
+                if group.prefix.count + (group.prompts.map(\.count).max() ?? 0) + maxNew > config.maxPositions {
+                    throw TensorError("generate: \(group.prefix.count) + \(group.prompts.map(\.count).max() ?? 0) + \(maxNew) positions exceed the model's \(config.maxPositions)")
+                }
+                prefixes.append(group.prefix.isEmpty || group.prompts.isEmpty ? nil
+                    : try forward(ids: group.prefix.map(Int32.init), batch: 1, length: group.prefix.count).present)
+                prefixOf += Array(repeating: g, count: group.prompts.count)
             }
-            // Prompts right-padded to a common length: padding sits after every real token, so causal
-            // attention keeps it out of the real rows, and its cache rows are overwritten by new tokens.
-            var ids = [Int32](repeating: 0, count: b * tMax)
-            for (i, prompt) in prompts.enumerated() { for (j, t) in prompt.enumerated() { ids[i * tMax + j] = Int32(t) } }
-            let (hidden, present) = try forward(ids: ids, batch: b, length: tMax, past: prefix)
-            let cache = SequenceCache(prefix: prefix, layers: config.layerCount, batch: b, capacity: tMax + maxNew,
-                                      kvHeads: config.kvHeadCount, headDim: config.headDim)
-            for (l, kv) in present.enumerated() {
-                for i in 0..<b { cache.store(layer: l, kv, source: i, rows: prompts[i].count, into: i, at: 0) }
+            let b = prompts.count, c = config.hiddenSize
+            let cache = SequenceCache(prefixes: prefixes, prefixOf: prefixOf, layers: config.layerCount,
+                                      capacity: tMax + maxNew, kvHeads: config.kvHeadCount, headDim: config.headDim)
+            // Each group's prompts, right-padded to the group's longest: padding sits after every real token,
+            // so causal attention keeps it out of the real rows, and its cache rows are overwritten later.
+            let lastHidden = Tensor.zeros([b, c])
+            var first = 0
+            for (g, group) in groups.enumerated() where !group.prompts.isEmpty {
+                let n = group.prompts.count, t = group.prompts.map(\.count).max()!
+                var ids = [Int32](repeating: 0, count: n * t)
+                for (i, prompt) in group.prompts.enumerated() { for (j, tok) in prompt.enumerated() { ids[i * t + j] = Int32(tok) } }
+                let (hidden, present) = try forward(ids: ids, batch: n, length: t, past: prefixes[g])
+                for (l, kv) in present.enumerated() {
+                    for i in 0..<n { cache.store(layer: l, kv, source: i, rows: group.prompts[i].count, into: first + i, at: 0) }
+                }
+                for (i, prompt) in group.prompts.enumerated() {
+                    (lastHidden.data + (first + i) * c).update(from: hidden.data + (i * t + prompt.count - 1) * c, count: c)
+                }
+                first += n
             }
             cache.lengths = prompts.map(\.count)
-            let lastRows = prompts.enumerated().map { $0.offset * tMax + $0.element.count - 1 }
-            var logits = try self.logits(gather(hidden.reshaped([b * tMax, config.hiddenSize]), axis: 0, indices: lastRows))
+            var logits = try self.logits(lastHidden)
 
             var rngs = (0..<b).map { SplitMix64(seed: options.seed &+ UInt64($0)) }
             var outputs = Array(repeating: [Int](), count: b)
@@ -106,7 +142,9 @@ extension LlamaModel {
                 if active.isEmpty { break }
                 logits = try decodeStep(tokens: next, sequences: active, cache: cache)
             }
-            return outputs
+            var result: [[[Int]]] = [], k = 0
+            for group in groups { result.append(Array(outputs[k..<(k + group.prompts.count)])); k += group.prompts.count }
+            return result
         }
     }
 
@@ -115,7 +153,7 @@ extension LlamaModel {
     func decodeStep(tokens: [Int32], sequences: [Int], cache: SequenceCache) throws -> Tensor {
         let n = tokens.count, c = config.hiddenSize, d = config.headDim
         let hq = config.headCount, hkv = config.kvHeadCount
-        let positions = sequences.map { cache.prefixLength + cache.lengths[$0] }
+        let positions = sequences.map { cache.prefixLengths[$0] + cache.lengths[$0] }
         let rotation = config.ropeRotation, theta = Float(config.ropeTheta)
         var x = try body.embedTokens(tokens, shape: [n, 1])
         for (l, layer) in body.layers.enumerated() {
@@ -140,18 +178,19 @@ extension LlamaModel {
     /// (including the one just stored)].   q: (n, 1, Hq, D)  →  (n, 1, Hq, D)
     func cachedAttention(q: Tensor, layer l: Int, sequences: [Int], cache: SequenceCache) -> Tensor {
         let n = sequences.count, hq = config.headCount, hkv = config.kvHeadCount, d = config.headDim
-        let group = hq / hkv, w = cache.rowWidth, p = cache.prefixLength
+        let group = hq / hkv, w = cache.rowWidth
         let scale = 1 / Float(d).squareRoot()
         let out = Tensor.zeros([n, 1, hq, d])
         let window = config.slidingWindow
-        let pk = cache.prefix?[l].k.data, pv = cache.prefix?[l].v.data
         let ok = cache.keys[l].data, ov = cache.values[l].data
         let qd = q.data, od = out.data
-        let maxKeys = p + cache.capacity
+        let maxKeys = (cache.prefixLengths.max() ?? 0) + cache.capacity
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: maxKeys * max(1, Threads.count))
         defer { scratch.deallocate() }
         parallelTasks(n * hq) { task, worker in
             let row = task / hq, h = task % hq, s = sequences[row], kvh = h / group
+            let p = cache.prefixLengths[s], prefix = cache.prefixes[cache.prefixOf[s]]
+            let pk = prefix?[l].k.data, pv = prefix?[l].v.data
             let own = cache.lengths[s] + 1                       // own keys, the new one included
             let pos = p + own - 1                                // absolute position of the query
             let lo = window.map { max(0, pos - $0 + 1) } ?? 0    // first visible absolute position

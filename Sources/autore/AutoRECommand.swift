@@ -18,6 +18,10 @@ struct AutoRECommand: ParsableCommand {
             DataCommand.self,
             EvalCommand.self,
             TrainCommand.self,
+            ExtractCommand.self,
+            RunCommand.self,
+            SweepCommand.self,
+            ReportCommand.self,
         ]
     )
 }

@@ -1,6 +1,7 @@
 // `autore bench generate`: prefill throughput against what sgemm allows, decode latency, and the cost of
 // many continuations of one shared prefix relative to one.
 import ArgumentParser
+import AutoRE
 import Autograd
 import CBLAS
 import Foundation

@@ -1,5 +1,6 @@
 // `autore data …`: corpus statistics and building (prefix, question, answer) examples as JSONL.
 import ArgumentParser
+import AutoRE
 import Foundation
 import DocRE
 

@@ -1,5 +1,6 @@
 // `autore generate` and `autore logits`: run a base model on a prompt.
 import ArgumentParser
+import AutoRE
 import Autograd
 import Foundation
 import LanguageModels

@@ -1,6 +1,7 @@
 // `autore tokenize --model MODEL (--text T | --file F)`: token ids and tokens of a text with a checkpoint's tokenizer.
 // Reads the tokenizer from a GGUF file or a tokenizer.json; no model weights are loaded.
 import ArgumentParser
+import AutoRE
 import Foundation
 import ModelFormats
 import Tokenization

@@ -1,16 +1,17 @@
-// `autore train --config Experiments/X.yaml [--resume]`: fine-tune one stage adapter from a config.
+// `autore train --config Experiments/X.yaml [--resume]`: fine-tune the adapter(s) an experiment config names.
 import ArgumentParser
 import AutoRE
-import FineTuning
 import Foundation
-import LanguageModels
-import ModelFormats
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Fine-tune a LoRA adapter over the 4-bit base as an experiment config says.",
-        discussion: "Writes the run folder (Experiments/runs/<name>/ unless --out): config, metrics.jsonl, checkpoints, adapter.")
+        abstract: "Fine-tune LoRA adapters over the 4-bit base as an experiment config says.",
+        discussion: """
+        Writes the run folder (Experiments/runs/<name>/ unless --out; with `stage: each`, one subfolder per stage): \
+        config.yaml, metrics.jsonl, checkpoint.h5 (every training.checkpoint_every steps), best.h5 (the best \
+        evaluation), adapter.h5 (the last step), loss.svg and summary.json.
+        """)
 
     @Option(help: "The experiment config (YAML).")
     var config: String
@@ -20,39 +21,16 @@ struct TrainCommand: ParsableCommand {
     var steps: Int?
     @Option(help: "Re-DocRED directory (default: $AUTORE_DATA, the cache, or ../shared/data/redocred).")
     var dataDir: String?
-    @Flag(help: "Continue from the run folder's checkpoint.h5 (the config must be the same).")
+    @Flag(help: "Continue: skip finished adapters and resume interrupted ones from checkpoint.h5 (the config must be the same).")
     var resume = false
 
     func run() throws {
-        var cfg = try ExperimentConfig.load(path: config)
-        if let steps { cfg.training.steps = steps; cfg.training.epochs = nil }
-        let experiment = try Experiment(config: cfg, dataDir: dataDir)
-        let run = out.map { RunDirectory(URL(fileURLWithPath: $0)) } ?? RunDirectory.forExperiment(cfg.name)
-        try run.create()
+        let cfg = try ExperimentConfig.load(path: config)
         let configText = try String(contentsOfFile: config, encoding: .utf8)
-        let checkpointPath = run.file("checkpoint.h5")
-        let checkpoint = resume ? try Checkpoint(contentsOf: checkpointPath) : nil
-        if let checkpoint, checkpoint.strings["config"] != configText {
-            throw ValidationError("\(config) differs from the config \(checkpointPath) was trained with; resume with the same file")
-        }
-        if !resume {
-            for f in ["metrics.jsonl", "checkpoint.h5"] { try? FileManager.default.removeItem(atPath: run.file(f)) }
-        }
-        try configText.write(toFile: run.file("config.yaml"), atomically: true, encoding: .utf8)
-        let loaded = try LoadedModel(cfg.baseModel == "smollm2" ? nil : cfg.baseModel,
-                                     quantization: cfg.quantization, doubleQuantization: cfg.doubleQuantization)
-        let job = try TrainJob(experiment: experiment, model: loaded.model, tokenizer: loaded.tokenizer, run: run)
-        for n in job.notes { print("note: \(n)") }
-        print("train: \(job.train.groups.count) prefix groups from \(job.train.examples) examples (\(job.train.dropped) over the cutoff), \(job.train.tokens) tokens; \(job.steps) steps")
-        let trainer = try Trainer(model: job.model, adapter: experiment.adapterName, groups: job.train.groups, options: job.trainerOptions)
-        if let checkpoint {
-            try trainer.restore(checkpoint, source: checkpointPath)
-            print("resumed at step \(trainer.state.step) of \(job.steps)")
-        }
-        let log = try MetricsLog(path: run.file("metrics.jsonl"))
-        try job.run(trainer: trainer, log: log) { t in
-            try t.checkpoint(config: configText).save(to: checkpointPath)
-        }
-        print("run folder: \(run.path)")
+        let root = out.map { RunDirectory(URL(fileURLWithPath: $0)) } ?? RunDirectory.forExperiment(cfg.name)
+        let base = try LoadedModel(config: cfg)
+        try TrainingRun.train(config: cfg, configText: configText, root: root, base: base, dataDir: dataDir,
+                              policy: resume ? .resume : .fresh, stepsOverride: steps)
+        print("run folder: \(root.path)")
     }
 }

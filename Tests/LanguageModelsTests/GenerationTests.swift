@@ -16,7 +16,7 @@ import Testing
         try withNoGrad {
             let v = model.config.vocabSize
             let prefix = try model.forward(ids: ids[..<split].map(Int32.init), batch: 1, length: split).present
-            let cache = SequenceCache(prefix: prefix, layers: model.config.layerCount, batch: 1, capacity: ids.count,
+            let cache = SequenceCache(prefixes: [prefix], prefixOf: [0], layers: model.config.layerCount, capacity: ids.count,
                                       kvHeads: model.config.kvHeadCount, headDim: model.config.headDim)
             var out = try model.logits(model.forward(ids: ids[..<split].map(Int32.init), batch: 1, length: split).hidden).scalars
             for t in split..<ids.count {
@@ -59,6 +59,27 @@ import Testing
         #expect(try model.generate(prompts: prompts, sharedPrefix: prefix, options: opts) == aloneWithPrefix)
         // Not vacuous: the prompts lead to different continuations.
         #expect(Set(aloneWithPrefix).count > 1)
+    }
+
+    @Test func groupsOfPromptsEqualEachGroupAlone() throws {
+        // Several documents' questions decoded as one batch, each group after its own prefix (one group
+        // without a prefix), equal each group generated on its own, and each prompt generated alone.
+        let model = try LlamaModel.load(path: Fixtures.tinyCheckpoint(slidingWindow: 7))
+        let groups = [
+            PromptGroup(prefix: [11, 12, 13, 14, 15, 16], prompts: [[5, 9, 13], [7], [1, 2, 3, 4]]),
+            PromptGroup(prefix: [30, 31, 32], prompts: [[40, 41]]),
+            PromptGroup(prefix: [], prompts: [[20, 21, 22], [9]]),
+            PromptGroup(prefix: [50, 51], prompts: []),
+            PromptGroup(prefix: [3, 3, 3, 3, 3, 3, 3, 3, 3, 3], prompts: [[8, 8], [60, 61, 62, 63, 64]]),
+        ]
+        let opts = GenerationOptions(maxNewTokens: 9)
+        let together = try model.generate(groups: groups, options: opts)
+        #expect(together.map(\.count) == groups.map(\.prompts.count))
+        for (g, group) in groups.enumerated() {
+            let alone = try group.prompts.map { try model.generate(prompt: group.prefix + $0, options: opts) }
+            #expect(together[g] == alone, "group \(g)")
+        }
+        #expect(Set(together.flatMap { $0 }).count > 4)   // not vacuous: continuations differ
     }
 
     @Test func sampledBatchEqualsSeededOneAtATime() throws {

@@ -1,0 +1,80 @@
+// Where a base model comes from (a .gguf file, a checkpoint directory, or the cached SmolLM2 that
+// Scripts/setup fetches) and one place that loads it with its tokenizer, Float32 or NF4.
+// Not adapters: see RunAdapters.
+import Foundation
+import LanguageModels
+import ModelFormats
+import Tokenization
+
+/// An error of the AutoRE layer: what went wrong, naming the file or value.
+public struct AutoREError: Error, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
+public enum ModelLocation {
+    public static var home: String { ProcessInfo.processInfo.environment["AUTORE_HOME"] ?? (NSHomeDirectory() + "/.cache/autore") }
+    public static let defaultName = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    public static var defaultPath: String { home + "/models/" + defaultName }
+
+    /// A path as given, or the default model when `name` is nil or "smollm2".
+    public static func resolve(_ name: String?) throws -> String {
+        let path = (name == nil || name == "smollm2") ? defaultPath : name!
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw AutoREError(path == defaultPath
+                ? "the base model is not in \(path): run `bash Scripts/setup` first"
+                : "no model at \(path)")
+        }
+        return path
+    }
+
+    /// The tokenizer of a .gguf file, a tokenizer.json, or a directory holding tokenizer.json.
+    public static func tokenizer(at path: String) throws -> Tokenizer {
+        if path.hasSuffix(".gguf") { return try Tokenizer(gguf: GGUFFile(path: path)) }
+        var isDir: ObjCBool = false
+        FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+        return try Tokenizer(tokenizerJSON: isDir.boolValue ? path + "/tokenizer.json" : path)
+    }
+}
+
+/// A loaded base model with what generation needs around it.
+///
+///     let base = try LoadedModel("smollm2", quantization: "nf4")
+///     let ids = base.tokenizer.encode("Hello")
+public struct LoadedModel {
+    public let path: String
+    public let model: LlamaModel
+    public let tokenizer: Tokenizer
+
+    /// `name`: nil or "smollm2" (the cached default), or a path. `quantization`: "none" (Float32) or
+    /// "nf4" (the QLoRA base, quantized layer by layer as it is read).
+    public init(_ name: String?, quantization: String = "none", doubleQuantization: Bool = true) throws {
+        path = try ModelLocation.resolve(name)
+        switch quantization {
+        case "none": model = try LlamaModel.load(path: path)
+        case "nf4": model = try LlamaModel.load(path: path, linear: LlamaModel.nf4Linear(doubleQuantization: doubleQuantization))
+        default: throw AutoREError("unknown quantization '\(quantization)' (none or nf4)")
+        }
+        tokenizer = try ModelLocation.tokenizer(at: path)
+    }
+
+    /// The base an experiment config names.
+    public init(config: ExperimentConfig) throws {
+        try self.init(config.baseModel, quantization: config.quantization, doubleQuantization: config.doubleQuantization)
+    }
+
+    /// EOS and the chat template's end-of-turn token, where the vocabulary has them.
+    public var stopTokens: Set<Int> {
+        var s = Set<Int>()
+        if let e = tokenizer.eosTokenId ?? model.config.eosTokenId { s.insert(e) }
+        return s.union(tokenizer.endOfTurnTokenIds)
+    }
+
+    /// The prompt as the model's chat template writes a single user turn (or as is).
+    public func render(_ prompt: String, chat: Bool) throws -> String {
+        guard chat else { return prompt }
+        guard let template = tokenizer.chatTemplate else { throw AutoREError("\(path) names no chat template") }
+        return template.render([ChatMessage(.user, prompt)], addGenerationPrompt: true)
+    }
+}

@@ -1,0 +1,99 @@
+// `autore run`: an experiment from its config to its results — train the adapters it names (resuming),
+// put them on one base, extract on the selection and test documents (resuming), score every metric, and
+// write the results folder. `autore sweep` runs many. Not the scoring (DocRE) nor the table (Report).
+import DocRE
+import FineTuning
+import Foundation
+import LanguageModels
+
+public struct ExperimentRunner {
+    public var configPath: String
+    public var config: ExperimentConfig
+    public var configText: String
+    public var dataDir: String?
+    /// The command line that made the results (recorded beside them).
+    public var command: String
+    public var runs: RunDirectory
+    public var results: ResultsDirectory
+
+    public init(configPath: String, dataDir: String? = nil, command: String, runsRoot: URL? = nil, resultsRoot: URL? = nil) throws {
+        self.configPath = configPath
+        config = try ExperimentConfig.load(path: configPath)
+        configText = try String(contentsOfFile: configPath, encoding: .utf8)
+        self.dataDir = dataDir
+        self.command = command
+        let name = config.name
+        runs = runsRoot.map { RunDirectory($0.appendingPathComponent(name)) } ?? RunDirectory.forExperiment(name)
+        results = resultsRoot.map { ResultsDirectory($0.appendingPathComponent(name)) } ?? ResultsDirectory.forExperiment(name)
+    }
+
+    /// The splits scored: the config's selection and test documents.
+    public var splits: [String] { [config.data.select, config.data.test] }
+
+    /// True when every split has its metrics file, written with this very config.
+    public func isFinished() -> Bool {
+        guard (try? String(contentsOfFile: results.file("config.yaml"), encoding: .utf8)) == configText else { return false }
+        return splits.allSatisfy { FileManager.default.fileExists(atPath: results.metrics($0)) }
+    }
+
+    /// Trains, extracts and scores; returns the split results.
+    @discardableResult
+    public func run(base: LoadedModel? = nil, say: (String) -> Void = { print($0) }) throws -> [SplitResult] {
+        let base = try base ?? LoadedModel(config: config)
+        let summaries = try TrainingRun.train(config: config, configText: configText, root: runs, base: base,
+                                              dataDir: dataDir, policy: .resume, say: say)
+        try results.create()
+        if (try? String(contentsOfFile: results.file("config.yaml"), encoding: .utf8)) != configText {
+            // results of another config under this name: start the results afresh
+            for f in (try? FileManager.default.contentsOfDirectory(atPath: results.url.path)) ?? [] {
+                try? FileManager.default.removeItem(atPath: results.file(f))
+            }
+        }
+        try configText.write(toFile: results.file("config.yaml"), atomically: true, encoding: .utf8)
+        try (command + "\n").write(toFile: results.file("command.txt"), atomically: true, encoding: .utf8)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try AtomicFile.write(try enc.encode(summaries), to: URL(fileURLWithPath: results.file("training.json")))
+        for plan in config.adapterRuns(in: runs) {
+            for f in ["loss.svg", "metrics.jsonl"] where FileManager.default.fileExists(atPath: plan.directory.file(f)) {
+                let dest = results.file(f.replacingOccurrences(of: ".", with: "_\(plan.stage)."))
+                try? FileManager.default.removeItem(atPath: dest)
+                try FileManager.default.copyItem(atPath: plan.directory.file(f), toPath: dest)
+            }
+        }
+
+        let adapters = try RunAdapters.load([runs.path])
+        let experiment = try Experiment(config: config, dataDir: dataDir)
+        let stageAdapters = try RunAdapters.install(adapters, on: base.model, paradigm: config.paradigm)
+        let format = try PromptFormat(tokenizer: base.tokenizer, chatTemplate: config.chatTemplate)
+        let (train, _) = try experiment.loader.load(.train)
+        var out: [SplitResult] = []
+        for split in splits {
+            if let done = try results.read(split) { out.append(done); say("\(config.name) · \(split): scored earlier"); continue }
+            let docs = try experiment.documents(split)
+            let extractor = Extractor(model: base.model, format: format, builder: experiment.builder,
+                                      parser: OutputParser(catalogue: experiment.builder.catalogue),
+                                      adapters: stageAdapters, options: ExtractionOptions(config.extraction))
+            let preds = try extractor.extract(docs.documents, resumingAt: results.predictions(split), label: "extract \(config.name) \(split)")
+            var notes = [docs.note, trainNote(split)].compactMap { $0 }
+            notes.append("model: \(URL(fileURLWithPath: base.path).lastPathComponent), \(config.quantization) base")
+            let result = SplitResult(experiment: config.name, split: split, documents: docs.documents, predictions: preds,
+                                     trainDocuments: train, catalogue: experiment.builder.catalogue,
+                                     extraction: extractor.statistics.documents > 0 ? extractor.statistics : nil,
+                                     adapterSteps: Dictionary(uniqueKeysWithValues: adapters.map { ($0.stage, $0.step) }), notes: notes)
+            try results.write(result)
+            say(String(format: "%@ · %@: AutoRE F1 %.2f (P %.2f, R %.2f) · official F1 %.2f, Ign F1 %.2f · %d documents",
+                       config.name, split, 100 * result.autore.total.f1, 100 * result.autore.total.precision,
+                       100 * result.autore.total.recall, 100 * result.official.total.f1, 100 * (result.official.ignF1 ?? 0), docs.documents.count))
+            out.append(result)
+        }
+        return out
+    }
+
+    /// The caveat a score on `split` carries when training fell back to dev documents.
+    func trainNote(_ split: String) -> String? {
+        guard let loader = SplitLoader(dataDir: dataDir), !loader.hasTrainFile else { return nil }
+        return "trained on dev[0:400] (train_revised.json absent); selection is dev[400:500]" + (split.hasPrefix("dev") ? "; dev scores overlap the training documents" : "")
+    }
+}

@@ -1,0 +1,210 @@
+// `Experiments/results/README.md` from the results folders: every experiment's scores under each metric
+// beside the published numbers, training cost, loss curves and a per-relation breakdown of the main run.
+// Also the sweep file format. Not the scoring itself (DocRE) and not the runs (ExperimentRunner).
+import DocRE
+import Foundation
+import Yams
+
+/// A sweep: experiments run one after another (`autore sweep`).
+public struct Sweep: Codable {
+    public var name: String
+    public var configs: [String]
+    public var compute: String?
+
+    public static func load(path: String) throws -> Sweep {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw AutoREError("\(path): cannot read the file") }
+        guard let top = (try? Yams.load(yaml: text)) as? [String: Any] else { throw AutoREError("\(path): not a YAML mapping") }
+        if let k = top.keys.sorted().first(where: { !["name", "configs", "compute"].contains($0) }) {
+            throw AutoREError("\(path): unknown key '\(k)' (allowed: name, configs, compute)")
+        }
+        let s: Sweep
+        do { s = try YAMLDecoder().decode(Sweep.self, from: text) } catch { throw AutoREError("\(path): \(error)") }
+        guard !s.configs.isEmpty else { throw AutoREError("\(path): configs is empty") }
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent()
+        var resolved = s
+        resolved.configs = s.configs.map { c in
+            FileManager.default.fileExists(atPath: c) ? c : base.appendingPathComponent(c).path
+        }
+        for c in resolved.configs where !FileManager.default.fileExists(atPath: c) {
+            throw AutoREError("\(path): config \(c) does not exist")
+        }
+        return resolved
+    }
+}
+
+/// Published Re-DocRED results (F1 on dev / test) the report stands beside.
+public struct PublishedResult {
+    public var system: String
+    public var dev: Double
+    public var test: Double
+    public var source: String
+    /// Xue et al. 2024 (AutoRE, arXiv 2403.14888), main results table; TAG as reported there.
+    public static let table: [PublishedResult] = [
+        PublishedResult(system: "AutoRE (Vicuna-7B, QLoRA)", dev: 54.29, test: 53.84, source: "Xue et al. 2024"),
+        PublishedResult(system: "AutoRE (Mistral-7B, QLoRA)", dev: 53.01, test: 51.91, source: "Xue et al. 2024"),
+        PublishedResult(system: "AutoRE (ChatGLM3-6B, QLoRA)", dev: 49.86, test: 51.11, source: "Xue et al. 2024"),
+        PublishedResult(system: "TAG (joint extractor)", dev: 49.34, test: 49.38, source: "as reported by Xue et al. 2024"),
+    ]
+}
+
+/// Text tables of results.
+public enum ReportTable {
+    static func pct(_ x: Double?) -> String { x.map { String(format: "%.2f", 100 * $0) } ?? "–" }
+
+    /// A short table of one experiment's splits (printed by `autore run`).
+    public static func experimentTable(_ results: [SplitResult]) -> String {
+        var s = "| split | docs | AutoRE P | R | F1 | strict F1 | official F1 | Ign F1 | relations F1 | heads F1 | facts F1 |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+        for r in results {
+            let a = r.autore.total
+            s += "| \(r.split) | \(r.documents) | \(pct(a.precision)) | \(pct(a.recall)) | \(pct(a.f1)) | \(pct(r.strict.total.f1)) | \(pct(r.official.total.f1)) | \(pct(r.official.ignF1)) | \(pct(r.stages.extra["relations"]?.f1)) | \(pct(r.stages.extra["heads"]?.f1)) | \(pct(r.stages.extra["facts"]?.f1)) |\n"
+        }
+        return s
+    }
+}
+
+/// The results README.
+///
+///     try Report(root: DataLocation.repositoryRoot).write()
+public struct Report {
+    public var root: URL
+    public var results: URL
+    /// The experiment whose per-relation table is shown.
+    public var mainExperiment = "main_rhf"
+
+    public init(root: URL, results: URL? = nil) {
+        self.root = root
+        self.results = results ?? root.appendingPathComponent("Experiments/results")
+    }
+
+    struct Entry {
+        var name: String
+        var config: ExperimentConfig?
+        var splits: [SplitResult]
+        var training: [AdapterRunSummary]
+        var command: String?
+    }
+
+    func entries() throws -> [Entry] {
+        let fm = FileManager.default
+        let names = ((try? fm.contentsOfDirectory(atPath: results.path)) ?? []).sorted()
+        var out: [Entry] = []
+        for n in names {
+            let dir = ResultsDirectory(results.appendingPathComponent(n))
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: dir.url.path, isDirectory: &isDir), isDir.boolValue else { continue }
+            let files = (try? fm.contentsOfDirectory(atPath: dir.url.path)) ?? []
+            let dec = JSONDecoder()
+            dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            var splits: [SplitResult] = []
+            for f in files.sorted() where f.hasPrefix("metrics_") && f.hasSuffix(".json") {
+                guard let data = fm.contents(atPath: dir.file(f)) else { continue }
+                do { splits.append(try dec.decode(SplitResult.self, from: data)) } catch {
+                    throw AutoREError("\(dir.file(f)): unreadable metrics file (\(error))")
+                }
+            }
+            guard !splits.isEmpty else { continue }
+            let config = try? ExperimentConfig.load(path: dir.file("config.yaml"))
+            let training = (fm.contents(atPath: dir.file("training.json")).flatMap { try? dec.decode([AdapterRunSummary].self, from: $0) }) ?? []
+            let command = try? String(contentsOfFile: dir.file("command.txt"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            out.append(Entry(name: n, config: config, splits: splits, training: training, command: command))
+        }
+        return out
+    }
+
+    /// Writes the README and returns its path.
+    @discardableResult
+    public func write() throws -> String {
+        let text = try markdown()
+        let path = results.appendingPathComponent("README.md")
+        try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
+        try AtomicFile.write(Data(text.utf8), to: path)
+        return path.path
+    }
+
+    public func markdown() throws -> String {
+        let entries = try entries()
+        let pct = ReportTable.pct
+        let fallback = entries.flatMap { $0.splits.flatMap(\.notes) }.contains { $0.contains("train_revised.json absent") }
+        var s = """
+        # Results
+
+        Written by `autore report` from the folders beside this file (each holds the config, the command,
+        predictions, metrics per split, training summaries and loss curves). Regenerate with
+        `swift run -c release autore report`.
+
+        **Read these numbers with three caveats.**
+        - *Model size*: every run here fine-tunes SmolLM2-135M-Instruct (4-bit NF4 base, LoRA adapters) on
+          2 CPU cores; the published rows use 6–7B models on GPUs. The comparison is of a method's
+          behaviour at a very different scale, not of systems of equal capacity.
+        - *Scoring*: "AutoRE F1" follows AutoRE's scoring: a predicted triple counts when its head,
+          relation and tail strings match a gold fact (any mention name of the entity). TAG and the other
+          encoder systems are scored by the official entity-level metric, which needs exact entity
+          (mention cluster) indices; we link generated names to entities to compute it ("official F1",
+          "Ign F1"), but the two metrics are not the same and the published rows are not comparable
+          column for column.
+
+        """
+        if fallback {
+            s += """
+            - *Data*: `train_revised.json` is absent on the machine these ran on, so training used the
+              first 400 dev documents and selection the last 100 (`select` = dev[400:500]); test is untouched.
+              A "dev" score here is the score on those 100 selection documents, never on training documents.
+
+            """
+        } else { s += "\n" }
+        s += "## Published results (F1, Re-DocRED)\n\n| system | dev | test | source |\n|---|---|---|---|\n"
+        for p in PublishedResult.table { s += "| \(p.system) | \(String(format: "%.2f", p.dev)) | \(String(format: "%.2f", p.test)) | \(p.source) |\n" }
+        s += "\nThe paper's paradigm comparison (D_F, D_RS_F, D_R_F, D_R_H_F, D_R_H_F with descriptions) is in its ablation table; those rows are for 7B models and are not repeated here.\n\n"
+
+        s += "## Our runs (SmolLM2-135M-Instruct, NF4 base)\n\n"
+        s += "F1 in %. `select` is the selection (dev) slice, `test` the test slice, as each config states.\n\n"
+        s += "| experiment | paradigm | adapters | descriptions | order | LoRA | split | docs | AutoRE P | R | F1 | strict F1 | official F1 | Ign F1 | relations | heads | facts |\n"
+        s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        for e in entries {
+            let c = e.config
+            let adapters = c.map { $0.stage == "each" ? "one per stage" : ($0.stage == "all" ? "one" : $0.stage) } ?? "?"
+            let lora = c.map { "r\($0.lora.rank) α\(Int($0.lora.alpha)) \($0.lora.targets.map { $0.replacingOccurrences(of: "_proj", with: "") }.joined(separator: ","))" } ?? "?"
+            for r in e.splits.sorted(by: { $0.split < $1.split }) {
+                let a = r.autore.total
+                s += "| [\(e.name)](\(e.name)/) | \(c?.paradigm.rawValue ?? "?") | \(adapters) | \(c.map { ($0.descriptions ?? $0.paradigm.defaultDescriptions).rawValue } ?? "?") | \(c?.promptOrder.rawValue ?? "?") | \(lora) | \(r.split) | \(r.documents) | \(pct(a.precision)) | \(pct(a.recall)) | **\(pct(a.f1))** | \(pct(r.strict.total.f1)) | \(pct(r.official.total.f1)) | \(pct(r.official.ignF1)) | \(pct(r.stages.extra["relations"]?.f1)) | \(pct(r.stages.extra["heads"]?.f1)) | \(pct(r.stages.extra["facts"]?.f1)) |\n"
+            }
+        }
+        s += "\nrelations / heads / facts: per-stage F1 of the pipeline's own outputs (relations of a document; (relation, subject) pairs; triples).\n\n"
+
+        s += "## Cost\n\n| experiment | adapter | steps | training tokens / epoch | training time | extraction (split: documents/minute, tokens/s) |\n|---|---|---|---|---|---|\n"
+        for e in entries {
+            let ex = e.splits.compactMap { r in r.extraction.map { "\(r.split): \(String(format: "%.1f", $0.documentsPerMinute)) docs/min, \(String(format: "%.0f", $0.tokensPerSecond)) tok/s" } }.joined(separator: "; ")
+            if e.training.isEmpty { s += "| \(e.name) | – | – | – | – | \(ex) |\n" }
+            for t in e.training {
+                s += "| \(e.name) | \(t.stage) | \(t.steps) | \(t.trainTokensPerEpoch) | \(ProgressClock.format(t.seconds)) | \(ex) |\n"
+            }
+        }
+        s += "\nTraining time counts the session that finished the adapter (a resumed run's earlier sessions are not added).\n\n"
+
+        s += "## Loss curves\n\n"
+        for e in entries {
+            let dir = results.appendingPathComponent(e.name)
+            let svgs = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasPrefix("loss_") && $0.hasSuffix(".svg") }.sorted()
+            guard !svgs.isEmpty else { continue }
+            s += "- \(e.name): " + svgs.map { "[\($0.dropFirst(5).dropLast(4))](\(e.name)/\($0))" }.joined(separator: " · ") + "\n"
+        }
+
+        if let main = entries.first(where: { $0.name == mainExperiment }), let r = main.splits.first(where: { $0.split.hasPrefix("test") }) ?? main.splits.first {
+            s += "\n## Per relation: \(main.name) on \(r.split) (AutoRE scoring, the 25 most frequent gold relations)\n\n| relation | gold | P | R | F1 |\n|---|---|---|---|---|\n"
+            for (rel, p) in r.autore.perRelation.sorted(by: { ($0.value.gold, $1.key) > ($1.value.gold, $0.key) }).prefix(25) {
+                s += "| \(rel) | \(p.gold) | \(pct(p.precision)) | \(pct(p.recall)) | \(pct(p.f1)) |\n"
+            }
+        }
+        s += "\n## Commands\n\n"
+        for e in entries { if let c = e.command { s += "- \(e.name): `\(c)`\n" } }
+        return s
+    }
+}
+
+/// h:mm:ss of a duration.
+enum ProgressClock {
+    static func format(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
+    }
+}

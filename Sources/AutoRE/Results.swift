@@ -1,0 +1,115 @@
+// What an experiment leaves for a paper: predictions and every metric per evaluated split, written to
+// `Experiments/results/<name>/` with the config and the command that made them; extraction that resumes
+// from the predictions already written. Not the table across experiments (Report).
+import DocRE
+import FineTuning
+import Foundation
+import LanguageModels
+
+/// Scores of one prediction set on one split, under every metric.
+public struct SplitResult: Codable {
+    public var experiment: String
+    /// The split as the config names it (`select`, `test[0:100]`, …) and the documents scored.
+    public var split: String
+    public var documents: Int
+    /// AutoRE's scoring (a triple counts when head, relation and tail strings match a gold fact by any
+    /// mention name), its strict form, the official entity-level metric with Ign F1, and per stage.
+    public var autore: Scores
+    public var strict: Scores
+    public var official: Scores
+    public var stages: Scores
+    public var extraction: ExtractionStatistics?
+    /// The optimizer step of each stage's adapter.
+    public var adapterSteps: [String: Int]
+    public var notes: [String]
+
+    /// Scores `predictions` on `documents`; `trainDocuments` gives Ign F1's training facts.
+    public init(experiment: String, split: String, documents: [Document], predictions: [PredictionRecord],
+                trainDocuments: [Document], catalogue: RelationCatalogue, extraction: ExtractionStatistics?,
+                adapterSteps: [String: Int], notes: [String]) {
+        let ev = Evaluator(documents: documents, catalogue: catalogue)
+        self.experiment = experiment; self.split = split; self.documents = documents.count
+        autore = ev.autore(predictions)
+        strict = ev.autore(predictions, strict: true)
+        official = ev.official(predictions, trainFacts: Evaluator.trainFacts(trainDocuments))
+        stages = ev.stages(predictions)
+        strict.perRelation = [:]; official.perRelation = [:]; stages.perRelation = [:]
+        self.extraction = extraction; self.adapterSteps = adapterSteps; self.notes = notes
+    }
+}
+
+/// The results folder of one experiment.
+public struct ResultsDirectory {
+    public let url: URL
+    public init(_ url: URL) { self.url = url }
+    public static func forExperiment(_ name: String, root: URL = DataLocation.repositoryRoot) -> ResultsDirectory {
+        ResultsDirectory(root.appendingPathComponent("Experiments/results/\(name)"))
+    }
+    public func file(_ name: String) -> String { url.appendingPathComponent(name).path }
+    /// `test[0:100]` → `test_0-100`: a split as a file-name part.
+    public static func tag(_ split: String) -> String {
+        split.replacingOccurrences(of: "[", with: "_").replacingOccurrences(of: ":", with: "-").replacingOccurrences(of: "]", with: "")
+    }
+    public func predictions(_ split: String) -> String { file("predictions_\(Self.tag(split)).jsonl") }
+    public func metrics(_ split: String) -> String { file("metrics_\(Self.tag(split)).json") }
+    public func create() throws { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
+
+    public func write(_ result: SplitResult) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try AtomicFile.write(try enc.encode(result), to: URL(fileURLWithPath: metrics(result.split)))
+    }
+
+    public func read(_ split: String) throws -> SplitResult? {
+        guard let data = FileManager.default.contents(atPath: metrics(split)) else { return nil }
+        let dec = JSONDecoder()
+        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { return try dec.decode(SplitResult.self, from: data) } catch {
+            throw AutoREError("\(metrics(split)): not a metrics file of this version (\(error))")
+        }
+    }
+}
+
+extension Extractor {
+    /// Predictions for `docs`, appended to `path` batch by batch (one JSON line per document) so that a
+    /// killed extraction resumes: documents already in the file (matched by position and title) are kept.
+    public func extract(_ docs: [Document], resumingAt path: String, label: String) throws -> [PredictionRecord] {
+        var done: [PredictionRecord] = []
+        if FileManager.default.fileExists(atPath: path) {
+            // a torn last line (a killed writer) is dropped; anything else must be ours
+            let data = FileManager.default.contents(atPath: path) ?? Data()
+            for line in data.split(separator: 0x0A) {
+                guard let r = try? JSONDecoder().decode(PredictionRecord.self, from: Data(line)) else { break }
+                done.append(r)
+            }
+            if done.count > docs.count || zip(done, docs).contains(where: { $0.title != $1.title }) {
+                throw AutoREError("\(path) holds predictions of other documents; remove it to extract afresh")
+            }
+            // rewrite without a torn tail
+            try PredictionRecord.write(done, to: URL(fileURLWithPath: path))
+        } else {
+            FileManager.default.createFile(atPath: path, contents: nil)
+        }
+        guard done.count < docs.count else { return done }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var progress = ProgressLine(label: label, total: docs.count, alreadyDone: done.count)
+        let rest = Array(docs[done.count...])
+        for start in stride(from: 0, to: rest.count, by: max(1, options.batchDocuments)) {
+            let batch = try extract(Array(rest[start..<min(rest.count, start + options.batchDocuments)]))
+            var text = Data()
+            for r in batch { text += try enc.encode(r); text.append(0x0A) }
+            try handle.write(contentsOf: text)
+            try handle.synchronize()
+            done += batch
+            progress.update(done: done.count, fields: ["docs/min": String(format: "%.1f", statistics.documentsPerMinute),
+                                                       "tok/s": String(format: "%.0f", statistics.tokensPerSecond)])
+        }
+        return done
+    }
+}
+

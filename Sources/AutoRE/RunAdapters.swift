@@ -1,0 +1,127 @@
+// Trained adapters as a run folder keeps them (`adapter.h5` at the end, `best.h5` at the best evaluation):
+// HDF5 files with the LoRA weights, the LoRA shape and the stage they answer, and how to put them on a
+// base model under any name. Not the optimizer state (checkpoint.h5) and not PEFT's folder format.
+import Autograd
+import DocRE
+import Foundation
+import LanguageModels
+import ModelFormats
+import NeuralNet
+
+/// One trained adapter: the stage it answers (`relations`, `heads`, `facts` or `all`), its LoRA shape
+/// and its weights under the model's keys with the adapter name left out (`…q_proj.lora_A.weight`).
+///
+///     let a = try TrainedAdapter(contentsOf: "Experiments/runs/main_rhf/heads/best.h5")
+///     try a.install(on: model, as: "heads")
+public struct TrainedAdapter {
+    public var stage: String
+    public var lora: LoRAConfig
+    public var weights: [String: FloatArray]
+    /// The experiment config (YAML) the adapter was trained with, and the optimizer step it was taken at.
+    public var config: String
+    public var step: Int
+    public var source: String
+
+    public init(stage: String, lora: LoRAConfig, weights: [String: FloatArray], config: String, step: Int, source: String = "") {
+        self.stage = stage; self.lora = lora; self.weights = weights; self.config = config; self.step = step; self.source = source
+    }
+
+    /// The adapter named `name` of `model`, as it is now.
+    public init(model: LlamaModel, adapter name: String, stage: String, lora: LoRAConfig, config: String, step: Int) {
+        var w: [String: FloatArray] = [:]
+        for (key, p) in model.adapterParameters(name) {
+            w[Self.generic(key, adapter: name)] = FloatArray(shape: p.shape, values: p.value.scalars)
+        }
+        self.init(stage: stage, lora: lora, weights: w, config: config, step: step)
+    }
+
+    /// `…lora_A.<name>.weight` → `…lora_A.weight` (PEFT's naming).
+    static func generic(_ key: String, adapter name: String) -> String {
+        key.replacingOccurrences(of: ".lora_A.\(name).", with: ".lora_A.").replacingOccurrences(of: ".lora_B.\(name).", with: ".lora_B.")
+    }
+
+    public init(contentsOf path: String) throws {
+        let c = try Checkpoint(contentsOf: path)
+        func fail(_ r: String) -> CheckpointError { CheckpointError(path: path, reason: r) }
+        guard let stage = c.strings["stage"], let loraJSON = c.strings["lora"] else {
+            throw fail("not an adapter file (no stage or lora entry); a trainer checkpoint.h5 is read with --resume")
+        }
+        guard let lora = try? JSONDecoder().decode(LoRAConfig.self, from: Data(loraJSON.utf8)) else { throw fail("unreadable lora entry") }
+        var w: [String: FloatArray] = [:]
+        for (k, v) in c.floats where k.hasPrefix("lora/") { w[String(k.dropFirst(5))] = v }
+        guard !w.isEmpty else { throw fail("holds no adapter weights") }
+        self.init(stage: stage, lora: lora, weights: w, config: c.strings["config"] ?? "", step: Int(c.integers["step"] ?? 0), source: path)
+    }
+
+    public func save(to path: String) throws {
+        var c = Checkpoint()
+        for (k, v) in weights { c.floats["lora/" + k] = v }
+        c.strings["stage"] = stage
+        c.strings["lora"] = String(decoding: try JSONEncoder().encode(lora), as: UTF8.self)
+        c.strings["config"] = config
+        c.integers["step"] = Int64(step)
+        try c.save(to: path)
+    }
+
+    /// Adds adapter `name` to `model` with these weights. Strict: a weight the model has no place for, a
+    /// targeted layer without weights, or a shape that differs is an error naming the key.
+    public func install(on model: LlamaModel, as name: String) throws {
+        if !model.adapterParameters(name).isEmpty {
+            for (_, l) in model.linearLayers(matching: LoRAConfig.allProjections) { try l.removeAdapter(name) }
+        }
+        try model.addAdapter(name, config: lora, seed: 0)
+        var unused = Set(weights.keys)
+        for (key, p) in model.adapterParameters(name) {
+            let g = Self.generic(key, adapter: name)
+            guard let w = weights[g] else { throw AutoREError("\(source): no weights for \(g)") }
+            guard w.shape == p.shape else { throw AutoREError("\(source): \(g) has shape \(w.shape), the model wants \(p.shape)") }
+            p.value = try Tensor(w.values, shape: w.shape, requiresGrad: true)
+            unused.remove(g)
+        }
+        if let extra = unused.sorted().first {
+            throw AutoREError("\(source): \(extra) names no layer of the model (\(unused.count) unused weights)")
+        }
+    }
+}
+
+/// The adapters of run folders, by stage. A folder is an adapter run (it holds `adapter.h5` or `best.h5`)
+/// or an experiment run whose subfolders are (`stage: each`).
+public enum RunAdapters {
+    /// The file to use from one adapter run: best.h5 (the best evaluation), else adapter.h5 (the last step).
+    public static func file(in dir: String) -> String? {
+        for f in ["best.h5", "adapter.h5"] where FileManager.default.fileExists(atPath: dir + "/" + f) { return dir + "/" + f }
+        return nil
+    }
+
+    public static func load(_ dirs: [String]) throws -> [TrainedAdapter] {
+        var out: [TrainedAdapter] = []
+        for dir in dirs {
+            if let f = file(in: dir) { out.append(try TrainedAdapter(contentsOf: f)); continue }
+            let subs = Stage.allCases.map { dir + "/" + $0.rawValue }.filter { file(in: $0) != nil }
+            guard !subs.isEmpty else {
+                throw AutoREError("\(dir): no trained adapter here (best.h5 or adapter.h5, or stage folders holding one); train it first")
+            }
+            out += try subs.map { try TrainedAdapter(contentsOf: file(in: $0)!) }
+        }
+        var seen = Set<String>()
+        for a in out where !seen.insert(a.stage).inserted { throw AutoREError("two adapters answer the stage '\(a.stage)' (\(a.source))") }
+        return out
+    }
+
+    /// Installs `adapters` on `model` (named after their stage) and says which answers each stage of `paradigm`.
+    public static func install(_ adapters: [TrainedAdapter], on model: LlamaModel, paradigm: Paradigm) throws -> [Stage: String] {
+        var map: [Stage: String] = [:]
+        for a in adapters {
+            try a.install(on: model, as: a.stage)
+            if a.stage == "all" {
+                for s in paradigm.stages where map[s] == nil { map[s] = "all" }
+            } else if let s = Stage(rawValue: a.stage) {
+                map[s] = a.stage
+            }
+        }
+        if let missing = paradigm.stages.first(where: { map[$0] == nil }) {
+            throw AutoREError("no adapter answers the \(missing.rawValue) stage of \(paradigm.rawValue) (have: \(adapters.map(\.stage).joined(separator: ", ")))")
+        }
+        return map
+    }
+}

@@ -1,0 +1,118 @@
+// Training every adapter an experiment names into its run folder, resumable: one adapter run per stage
+// (`stage: each`) or one for the whole paradigm. A finished adapter run is skipped, an interrupted one
+// continues from its checkpoint. Not the step loop (TrainJob, FineTuning.Trainer).
+import DocRE
+import FineTuning
+import Foundation
+import LanguageModels
+import ModelFormats
+
+/// One adapter to train: the stage it answers, its config (stage set) and its folder.
+public struct AdapterRunPlan {
+    public var stage: String
+    public var config: ExperimentConfig
+    public var directory: RunDirectory
+}
+
+extension ExperimentConfig {
+    /// The adapter runs of this experiment under `root`: `root/<stage>/` for each stage with `stage: each`,
+    /// else `root` itself.
+    public func adapterRuns(in root: RunDirectory) -> [AdapterRunPlan] {
+        guard stage == "each" else { return [AdapterRunPlan(stage: stage, config: self, directory: root)] }
+        return paradigm.stages.map { s in
+            var c = self
+            c.stage = s.rawValue
+            return AdapterRunPlan(stage: s.rawValue, config: c, directory: RunDirectory(root.url.appendingPathComponent(s.rawValue)))
+        }
+    }
+}
+
+/// What a finished adapter run did (`summary.json`, which also marks the run as finished).
+public struct AdapterRunSummary: Codable {
+    public var stage: String
+    public var steps: Int
+    public var examples: Int
+    public var droppedOverCutoff: Int
+    public var prefixGroups: Int
+    public var trainTokensPerEpoch: Int
+    public var best: BestEvaluation?
+    public var finalHeldOutLoss: Float?
+    /// Wall-clock seconds of the steps this process ran (a resumed run adds its sessions).
+    public var seconds: Double
+    public var notes: [String]
+    public var config: String
+}
+
+public enum ResumePolicy {
+    /// Start every adapter run afresh (earlier files of the run are removed).
+    case fresh
+    /// Skip finished adapter runs; continue interrupted ones from their checkpoint; start the others.
+    case resume
+}
+
+public enum TrainingRun {
+    /// Trains the adapters of `config` (its YAML text is `configText`) into `root` on `base`.
+    /// Returns the summaries of all adapter runs (finished earlier or now).
+    @discardableResult
+    public static func train(config: ExperimentConfig, configText: String, root: RunDirectory, base: LoadedModel,
+                             dataDir: String? = nil, policy: ResumePolicy, stepsOverride: Int? = nil,
+                             say: (String) -> Void = { print($0) }) throws -> [AdapterRunSummary] {
+        var summaries: [AdapterRunSummary] = []
+        try root.create()
+        try configText.write(toFile: root.file("config.yaml"), atomically: true, encoding: .utf8)
+        for plan in config.adapterRuns(in: root) {
+            var cfg = plan.config
+            if let stepsOverride { cfg.training.steps = stepsOverride; cfg.training.epochs = nil }
+            let run = plan.directory
+            try run.create()
+            let summaryPath = run.file("summary.json"), checkpointPath = run.file("checkpoint.h5")
+            if policy == .fresh {
+                for f in ["metrics.jsonl", "checkpoint.h5", "summary.json", "best.h5", "adapter.h5", "loss.svg"] {
+                    try? FileManager.default.removeItem(atPath: run.file(f))
+                }
+            }
+            if policy == .resume, let data = FileManager.default.contents(atPath: summaryPath),
+               let s = try? JSONDecoder().decode(AdapterRunSummary.self, from: data) {
+                guard s.config == configText else {
+                    throw AutoREError("\(summaryPath): this adapter was trained with another config; train afresh (without --resume) or use another run folder")
+                }
+                say("\(cfg.name) · \(plan.stage): finished earlier (\(s.steps) steps), skipped")
+                summaries.append(s)
+                continue
+            }
+            try configText.write(toFile: run.file("config.yaml"), atomically: true, encoding: .utf8)
+            let experiment = try Experiment(config: cfg, dataDir: dataDir)
+            let job = try TrainJob(experiment: experiment, model: base.model, tokenizer: base.tokenizer, run: run)
+            for n in job.notes { say("note: \(n)") }
+            say("\(cfg.name) · \(plan.stage): \(job.train.groups.count) prefix groups from \(job.train.examples) examples (\(job.train.dropped) over the cutoff), \(job.train.tokens) tokens; \(job.steps) steps")
+            let trainer = try Trainer(model: job.model, adapter: experiment.adapterName, groups: job.train.groups, options: job.trainerOptions)
+            if policy == .resume, FileManager.default.fileExists(atPath: checkpointPath) {
+                let checkpoint = try Checkpoint(contentsOf: checkpointPath)
+                guard checkpoint.strings["config"] == configText else {
+                    throw AutoREError("\(checkpointPath) was written with another config; resume with the same file, or train afresh")
+                }
+                try trainer.restore(checkpoint, source: checkpointPath)
+                if let b = checkpoint.strings["best"] { job.best = try? JSONDecoder().decode(BestEvaluation.self, from: Data(b.utf8)) }
+                say("resumed at step \(trainer.state.step) of \(job.steps)")
+            }
+            let log = try MetricsLog(path: run.file("metrics.jsonl"))
+            let start = Date()
+            try job.run(trainer: trainer, log: log, configText: configText) { t in
+                var c = t.checkpoint(config: configText)
+                if let b = job.best { c.strings["best"] = String(decoding: try JSONEncoder().encode(b), as: UTF8.self) }
+                try c.save(to: checkpointPath)
+            }
+            let evals = try MetricsLog.read(MetricsRecord.self, from: log.path).filter { $0.kind == "eval" }
+            let summary = AdapterRunSummary(
+                stage: plan.stage, steps: trainer.state.step, examples: job.train.examples, droppedOverCutoff: job.train.dropped,
+                prefixGroups: job.train.groups.count, trainTokensPerEpoch: job.train.tokens, best: job.best,
+                finalHeldOutLoss: evals.last?.loss, seconds: Date().timeIntervalSince(start), notes: job.notes, config: configText)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(try enc.encode(summary), to: URL(fileURLWithPath: summaryPath))
+            say("\(cfg.name) · \(plan.stage): done; adapter in \(run.path)")
+            summaries.append(summary)
+        }
+        return summaries
+    }
+}

@@ -1,0 +1,109 @@
+// `autore extract`: documents → triplets with trained stage adapters over one 4-bit base.
+import ArgumentParser
+import AutoRE
+import DocRE
+import Foundation
+
+struct ExtractCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "extract",
+        abstract: "Extract triplets with the stage adapters of trained runs (RHF: relations → heads → facts).",
+        discussion: """
+        --run takes run folders (comma-separated): adapter runs holding best.h5/adapter.h5, or an experiment's \
+        run folder whose stage subfolders hold them. The paradigm, prompts and decoding come from the first \
+        adapter's config unless --config is given. Predictions go to --out as JSONL (one document a line), \
+        appended batch by batch: rerunning the same command resumes.
+
+          autore extract --run Experiments/runs/main_rhf --text "Marie Curie was born in Warsaw."
+          autore extract --run Experiments/runs/main_rhf --split dev --out dev.jsonl
+        """)
+
+    @Option(name: .customLong("run"), help: "Run folders with the adapters, comma-separated.") var runFolders: String
+    @Option(help: "A split: train, select, dev, test, optionally sliced (dev[0:50]).") var split: String?
+    @Option(help: "A JSONL file of documents: Re-DocRED documents, or {\"title\": …, \"text\": …} lines.") var input: String?
+    @Option(help: "Raw text to extract from.") var text: String?
+    @Option(help: "Predictions JSONL to write (resumed when it exists).") var out: String?
+    @Option(help: "An experiment config whose paradigm, prompts and extraction settings to use.") var config: String?
+    @Option(help: "Sample with this temperature instead of greedy decoding.") var temperature: Float?
+    @Option(help: "Longest answer per question, in tokens.") var maxNewTokens: Int?
+    @Option(help: "Documents decoded together.") var batchDocuments: Int?
+    @Option(help: "Re-DocRED directory (default: $AUTORE_DATA, the cache, or ../shared/data/redocred).") var dataDir: String?
+    @Flag(help: "Score the predictions of a split afterwards (AutoRE, official, stages).") var eval = false
+    @Flag(help: "Print JSON (for --text).") var json = false
+
+    func run() throws {
+        guard [split, input, text].compactMap({ $0 }).count == 1 else { throw ValidationError("give exactly one of --split, --input, --text") }
+        let dirs = runFolders.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        let adapters = try RunAdapters.load(dirs)
+        var cfg: ExperimentConfig
+        if let config { cfg = try ExperimentConfig.load(path: config) } else {
+            cfg = try ExperimentConfig.parse(adapters[0].config, file: adapters[0].source + " (stored config)")
+        }
+        if let temperature { cfg.extraction.temperature = temperature }
+        if let maxNewTokens { cfg.extraction.maxNewTokens = maxNewTokens }
+        if let batchDocuments { cfg.extraction.batchDocuments = batchDocuments }
+        let experiment = try Experiment(config: cfg, dataDir: dataDir, requireData: split != nil)
+        let base = try LoadedModel(config: cfg)
+        let map = try RunAdapters.install(adapters, on: base.model, paradigm: cfg.paradigm)
+        let extractor = Extractor(model: base.model, format: try PromptFormat(tokenizer: base.tokenizer, chatTemplate: cfg.chatTemplate),
+                                  builder: experiment.builder, parser: OutputParser(catalogue: experiment.builder.catalogue),
+                                  adapters: map, options: ExtractionOptions(cfg.extraction))
+        let stageList = cfg.paradigm.stages.map { "\($0.rawValue) ← \(map[$0]!)" }.joined(separator: ", ")
+        FileHandle.standardError.write(Data("\(cfg.paradigm.rawValue): \(stageList)\n".utf8))
+
+        let docs: [Document], note: String?
+        if let text { docs = [try Document.fromText(text)]; note = nil }
+        else if let input { docs = try DocumentInput.load(input); note = nil }
+        else { let d = try experiment.documents(split!); docs = d.documents; note = d.note }
+        if let note { print("note: \(note)") }
+
+        let preds: [PredictionRecord]
+        if let out { preds = try extractor.extract(docs, resumingAt: out, label: "extract") }
+        else { preds = try extractor.extract(docs) }
+        let s = extractor.statistics
+        if s.documents > 0 {
+            FileHandle.standardError.write(Data(String(format: "%d documents in %.1f s: %.1f documents/minute, %.0f tokens/s (%d read, %d written)\n",
+                                                       s.documents, s.seconds, s.documentsPerMinute, s.tokensPerSecond, s.promptTokens, s.generatedTokens).utf8))
+        }
+        if text != nil {
+            if json { try printJSON(preds[0]) } else {
+                let p = preds[0]
+                if let r = p.relations { print("relations: \(r.joined(separator: ", "))") }
+                if let h = p.heads { for (r, hs) in h.sorted(by: { $0.key < $1.key }) { print("  \(r): \(hs.joined(separator: "; "))") } }
+                print(p.tripleValues.isEmpty ? "no triplets" : p.tripleValues.map { TripletFormat.render($0) }.joined(separator: "\n"))
+            }
+        } else if out == nil {
+            for p in preds { try printJSON(p) }
+        }
+        if eval, let split {
+            let (train, _) = try experiment.loader.load(.train)
+            let r = SplitResult(experiment: cfg.name, split: split, documents: docs, predictions: preds, trainDocuments: train,
+                                catalogue: experiment.builder.catalogue, extraction: s, adapterSteps: [:], notes: note.map { [$0] } ?? [])
+            print(String(format: "AutoRE F1 %.2f (P %.2f, R %.2f) · strict %.2f · official F1 %.2f, Ign F1 %.2f",
+                         100 * r.autore.total.f1, 100 * r.autore.total.precision, 100 * r.autore.total.recall,
+                         100 * r.strict.total.f1, 100 * r.official.total.f1, 100 * (r.official.ignF1 ?? 0)))
+        }
+    }
+}
+
+/// Documents from a JSONL file: Re-DocRED documents, or lines {"title": …, "text": …} of raw text.
+enum DocumentInput {
+    struct RawText: Decodable { var title: String?; var text: String }
+    static func load(_ path: String) throws -> [Document] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot read the file") }
+        var out: [Document] = []
+        for (i, line) in data.split(separator: 0x0A).enumerated() {
+            let bytes = Data(line)
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            if let d = try? JSONDecoder().decode(Document.self, from: bytes) { out.append(d); continue }
+            do {
+                let r = try JSONDecoder().decode(RawText.self, from: bytes)
+                out.append(try Document.fromText(r.text, title: r.title ?? "line \(i + 1)"))
+            } catch {
+                throw ValidationError("\(path) line \(i + 1): neither a Re-DocRED document nor {\"title\", \"text\"}: \(error)")
+            }
+        }
+        guard !out.isEmpty else { throw ValidationError("\(path): no documents") }
+        return out
+    }
+}

@@ -1,0 +1,71 @@
+// `autore run` (one experiment end to end), `autore sweep` (many) and `autore report` (the table).
+import ArgumentParser
+import AutoRE
+import DocRE
+import Foundation
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Train (or resume) an experiment's adapters, extract on its selection and test documents, score them.",
+        discussion: "Results go to Experiments/results/<name>/: metrics_<split>.json, predictions_<split>.jsonl, config.yaml, command.txt, training.json, loss curves. Rerunning resumes.")
+
+    @Option(help: "The experiment config (YAML).") var config: String
+    @Option(help: "Re-DocRED directory (default: $AUTORE_DATA, the cache, or ../shared/data/redocred).") var dataDir: String?
+    @Flag(help: "Also write Experiments/results/README.md afterwards.") var report = false
+
+    func run() throws {
+        let runner = try ExperimentRunner(configPath: config, dataDir: dataDir, command: commandLine())
+        let results = try runner.run()
+        print(ReportTable.experimentTable(results))
+        if report { try Report(root: DataLocation.repositoryRoot).write() }
+    }
+}
+
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Run every experiment a sweep file lists, skipping finished ones and resuming unfinished ones.",
+        discussion: "A sweep file (YAML): `name: …`, `configs: [Experiments/ablations/a.yaml, …]`, optionally `compute: …`.")
+
+    @Argument(help: "The sweep file.") var sweep: String
+    @Option(help: "Re-DocRED directory.") var dataDir: String?
+    @Flag(help: "List what would run and what is finished, and stop.") var dryRun = false
+
+    func run() throws {
+        let s = try Sweep.load(path: sweep)
+        var bases: [String: LoadedModel] = [:]
+        for (i, path) in s.configs.enumerated() {
+            let runner = try ExperimentRunner(configPath: path, dataDir: dataDir, command: commandLine())
+            let state = runner.isFinished() ? "finished" : "to run"
+            print("[\(i + 1)/\(s.configs.count)] \(runner.config.name) (\(path)): \(state)")
+            if dryRun || runner.isFinished() { continue }
+            let c = runner.config
+            let key = "\(c.baseModel)|\(c.quantization)|\(c.doubleQuantization)"
+            if bases[key] == nil { bases = [key: try LoadedModel(config: c)] }   // one base in memory at a time
+            let results = try runner.run(base: bases[key]!)
+            print(ReportTable.experimentTable(results))
+        }
+        if !dryRun { try Report(root: DataLocation.repositoryRoot).write() }
+    }
+}
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write Experiments/results/README.md: every experiment's scores beside AutoRE's and TAG's published numbers.")
+
+    @Option(help: "The results folder.") var results: String?
+
+    func run() throws {
+        let root = DataLocation.repositoryRoot
+        let r = Report(root: root, results: results.map { URL(fileURLWithPath: $0) })
+        let path = try r.write()
+        print("wrote \(path)")
+    }
+}
+
+/// The command as typed, for the results folder.
+func commandLine() -> String {
+    (["autore"] + CommandLine.arguments.dropFirst()).map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+}
