@@ -59,6 +59,11 @@ public struct LoadedModel {
         tokenizer = try ModelLocation.tokenizer(at: path)
     }
 
+    /// A model already in memory.
+    public init(path: String, model: LlamaModel, tokenizer: Tokenizer) {
+        self.path = path; self.model = model; self.tokenizer = tokenizer
+    }
+
     /// The base an experiment config names.
     public init(config: ExperimentConfig) throws {
         try self.init(config.baseModel, quantization: config.quantization, doubleQuantization: config.doubleQuantization)

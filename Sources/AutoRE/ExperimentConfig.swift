@@ -127,8 +127,8 @@ public struct ExtractionSettings: Codable, Equatable, Sendable {
     /// Documents whose questions are decoded together.
     public var batchDocuments = 4
     /// At most this many relations of one document are followed, and this many subjects of one relation.
-    public var maxRelations = 24
-    public var maxHeads = 16
+    public var maxRelations = 16
+    public var maxHeads = 8
     enum CodingKeys: String, CodingKey, CaseIterable {
         case maxNewTokens = "max_new_tokens", temperature, topK = "top_k", topP = "top_p", seed
         case batchDocuments = "batch_documents", maxRelations = "max_relations", maxHeads = "max_heads"

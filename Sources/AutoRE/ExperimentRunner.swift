@@ -38,10 +38,14 @@ public struct ExperimentRunner {
 
     /// Trains, extracts and scores; returns the split results.
     @discardableResult
-    public func run(base: LoadedModel? = nil, say: (String) -> Void = { print($0) }) throws -> [SplitResult] {
+    public func run(base: LoadedModel? = nil, stop: StopCondition = .never, say: (String) -> Void = { print($0) }) throws -> [SplitResult] {
+        if isFinished() {
+            say("\(config.name): finished earlier; results in \(results.url.path) (remove that folder to run again)")
+            return try splits.compactMap { try results.read($0) }
+        }
         let base = try base ?? LoadedModel(config: config)
         let summaries = try TrainingRun.train(config: config, configText: configText, root: runs, base: base,
-                                              dataDir: dataDir, policy: .resume, say: say)
+                                              dataDir: dataDir, policy: .resume, stop: stop, say: say)
         try results.create()
         if (try? String(contentsOfFile: results.file("config.yaml"), encoding: .utf8)) != configText {
             // results of another config under this name: start the results afresh
@@ -75,7 +79,8 @@ public struct ExperimentRunner {
             let extractor = Extractor(model: base.model, format: format, builder: experiment.builder,
                                       parser: OutputParser(catalogue: experiment.builder.catalogue),
                                       adapters: stageAdapters, options: ExtractionOptions(config.extraction))
-            let preds = try extractor.extract(docs.documents, resumingAt: results.predictions(split), label: "extract \(config.name) \(split)")
+            let preds = try extractor.extract(docs.documents, resumingAt: results.predictions(split),
+                                              label: "extract \(config.name) \(split)", stop: stop)
             var notes = [docs.note, trainNote(split)].compactMap { $0 }
             notes.append("model: \(URL(fileURLWithPath: base.path).lastPathComponent), \(config.quantization) base")
             let result = SplitResult(experiment: config.name, split: split, documents: docs.documents, predictions: preds,

@@ -13,8 +13,8 @@ public struct ExtractionOptions: Sendable {
     public var sampling = SamplingOptions.greedy
     public var seed: UInt64 = 0
     public var batchDocuments = 4
-    public var maxRelations = 24
-    public var maxHeads = 16
+    public var maxRelations = 16
+    public var maxHeads = 8
     public init() {}
     public init(_ s: ExtractionSettings) {
         maxNewTokens = s.maxNewTokens

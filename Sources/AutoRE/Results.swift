@@ -74,7 +74,7 @@ public struct ResultsDirectory {
 extension Extractor {
     /// Predictions for `docs`, appended to `path` batch by batch (one JSON line per document) so that a
     /// killed extraction resumes: documents already in the file (matched by position and title) are kept.
-    public func extract(_ docs: [Document], resumingAt path: String, label: String) throws -> [PredictionRecord] {
+    public func extract(_ docs: [Document], resumingAt path: String, label: String, stop: StopCondition = .never) throws -> [PredictionRecord] {
         var done: [PredictionRecord] = []
         if FileManager.default.fileExists(atPath: path) {
             // a torn last line (a killed writer) is dropped; anything else must be ours
@@ -108,6 +108,10 @@ extension Extractor {
             done += batch
             progress.update(done: done.count, fields: ["docs/min": String(format: "%.1f", statistics.documentsPerMinute),
                                                        "tok/s": String(format: "%.0f", statistics.tokensPerSecond)])
+            if done.count < docs.count, stop.now() {
+                progress.update(done: done.count, final: true)
+                throw RunStopped(what: label, step: done.count, of: docs.count)
+            }
         }
         return done
     }

@@ -26,6 +26,26 @@ public struct MetricsRecord: Codable {
     public var recall: Double?
 }
 
+/// When a long job should stop early (at its next safe point): a deadline, or any test.
+public struct StopCondition {
+    public var now: () -> Bool
+    public init(_ now: @escaping () -> Bool) { self.now = now }
+    public static let never = StopCondition { false }
+    /// Stops once `seconds` have passed from now.
+    public static func after(seconds: Double) -> StopCondition {
+        let deadline = Date().addingTimeInterval(seconds)
+        return StopCondition { Date() >= deadline }
+    }
+}
+
+/// A job stopped by its `StopCondition` after saving where it was; rerunning continues.
+public struct RunStopped: Error, CustomStringConvertible {
+    public var what: String
+    public var step: Int
+    public var of: Int
+    public var description: String { "\(what) stopped at \(step) of \(of) after checkpointing; rerun the same command to continue" }
+}
+
 /// The best evaluation so far: what `best.h5` holds.
 public struct BestEvaluation: Codable, Equatable {
     public var step: Int
@@ -140,8 +160,10 @@ public final class TrainJob {
 
     /// Runs the trainer to the end, logging every step and evaluating every `evaluation.every` steps;
     /// keeps the best evaluated adapter in `best.h5`, the last in `adapter.h5`, and redraws `loss.svg`.
-    /// `onCheckpoint` is called every `training.checkpoint_every` steps and at the end.
-    public func run(trainer: Trainer, log: MetricsLog, configText: String, onCheckpoint: (Trainer) throws -> Void) throws {
+    /// `onCheckpoint` is called every `training.checkpoint_every` steps and at the end. When `stop` says so
+    /// after a step, the run checkpoints and throws `RunStopped` (resume later from that checkpoint).
+    public func run(trainer: Trainer, log: MetricsLog, configText: String, stop: StopCondition = .never,
+                    onCheckpoint: (Trainer) throws -> Void) throws {
         let c = experiment.config
         var progress = ProgressLine(label: "train \(c.name)", total: steps, alreadyDone: trainer.state.step)
         var recent: [Float] = []
@@ -165,6 +187,11 @@ public final class TrainJob {
                 try? LossPlot.write(metrics: log.path, to: run.file("loss.svg"), title: "\(c.name) · \(experiment.adapterName)")
             }
             if m.step % c.training.checkpointEvery == 0 || m.step == steps { try onCheckpoint(trainer) }
+            else if stop.now() {
+                try onCheckpoint(trainer)
+                progress.update(done: trainer.state.step, final: true)
+                throw RunStopped(what: "training \(c.name) · \(experiment.adapterName)", step: m.step, of: steps)
+            }
         }
         progress.update(done: trainer.state.step, final: true)
         try currentAdapter(configText: configText, step: trainer.state.step).save(to: run.file("adapter.h5"))

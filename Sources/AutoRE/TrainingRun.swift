@@ -56,7 +56,7 @@ public enum TrainingRun {
     @discardableResult
     public static func train(config: ExperimentConfig, configText: String, root: RunDirectory, base: LoadedModel,
                              dataDir: String? = nil, policy: ResumePolicy, stepsOverride: Int? = nil,
-                             say: (String) -> Void = { print($0) }) throws -> [AdapterRunSummary] {
+                             stop: StopCondition = .never, say: (String) -> Void = { print($0) }) throws -> [AdapterRunSummary] {
         var summaries: [AdapterRunSummary] = []
         try root.create()
         try configText.write(toFile: root.file("config.yaml"), atomically: true, encoding: .utf8)
@@ -81,6 +81,7 @@ public enum TrainingRun {
                 continue
             }
             try configText.write(toFile: run.file("config.yaml"), atomically: true, encoding: .utf8)
+            if stop.now() { throw RunStopped(what: "training \(cfg.name) · \(plan.stage)", step: 0, of: 0) }
             let experiment = try Experiment(config: cfg, dataDir: dataDir)
             let job = try TrainJob(experiment: experiment, model: base.model, tokenizer: base.tokenizer, run: run)
             for n in job.notes { say("note: \(n)") }
@@ -97,7 +98,7 @@ public enum TrainingRun {
             }
             let log = try MetricsLog(path: run.file("metrics.jsonl"))
             let start = Date()
-            try job.run(trainer: trainer, log: log, configText: configText) { t in
+            try job.run(trainer: trainer, log: log, configText: configText, stop: stop) { t in
                 var c = t.checkpoint(config: configText)
                 if let b = job.best { c.strings["best"] = String(decoding: try JSONEncoder().encode(b), as: UTF8.self) }
                 try c.save(to: checkpointPath)

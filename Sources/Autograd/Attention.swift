@@ -173,7 +173,7 @@ func attentionBackward(_ pl: AttentionPlan, _ q: UnsafePointer<Float>, _ kc: Uns
     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * 2 * blk)
     defer { scratch.deallocate() }
     let kvCount = pl.b * pl.s * pl.hkv * pl.d
-    // Worker 0 accumulates straight into dk/dv; others into private buffers summed at the end.
+    // Worker 0 accumulates straight into dk/dv; others into private buffers summed at the end (in worker order).
     let extra = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, (workers - 1) * 2 * kvCount))
     extra.initialize(repeating: 0, count: Swift.max(1, (workers - 1) * 2 * kvCount))
     defer { extra.deallocate() }
@@ -187,7 +187,9 @@ func attentionBackward(_ pl: AttentionPlan, _ q: UnsafePointer<Float>, _ kc: Uns
     let ldq = pl.hq * pl.d, ldk = pl.hkv * pl.d
     let lseM = UnsafeMutablePointer(mutating: lse)
     Threads.configureBLAS()
-    _ = parallelTasks(pl.tasks) { ti, w in
+    // A fixed task → worker assignment: each worker's dK/dV buffer sums in the same order on every run,
+    // so training (and a resumed run) is bit-for-bit reproducible.
+    _ = parallelTasksInterleaved(pl.tasks) { ti, w in
         let (bi, h, r0, rows, kLo, nk) = pl.task(ti)
         let pm = scratch + w * 2 * blk, dp = pm + blk
         let hk = h / (pl.hq / pl.hkv)

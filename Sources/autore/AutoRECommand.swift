@@ -1,6 +1,7 @@
 // The `autore` command-line tool: one subcommand per job a researcher runs.
 // Each subcommand lives in its own file; this one only lists them.
 import ArgumentParser
+import Foundation
 import ModelFormats
 import Tokenization
 
@@ -24,4 +25,10 @@ struct AutoRECommand: ParsableCommand {
             ReportCommand.self,
         ]
     )
+
+    /// Standard output line by line, so that results interleave with the progress lines on a pipe or log.
+    static func main() {
+        setvbuf(stdout, nil, _IOLBF, 0)
+        main(nil)
+    }
 }

@@ -13,10 +13,12 @@ struct RunCommand: ParsableCommand {
     @Option(help: "The experiment config (YAML).") var config: String
     @Option(help: "Re-DocRED directory (default: $AUTORE_DATA, the cache, or ../shared/data/redocred).") var dataDir: String?
     @Flag(help: "Also write Experiments/results/README.md afterwards.") var report = false
+    @OptionGroup var limit: TimeLimit
 
     func run() throws {
         let runner = try ExperimentRunner(configPath: config, dataDir: dataDir, command: commandLine())
-        let results = try runner.run()
+        let results = try limit.catchingStop { try runner.run(stop: limit.condition) }
+        guard let results else { return }
         print(ReportTable.experimentTable(results))
         if report { try Report(root: DataLocation.repositoryRoot).write() }
     }
@@ -31,9 +33,11 @@ struct SweepCommand: ParsableCommand {
     @Argument(help: "The sweep file.") var sweep: String
     @Option(help: "Re-DocRED directory.") var dataDir: String?
     @Flag(help: "List what would run and what is finished, and stop.") var dryRun = false
+    @OptionGroup var limit: TimeLimit
 
     func run() throws {
         let s = try Sweep.load(path: sweep)
+        let stop = limit.condition
         var bases: [String: LoadedModel] = [:]
         for (i, path) in s.configs.enumerated() {
             let runner = try ExperimentRunner(configPath: path, dataDir: dataDir, command: commandLine())
@@ -43,7 +47,10 @@ struct SweepCommand: ParsableCommand {
             let c = runner.config
             let key = "\(c.baseModel)|\(c.quantization)|\(c.doubleQuantization)"
             if bases[key] == nil { bases = [key: try LoadedModel(config: c)] }   // one base in memory at a time
-            let results = try runner.run(base: bases[key]!)
+            guard let results = try limit.catchingStop({ try runner.run(base: bases[key]!, stop: stop) }) else {
+                try Report(root: DataLocation.repositoryRoot).write()
+                return
+            }
             print(ReportTable.experimentTable(results))
         }
         if !dryRun { try Report(root: DataLocation.repositoryRoot).write() }
@@ -68,4 +75,21 @@ struct ReportCommand: ParsableCommand {
 /// The command as typed, for the results folder.
 func commandLine() -> String {
     (["autore"] + CommandLine.arguments.dropFirst()).map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+}
+
+/// `--time-limit`: stop a long job at its next safe point (a checkpoint, a finished batch) after so many
+/// minutes, so that it can be resumed by running the same command again.
+struct TimeLimit: ParsableArguments {
+    @Option(help: "Stop at the next checkpoint after this many minutes (rerun the command to continue).")
+    var timeLimit: Double?
+
+    var condition: StopCondition { timeLimit.map { .after(seconds: $0 * 60) } ?? .never }
+
+    /// The body's value, or nil when it stopped on the time limit (after saying so).
+    func catchingStop<T>(_ body: () throws -> T) throws -> T? {
+        do { return try body() } catch let s as RunStopped {
+            print("time limit: \(s)")
+            return nil
+        }
+    }
 }

@@ -23,14 +23,17 @@ struct TrainCommand: ParsableCommand {
     var dataDir: String?
     @Flag(help: "Continue: skip finished adapters and resume interrupted ones from checkpoint.h5 (the config must be the same).")
     var resume = false
+    @OptionGroup var limit: TimeLimit
 
     func run() throws {
         let cfg = try ExperimentConfig.load(path: config)
         let configText = try String(contentsOfFile: config, encoding: .utf8)
         let root = out.map { RunDirectory(URL(fileURLWithPath: $0)) } ?? RunDirectory.forExperiment(cfg.name)
         let base = try LoadedModel(config: cfg)
-        try TrainingRun.train(config: cfg, configText: configText, root: root, base: base, dataDir: dataDir,
-                              policy: resume ? .resume : .fresh, stepsOverride: steps)
+        _ = try limit.catchingStop {
+            try TrainingRun.train(config: cfg, configText: configText, root: root, base: base, dataDir: dataDir,
+                                  policy: resume ? .resume : .fresh, stepsOverride: steps, stop: limit.condition)
+        }
         print("run folder: \(root.path)")
     }
 }

@@ -1,0 +1,109 @@
+// Training runs end to end on a tiny byte-level model: an interrupted run resumed ends with the same
+// adapters, bit for bit, as an uninterrupted one; `autore run`'s pipeline writes scored results that the
+// report reads; and finished runs are skipped.
+import DocRE
+import FineTuning
+import Foundation
+import LanguageModels
+import ModelFormats
+import Testing
+@testable import AutoRE
+
+@Suite(.serialized) struct TrainingRunTests {
+    static let config = """
+    name: tiny
+    quantization: none
+    paradigm: D_R_H_F
+    stage: each
+    chat_template: none
+    lora: {rank: 2, alpha: 4, dropout: 0.1, targets: [q_proj, v_proj]}
+    optimizer: {learning_rate: 1.0e-2, warmup_steps: 1}
+    training: {steps: 5, checkpoint_every: 2, max_questions_per_group: 3, cutoff_length: 4096, seed: 1}
+    data: {train: "dev[0:3]", select: "dev[3:5]", test: "test[0:2]"}
+    evaluation: {every: 2, loss_groups: 2, generation_documents: 1, select_by: f1}
+    extraction: {max_new_tokens: 6, batch_documents: 2}
+    """
+
+    /// A temporary folder with a Re-DocRED-shaped data directory (the fixture documents under several titles).
+    func workspace() throws -> URL {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-run-\(UUID().uuidString)")
+        let data = root.appendingPathComponent("redocred")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        let fixture = try DocumentLoader.load(DataLocation.projectData.appendingPathComponent("fixtures/tiny_redocred.json"))
+        let labelled = fixture.filter { !$0.labels.isEmpty }
+        var docs: [Document] = []
+        for i in 0..<5 { var d = labelled[i % labelled.count]; d.title += " \(i)"; docs.append(d) }
+        try JSONEncoder().encode(docs).write(to: data.appendingPathComponent("dev_revised.json"))
+        try JSONEncoder().encode(Array(docs.prefix(2))).write(to: data.appendingPathComponent("test_revised.json"))
+        try Self.config.write(to: root.appendingPathComponent("tiny.yaml"), atomically: true, encoding: .utf8)
+        return root
+    }
+
+    func base() throws -> LoadedModel {
+        LoadedModel(path: "tiny", model: try LlamaModel.load(path: TinyByteModel.checkpoint()), tokenizer: try TinyByteModel.tokenizer())
+    }
+
+    func weights(_ dir: URL, _ stage: String, _ file: String) throws -> [String: FloatArray] {
+        try TrainedAdapter(contentsOf: dir.appendingPathComponent("\(stage)/\(file)").path).weights
+    }
+
+    @Test func interruptedAndResumedEqualsUninterrupted() throws {
+        let ws = try workspace()
+        defer { try? FileManager.default.removeItem(at: ws) }
+        let cfg = try ExperimentConfig.parse(Self.config, file: "tiny.yaml")
+        let data = ws.appendingPathComponent("redocred").path
+        let whole = RunDirectory(ws.appendingPathComponent("whole")), split = RunDirectory(ws.appendingPathComponent("split"))
+        try TrainingRun.train(config: cfg, configText: Self.config, root: whole, base: base(), dataDir: data, policy: .fresh, say: { _ in })
+
+        // Stop in the middle of the heads stage (the 5th look at the condition: before each stage and after each step that does not checkpoint), then resume on a new base.
+        var looks = 0
+        let stop = StopCondition { looks += 1; return looks == 5 }
+        #expect(throws: RunStopped.self) {
+            try TrainingRun.train(config: cfg, configText: Self.config, root: split, base: base(), dataDir: data, policy: .fresh, stop: stop, say: { _ in })
+        }
+        #expect(FileManager.default.fileExists(atPath: split.url.appendingPathComponent("relations/summary.json").path))
+        #expect(!FileManager.default.fileExists(atPath: split.url.appendingPathComponent("heads/summary.json").path))
+        let partial = try Checkpoint(contentsOf: split.url.appendingPathComponent("heads/checkpoint.h5").path)
+        #expect(partial.integers["step"]! > 0 && partial.integers["step"]! < 5)
+        var said: [String] = []
+        try TrainingRun.train(config: cfg, configText: Self.config, root: split, base: base(), dataDir: data, policy: .resume, say: { said.append($0) })
+        #expect(said.contains { $0.contains("relations: finished earlier") })
+        #expect(said.contains { $0.hasPrefix("resumed at step") })
+
+        for stage in ["relations", "heads", "facts"] {
+            let a = try weights(whole.url, stage, "adapter.h5"), b = try weights(split.url, stage, "adapter.h5")
+            #expect(a == b, "\(stage): resumed adapter differs")
+            #expect(try weights(whole.url, stage, "best.h5") == weights(split.url, stage, "best.h5"))
+            // not vacuous: training moved B away from zero
+            #expect(a.contains { $0.key.hasSuffix("lora_B.weight") && $0.value.values.contains { $0 != 0 } })
+        }
+        let records = try MetricsLog.read(MetricsRecord.self, from: whole.url.appendingPathComponent("heads/metrics.jsonl").path)
+        #expect(records.contains { $0.kind == "eval" && $0.f1 != nil })
+        #expect(FileManager.default.fileExists(atPath: whole.url.appendingPathComponent("facts/loss.svg").path))
+    }
+
+    @Test func runScoresTheSplitsAndTheReportReadsThem() throws {
+        let ws = try workspace()
+        defer { try? FileManager.default.removeItem(at: ws) }
+        let runner = try ExperimentRunner(configPath: ws.appendingPathComponent("tiny.yaml").path, dataDir: ws.appendingPathComponent("redocred").path,
+                                          command: "autore run --config tiny.yaml", runsRoot: ws.appendingPathComponent("runs"),
+                                          resultsRoot: ws.appendingPathComponent("results"))
+        #expect(!runner.isFinished())
+        let results = try runner.run(base: base(), say: { _ in })
+        #expect(results.map(\.split) == ["dev[3:5]", "test[0:2]"])
+        #expect(results.allSatisfy { $0.documents == 2 && $0.autore.total.gold > 0 && $0.extraction != nil })
+        #expect(runner.isFinished())
+        for f in ["config.yaml", "command.txt", "training.json", "loss_heads.svg", "predictions_test_0-2.jsonl", "metrics_dev_3-5.json"] {
+            #expect(FileManager.default.fileExists(atPath: runner.results.file(f)), "\(f) missing")
+        }
+        #expect(try PredictionRecord.load(URL(fileURLWithPath: runner.results.predictions("test[0:2]"))).count == 2)
+        // finished: a second run returns the stored results without training
+        var said: [String] = []
+        let again = try runner.run(base: base(), say: { said.append($0) })
+        #expect(said.count == 1 && said[0].contains("finished earlier"))
+        #expect(again.map(\.autore.total) == results.map(\.autore.total))
+
+        let md = try Report(root: ws, results: ws.appendingPathComponent("results")).markdown()
+        #expect(md.contains("[tiny](tiny/)") && md.contains("test[0:2]") && md.contains("54.29"))
+    }
+}
