@@ -100,10 +100,35 @@ extension PromptFormat {
         var groups: [PrefixGroup] = []
         for key in order {
             let (ids, conts) = byPrefix[key]!
-            for start in stride(from: 0, to: conts.count, by: max(1, maxQuestions)) {
-                groups.append(PrefixGroup(prefix: ids, continuations: Array(conts[start..<min(conts.count, start + maxQuestions)])))
+            for chunk in Self.lengthBatches(conts, prefixLength: ids.count, maxQuestions: maxQuestions) {
+                groups.append(PrefixGroup(prefix: ids, continuations: chunk))
             }
         }
         return EncodedExamples(groups: groups, dropped: dropped, examples: examples.count)
+    }
+
+    /// The continuations of one prefix split into batches by length: sorted by length, then cut into the
+    /// contiguous batches (each at most `maxQuestions`) that compute the fewest tokens, counting each
+    /// batch's padding to its longest member and its own run of the prefix (a small dynamic program).
+    ///
+    ///     lengths 40, 42, 45, 190, 200, prefix 300  → [40, 42, 45] [190, 200]   (1135 tokens, not 1300)
+    ///     the same with a prefix of 1000            → one batch                  (2000 tokens, not 2535)
+    static func lengthBatches(_ conts: [Continuation], prefixLength p: Int, maxQuestions: Int) -> [[Continuation]] {
+        let sorted = conts.sorted { ($0.prompt.count + $0.answer.count) < ($1.prompt.count + $1.answer.count) }
+        let len = sorted.map { $0.prompt.count + $0.answer.count }
+        let n = sorted.count, limit = max(1, maxQuestions)
+        guard n > 0 else { return [] }
+        // cost[i]: fewest tokens for the first i continuations; from[i]: where its last batch starts
+        var cost = [Int](repeating: .max, count: n + 1), from = [Int](repeating: 0, count: n + 1)
+        cost[0] = 0
+        for i in 1...n {
+            for j in max(0, i - limit)..<i where cost[j] != .max {
+                let c = cost[j] + p + (i - j) * len[i - 1]
+                if c < cost[i] { cost[i] = c; from[i] = j }
+            }
+        }
+        var batches: [[Continuation]] = [], i = n
+        while i > 0 { batches.append(Array(sorted[from[i]..<i])); i = from[i] }
+        return batches.reversed()
     }
 }
