@@ -60,8 +60,9 @@ public struct ExperimentRunner {
         enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try AtomicFile.write(try enc.encode(summaries), to: URL(fileURLWithPath: results.file("training.json")))
         for plan in config.adapterRuns(in: runs) {
-            for f in ["loss.svg", "metrics.jsonl"] where FileManager.default.fileExists(atPath: plan.directory.file(f)) {
-                let dest = results.file(f.replacingOccurrences(of: ".", with: "_\(plan.stage)."))
+            for (f, copy) in [("loss.svg", "loss_\(plan.stage).svg"), ("metrics.jsonl", "train_log_\(plan.stage).jsonl")]
+            where FileManager.default.fileExists(atPath: plan.directory.file(f)) {
+                let dest = results.file(copy)
                 try? FileManager.default.removeItem(atPath: dest)
                 try FileManager.default.copyItem(atPath: plan.directory.file(f), toPath: dest)
             }

@@ -83,7 +83,7 @@ public enum LossPlot {
     /// 1, 2 or 5 times a power of ten, at least `x`.
     static func niceCeiling(_ x: Double) -> Double {
         let p = Foundation.pow(10, Foundation.floor(Foundation.log10(x)))
-        for m in [1.0, 2, 2.5, 5, 10] where m * p >= x * 0.999 { return m * p }
+        for m in [1.0, 2, 2.5, 4, 5, 6, 8, 10] where m * p >= x * 0.999 { return m * p }
         return 10 * p
     }
 }

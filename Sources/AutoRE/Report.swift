@@ -70,6 +70,8 @@ public struct Report {
     public var results: URL
     /// The experiment whose per-relation table is shown.
     public var mainExperiment = "main_rhf"
+    /// Results folders left out of the report (the README's demonstration run).
+    public var excluded: Set<String> = ["quickstart"]
 
     public init(root: URL, results: URL? = nil) {
         self.root = root
@@ -88,7 +90,7 @@ public struct Report {
         let fm = FileManager.default
         let names = ((try? fm.contentsOfDirectory(atPath: results.path)) ?? []).sorted()
         var out: [Entry] = []
-        for n in names {
+        for n in names where !excluded.contains(n) {
             let dir = ResultsDirectory(results.appendingPathComponent(n))
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: dir.url.path, isDirectory: &isDir), isDir.boolValue else { continue }
@@ -132,7 +134,7 @@ public struct Report {
         predictions, metrics per split, training summaries and loss curves). Regenerate with
         `swift run -c release autore report`.
 
-        **Read these numbers with three caveats.**
+        **Read these numbers with these caveats.**
         - *Model size*: every run here fine-tunes SmolLM2-135M-Instruct (4-bit NF4 base, LoRA adapters) on
           2 CPU cores; the published rows use 6–7B models on GPUs. The comparison is of a method's
           behaviour at a very different scale, not of systems of equal capacity.
@@ -149,6 +151,7 @@ public struct Report {
             - *Data*: `train_revised.json` is absent on the machine these ran on, so training used the
               first 400 dev documents and selection the last 100 (`select` = dev[400:500]); test is untouched.
               A "dev" score here is the score on those 100 selection documents, never on training documents.
+
 
             """
         } else { s += "\n" }
