@@ -18,6 +18,7 @@ struct AutoRECommand: ParsableCommand {
             DataCommand.self,
             EvalCommand.self,
             TrainCommand.self,
+            AdapterCommand.self,
         ]
     )
 }
