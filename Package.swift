@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], swiftSettings: fast),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats"], swiftSettings: fast),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], swiftSettings: fast),
-        .testTarget(name: "LanguageModelsTests", dependencies: ["LanguageModels"], swiftSettings: fast),
+        .testTarget(name: "LanguageModelsTests", dependencies: ["LanguageModels", "FineTuning"], swiftSettings: fast),
         .testTarget(name: "FineTuningTests", dependencies: ["FineTuning"], swiftSettings: fast),
         .testTarget(name: "DocRETests", dependencies: ["DocRE"], swiftSettings: fast),
         .testTarget(name: "AutoRETests", dependencies: ["AutoRE"], swiftSettings: fast),

@@ -23,6 +23,7 @@ struct AutoRECommand: ParsableCommand {
             RunCommand.self,
             SweepCommand.self,
             ReportCommand.self,
+            AdapterCommand.self,
         ]
     )
 
