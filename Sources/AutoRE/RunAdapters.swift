@@ -53,7 +53,50 @@ public struct TrainedAdapter {
         self.init(stage: stage, lora: lora, weights: w, config: c.strings["config"] ?? "", step: Int(c.integers["step"] ?? 0), source: path)
     }
 
+    /// What `autore.json` holds beside a PEFT adapter folder.
+    struct Sidecar: Codable { var stage: String; var step: Int; var config: String }
+
+    /// The adapter in PEFT's format (keys `base_model.model.<layer>.lora_A.weight`).
+    public func peft(baseModel: String?) throws -> PEFTAdapter {
+        var modules: [String: PEFTAdapter.Matrices] = [:]
+        for (k, a) in weights where k.hasSuffix(".lora_A.weight") {
+            let m = String(k.dropLast(".lora_A.weight".count))
+            guard let b = weights[m + ".lora_B.weight"] else { throw AutoREError("\(source): \(m) has lora_A but no lora_B") }
+            modules[m] = PEFTAdapter.Matrices(a: a, b: b)
+        }
+        return PEFTAdapter(lora: lora, baseModel: baseModel, modules: modules)
+    }
+
+    /// Writes a PEFT adapter folder (loadable by `PeftModel.from_pretrained`) with `autore.json` beside the
+    /// PEFT files, naming the stage, the step and the run's config.
+    public func writePEFT(to directory: String, baseModel: String?) throws {
+        try peft(baseModel: baseModel).write(to: directory)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try enc.encode(Sidecar(stage: stage, step: step, config: config)),
+                             to: URL(fileURLWithPath: directory).appendingPathComponent(PEFTAdapter.sidecarFile))
+    }
+
+    /// A PEFT adapter folder; `autore.json` beside it names the stage (else the folder's name must be a stage).
+    public init(peftDirectory dir: String) throws {
+        let p = try PEFTAdapter(directory: dir)
+        var w: [String: FloatArray] = [:]
+        for (m, x) in p.modules { w[m + ".lora_A.weight"] = x.a; w[m + ".lora_B.weight"] = x.b }
+        let sidecarPath = URL(fileURLWithPath: dir).appendingPathComponent(PEFTAdapter.sidecarFile).path
+        if let data = FileManager.default.contents(atPath: sidecarPath) {
+            guard let s = try? JSONDecoder().decode(Sidecar.self, from: data) else { throw AutoREError("\(sidecarPath): unreadable") }
+            self.init(stage: s.stage, lora: p.lora, weights: w, config: s.config, step: s.step, source: dir)
+        } else {
+            let name = URL(fileURLWithPath: dir).lastPathComponent
+            guard Stage(rawValue: name) != nil || name == "all" else {
+                throw AutoREError("\(dir): a PEFT adapter without \(PEFTAdapter.sidecarFile); name its folder after the stage it answers (relations, heads, facts or all)")
+            }
+            self.init(stage: name, lora: p.lora, weights: w, config: "", step: 0, source: dir)
+        }
+    }
+
     public func save(to path: String) throws {
+        try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
         var c = Checkpoint()
         for (k, v) in weights { c.floats["lora/" + k] = v }
         c.strings["stage"] = stage
@@ -87,21 +130,37 @@ public struct TrainedAdapter {
 /// The adapters of run folders, by stage. A folder is an adapter run (it holds `adapter.h5` or `best.h5`)
 /// or an experiment run whose subfolders are (`stage: each`).
 public enum RunAdapters {
+    /// The adapters that ship with the toolkit: the main RHF run on SmolLM2 (`Data/adapters/smollm2-rhf/`).
+    public static var shipped: String { DataLocation.projectData.appendingPathComponent("adapters/smollm2-rhf").path }
+
     /// The file to use from one adapter run: best.h5 (the best evaluation), else adapter.h5 (the last step).
     public static func file(in dir: String) -> String? {
         for f in ["best.h5", "adapter.h5"] where FileManager.default.fileExists(atPath: dir + "/" + f) { return dir + "/" + f }
         return nil
     }
 
+    static func isPEFT(_ dir: String) -> Bool {
+        FileManager.default.fileExists(atPath: dir + "/" + PEFTAdapter.configFile)
+    }
+
+    static func adapter(in dir: String) throws -> TrainedAdapter? {
+        if isPEFT(dir) { return try TrainedAdapter(peftDirectory: dir) }
+        return try file(in: dir).map { try TrainedAdapter(contentsOf: $0) }
+    }
+
+    /// The adapters of `dirs`: each an adapter (PEFT folder, or a run folder with best.h5/adapter.h5), or a
+    /// folder whose stage subfolders (relations, heads, facts, all) are.
     public static func load(_ dirs: [String]) throws -> [TrainedAdapter] {
         var out: [TrainedAdapter] = []
         for dir in dirs {
-            if let f = file(in: dir) { out.append(try TrainedAdapter(contentsOf: f)); continue }
-            let subs = Stage.allCases.map { dir + "/" + $0.rawValue }.filter { file(in: $0) != nil }
+            guard FileManager.default.fileExists(atPath: dir) else { throw AutoREError("\(dir): no such folder") }
+            if let a = try adapter(in: dir) { out.append(a); continue }
+            let subs = (Stage.allCases.map(\.rawValue) + ["all"]).map { dir + "/" + $0 }
+                .filter { isPEFT($0) || file(in: $0) != nil }
             guard !subs.isEmpty else {
-                throw AutoREError("\(dir): no trained adapter here (best.h5 or adapter.h5, or stage folders holding one); train it first")
+                throw AutoREError("\(dir): no trained adapter here (a PEFT folder, best.h5 or adapter.h5, or stage folders holding one); train it first")
             }
-            out += try subs.map { try TrainedAdapter(contentsOf: file(in: $0)!) }
+            out += try subs.compactMap { try adapter(in: $0) }
         }
         var seen = Set<String>()
         for a in out where !seen.insert(a.stage).inserted { throw AutoREError("two adapters answer the stage '\(a.stage)' (\(a.source))") }

@@ -45,6 +45,8 @@ public struct PEFTAdapter: Equatable, Sendable {
 
     public static let configFile = "adapter_config.json"
     public static let weightsFile = "adapter_model.safetensors"
+    /// What this toolkit keeps beside the PEFT files (the stage an adapter answers, its run's config).
+    public static let sidecarFile = "autore.json"
 
     /// The file's name of matrix "A" or "B" of `module`: `base_model.model.<module>.lora_A.weight`.
     public static func tensorName(module: String, matrix: String) -> String { "base_model.model.\(module).lora_\(matrix).weight" }
@@ -318,7 +320,7 @@ extension PEFTAdapter {
     /// order) as PEFT's `save_pretrained` does. Both files are written into a temporary folder beside
     /// `directory`, synced, and the folder renamed into place, so a killed writer leaves either no adapter
     /// or a whole one. An existing `directory` is replaced only when it holds nothing but adapter files
-    /// (adapter_config.json, adapter_model.safetensors, README.md); a kill between its two renames leaves
+    /// (adapter_config.json, adapter_model.safetensors, README.md, autore.json); a kill between its two renames leaves
     /// the previous adapter whole at `.<name>.old-<pid>` beside it.
     public func write(to directory: String) throws {
         try validate(path: directory)
@@ -329,7 +331,7 @@ extension PEFTAdapter {
         let exists = fm.fileExists(atPath: url.path, isDirectory: &isDir)
         if exists {
             guard isDir.boolValue else { throw PEFTAdapterError(path: directory, reason: "exists and is not a folder") }
-            let allowed: Set<String> = [Self.configFile, Self.weightsFile, "README.md"]
+            let allowed: Set<String> = [Self.configFile, Self.weightsFile, "README.md", Self.sidecarFile]
             let present = (try? fm.contentsOfDirectory(atPath: url.path)) ?? []
             if let other = present.sorted().first(where: { !allowed.contains($0) }) {
                 throw PEFTAdapterError(path: directory, reason: "exists and holds '\(other)', which is not part of an adapter; choose a new or empty folder")

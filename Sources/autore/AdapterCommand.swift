@@ -27,13 +27,27 @@ struct AdapterExport: ParsableCommand {
         """)
 
     @Option(help: "The trainer's checkpoint (Experiments/runs/<name>/checkpoint.h5).")
-    var checkpoint: String
+    var checkpoint: String?
+    @Option(name: .customLong("run"), help: "Or a run folder: every stage's kept adapter (best.h5, else adapter.h5) goes to OUT/<stage>/ with autore.json.")
+    var runFolder: String?
     @Option(help: "The adapter folder to write.")
     var out: String
     @Option(help: "base_model_name_or_path to record (default: the Hugging Face name of smollm2, or the run's base_model).")
     var baseModel: String?
 
     func run() throws {
+        if let runFolder {
+            guard checkpoint == nil else { throw ValidationError("give --checkpoint or --run, not both") }
+            for a in try RunAdapters.load([runFolder]) {
+                let cfg = try? ExperimentConfig.parse(a.config, file: a.source)
+                let base = baseModel ?? ((cfg?.baseModel ?? "smollm2") == "smollm2" ? "HuggingFaceTB/SmolLM2-135M-Instruct" : cfg!.baseModel)
+                let dir = URL(fileURLWithPath: out).appendingPathComponent(a.stage).path
+                try a.writePEFT(to: dir, baseModel: base)
+                print("wrote \(dir): \(a.stage) adapter from \(a.source) (step \(a.step)), r=\(a.lora.rank), targets \(a.lora.targets.joined(separator: ","))")
+            }
+            return
+        }
+        guard let checkpoint else { throw ValidationError("give --checkpoint or --run") }
         let ckpt = try Checkpoint(contentsOf: checkpoint)
         guard let configText = ckpt.strings["config"] else { throw ValidationError("\(checkpoint): holds no run config (strings/config)") }
         guard let name = ckpt.strings["adapter"] else { throw ValidationError("\(checkpoint): names no adapter (strings/adapter)") }

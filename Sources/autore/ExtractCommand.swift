@@ -9,16 +9,18 @@ struct ExtractCommand: ParsableCommand {
         commandName: "extract",
         abstract: "Extract triplets with the stage adapters of trained runs (RHF: relations → heads → facts).",
         discussion: """
-        --run takes run folders (comma-separated): adapter runs holding best.h5/adapter.h5, or an experiment's \
-        run folder whose stage subfolders hold them. The paradigm, prompts and decoding come from the first \
+        --run takes run folders (comma-separated): adapter runs holding best.h5/adapter.h5, PEFT adapter \
+        folders, or a folder whose stage subfolders hold them; by default the adapters shipped in \
+        Data/adapters/smollm2-rhf. The paradigm, prompts and decoding come from the first \
         adapter's config unless --config is given. Predictions go to --out as JSONL (one document a line), \
         appended batch by batch: rerunning the same command resumes.
 
-          autore extract --run Experiments/runs/main_rhf --text "Marie Curie was born in Warsaw."
+          autore extract --text "Marie Curie was born in Warsaw."
           autore extract --run Experiments/runs/main_rhf --split dev --out dev.jsonl
         """)
 
-    @Option(name: .customLong("run"), help: "Run folders with the adapters, comma-separated.") var runFolders: String
+    @Option(name: .customLong("run"), help: "Run or adapter folders, comma-separated (default: the shipped adapters, Data/adapters/smollm2-rhf).")
+    var runFolders: String?
     @Option(help: "A split: train, select, dev, test, optionally sliced (dev[0:50]).") var split: String?
     @Option(help: "A JSONL file of documents: Re-DocRED documents, or {\"title\": …, \"text\": …} lines.") var input: String?
     @Option(help: "Raw text to extract from.") var text: String?
@@ -33,7 +35,7 @@ struct ExtractCommand: ParsableCommand {
 
     func run() throws {
         guard [split, input, text].compactMap({ $0 }).count == 1 else { throw ValidationError("give exactly one of --split, --input, --text") }
-        let dirs = runFolders.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        let dirs = (runFolders ?? RunAdapters.shipped).split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         let adapters = try RunAdapters.load(dirs)
         var cfg: ExperimentConfig
         if let config { cfg = try ExperimentConfig.load(path: config) } else {

@@ -114,3 +114,35 @@ import Tokenization
 }
 
 final class Box<T> { var value: T; init(_ v: T) { value = v } }
+
+@Suite struct TrainedAdapterFileTests {
+    @Test func adaptersRoundTripThroughHDF5AndPEFTFoldersAndInstallStrictly() throws {
+        let model = try LlamaModel.load(path: TinyByteModel.checkpoint())
+        let lora = LoRAConfig(rank: 2, alpha: 4, dropout: 0, targets: ["q_proj", "v_proj"])
+        try model.addAdapter("heads", config: lora, seed: 9)
+        for (_, p) in model.adapterParameters("heads") { for i in 0..<p.value.count { p.value.data[i] = Float(i % 5) * 0.01 } }
+        let a = TrainedAdapter(model: model, adapter: "heads", stage: "heads", lora: lora, config: "name: x", step: 7)
+        #expect(a.weights.keys.allSatisfy { !$0.contains(".heads.") } && a.weights.count == 8)
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("autore-adapters-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try a.save(to: dir.appendingPathComponent("run/heads/best.h5").path)
+        try a.writePEFT(to: dir.appendingPathComponent("peft/heads").path, baseModel: "tiny")
+        for source in ["run", "peft"] {
+            let back = try RunAdapters.load([dir.appendingPathComponent(source).path])
+            #expect(back.count == 1 && back[0].stage == "heads" && back[0].weights == a.weights && back[0].lora == lora)
+            #expect(back[0].step == 7 && back[0].config == "name: x", "\(source)")
+            // installed under another name on a fresh model: the same layer outputs as the original adapter
+            let fresh = try LlamaModel.load(path: TinyByteModel.checkpoint())
+            try back[0].install(on: fresh, as: "h2")
+            #expect(fresh.adapterParameters("h2").map { $0.1.value.scalars } == model.adapterParameters("heads").map { $0.1.value.scalars })
+        }
+        // a paradigm stage without an adapter is refused, naming it
+        #expect(throws: AutoREError.self) { try RunAdapters.install([a], on: model, paradigm: .D_R_H_F) }
+        // weights for a layer the model lacks are refused
+        var wrong = a
+        wrong.weights["model.layers.9.self_attn.q_proj.lora_A.weight"] = wrong.weights.first!.value
+        #expect(throws: AutoREError.self) { try wrong.install(on: model, as: "w") }
+        #expect(throws: AutoREError.self) { try RunAdapters.load([dir.appendingPathComponent("nothing").path]) }
+    }
+}
