@@ -15,6 +15,8 @@ public struct ExtractionOptions: Sendable {
     public var batchDocuments = 4
     public var maxRelations = 16
     public var maxHeads = 8
+    /// End an answer when it repeats one of its lines (answers are lists; a repeat is a loop).
+    public var stopOnRepeatedLine = true
     public init() {}
     public init(_ s: ExtractionSettings) {
         maxNewTokens = s.maxNewTokens
@@ -54,6 +56,7 @@ public final class Extractor {
     /// Where answers come from: nil is the model (generation); a function answers each question itself
     /// (gold answers to check the pipeline, a cache, another system).
     public var answerSource: ((Stage, Document, StageQuery) throws -> String)?
+    lazy var lineBreaks: Set<Int> = format.lineBreakTokens
 
     public init(model: LlamaModel, format: PromptFormat, builder: ParadigmBuilder, parser: OutputParser,
                 adapters: [Stage: String], options: ExtractionOptions = ExtractionOptions()) {
@@ -87,7 +90,8 @@ public final class Extractor {
         var answers = queries.map { Array(repeating: "", count: $0.count) }
         guard !groups.isEmpty else { return answers }
         let out = try model.generate(groups: groups, options: GenerationOptions(
-            maxNewTokens: options.maxNewTokens, sampling: options.sampling, stopTokens: format.stopTokens, seed: options.seed))
+            maxNewTokens: options.maxNewTokens, sampling: options.sampling, stopTokens: format.stopTokens, seed: options.seed,
+            lineBreaks: options.stopOnRepeatedLine ? lineBreaks : []))
         for (g, group) in groups.enumerated() {
             statistics.promptTokens += group.prefix.count + group.prompts.reduce(0) { $0 + $1.count }
             for (i, slot) in slots[g].enumerated() {
@@ -104,9 +108,10 @@ public final class Extractor {
         var out: [PredictionRecord] = []
         for start in stride(from: 0, to: docs.count, by: max(1, options.batchDocuments)) {
             let t0 = Date()
-            out += try extractBatch(Array(docs[start..<min(docs.count, start + options.batchDocuments)]))
+            let batch = try extractBatch(Array(docs[start..<min(docs.count, start + options.batchDocuments)]))
+            out += batch
             statistics.seconds += Date().timeIntervalSince(t0)
-            statistics.documents = out.count
+            statistics.documents += batch.count
             progress?(out.count)
         }
         return out

@@ -65,6 +65,14 @@ public struct PromptFormat {
         return s
     }
 
+    /// Token ids whose text ends in a line break (where a generated line ends).
+    public var lineBreakTokens: Set<Int> {
+        Set((0..<tokenizer.vocabularySize).filter { id in
+            guard !tokenizer.controlTokenIds.contains(id) else { return false }
+            return tokenizer.decode([id], skipSpecialTokens: true).hasSuffix("\n")
+        })
+    }
+
     /// The generated text of `ids` without the end-of-answer token.
     public func decodeAnswer(_ ids: [Int]) -> String {
         tokenizer.decode(ids.filter { !stopTokens.contains($0) }, skipSpecialTokens: true)

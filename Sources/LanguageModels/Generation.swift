@@ -16,9 +16,15 @@ public struct GenerationOptions: Sendable {
     /// Sequence i of a batch draws from `SplitMix64(seed: seed &+ i)`, so a batch samples exactly
     /// what the same prompts would sample one at a time with seeds seed, seed+1, …
     public var seed: UInt64
+    /// Line-break token ids: when given, a sequence also ends after it completes a line it has already
+    /// written (a model caught in a loop repeats one line until `maxNewTokens`; for list answers the
+    /// repeat adds nothing).
+    public var lineBreaks: Set<Int>
 
-    public init(maxNewTokens: Int = 64, sampling: SamplingOptions = .greedy, stopTokens: Set<Int> = [], seed: UInt64 = 0) {
+    public init(maxNewTokens: Int = 64, sampling: SamplingOptions = .greedy, stopTokens: Set<Int> = [], seed: UInt64 = 0,
+                lineBreaks: Set<Int> = []) {
         self.maxNewTokens = maxNewTokens; self.sampling = sampling; self.stopTokens = stopTokens; self.seed = seed
+        self.lineBreaks = lineBreaks
     }
 }
 
@@ -124,6 +130,7 @@ extension LlamaModel {
 
             var rngs = (0..<b).map { SplitMix64(seed: options.seed &+ UInt64($0)) }
             var outputs = Array(repeating: [Int](), count: b)
+            var lines = Array(repeating: Set<[Int]>(), count: b), lineStart = Array(repeating: 0, count: b)
             var active = Array(0..<b)
             let v = config.vocabSize
             for _ in 0..<maxNew {
@@ -134,7 +141,13 @@ extension LlamaModel {
                         options.sampling.sample($0, using: &rngs[i])
                     }
                     outputs[i].append(token)
-                    if !options.stopTokens.contains(token) && outputs[i].count < maxNew {
+                    var repeated = false
+                    if options.lineBreaks.contains(token) {
+                        let line = Array(outputs[i][lineStart[i]..<(outputs[i].count - 1)])
+                        repeated = !line.isEmpty && !lines[i].insert(line).inserted
+                        lineStart[i] = outputs[i].count
+                    }
+                    if !options.stopTokens.contains(token) && !repeated && outputs[i].count < maxNew {
                         stillActive.append(i); next.append(Int32(token))
                     }
                 }

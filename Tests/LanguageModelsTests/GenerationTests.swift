@@ -94,6 +94,29 @@ import Testing
         }
     }
 
+    @Test func aRepeatedLineEndsASequence() throws {
+        // With line breaks given, the output is the free output cut right after the first line break
+        // that closes a line already written (lines are the tokens between breaks).
+        let model = try LlamaModel.load(path: Fixtures.tinyCheckpoint())
+        let prompts = [[3, 4], [9], [20, 21, 22], [5, 5, 5]]
+        let free = try model.generate(prompts: prompts, options: GenerationOptions(maxNewTokens: 60))
+        var cuts = 0
+        for (p, f) in zip(prompts, free) {
+            // the two most frequent tokens of the free output serve as "line breaks"
+            let counts = Dictionary(f.map { ($0, 1) }, uniquingKeysWith: +)
+            let breaks = Set(counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(2).map(\.key))
+            var seen = Set<[Int]>(), start = 0, expected = f
+            for (j, t) in f.enumerated() where breaks.contains(t) {
+                let line = Array(f[start..<j])
+                start = j + 1
+                if !line.isEmpty && !seen.insert(line).inserted { expected = Array(f[...j]); cuts += 1; break }
+            }
+            let got = try model.generate(prompt: p, options: GenerationOptions(maxNewTokens: 60, lineBreaks: breaks))
+            #expect(got == expected)
+        }
+        #expect(cuts > 0)   // not vacuous: some output was cut
+    }
+
     @Test func stopTokensEndASequence() throws {
         let model = try LlamaModel.load(path: Fixtures.tinyCheckpoint())
         let free = try model.generate(prompt: [3, 4], options: GenerationOptions(maxNewTokens: 10))
