@@ -55,5 +55,7 @@ let package = Package(
         .testTarget(name: "FineTuningTests", dependencies: ["FineTuning"], swiftSettings: fast),
         .testTarget(name: "DocRETests", dependencies: ["DocRE"], swiftSettings: fast),
         .testTarget(name: "AutoRETests", dependencies: ["AutoRE"], swiftSettings: fast),
+        // Runs the built `autore` executable as a child process (kill and resume); `swift test` builds it.
+        .testTarget(name: "CommandLineTests", dependencies: ["ModelFormats", "Tokenization"], swiftSettings: fast),
     ]
 )

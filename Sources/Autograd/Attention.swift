@@ -168,14 +168,16 @@ func attentionForward(_ pl: AttentionPlan, _ q: UnsafePointer<Float>, _ kc: Unsa
 func attentionBackward(_ pl: AttentionPlan, _ q: UnsafePointer<Float>, _ kc: UnsafePointer<Float>, _ vc: UnsafePointer<Float>,
                        _ out: UnsafePointer<Float>, _ lse: UnsafePointer<Float>, _ dout: UnsafePointer<Float>,
                        _ dq: UnsafeMutablePointer<Float>, _ dk: UnsafeMutablePointer<Float>, _ dv: UnsafeMutablePointer<Float>) {
-    let workers = Swift.max(1, Swift.min(Threads.count, pl.tasks))
+    // Tasks are cut into a fixed number of contiguous chunks (not one per worker), each adding its dk/dv in
+    // task order into a buffer of its own (chunk 0: dk/dv themselves), summed in chunk order at the end: the
+    // gradients are the same bits whichever worker takes which chunk, so training is reproducible.
+    let chunks = Swift.max(1, Swift.min(pl.tasks, Swift.max(8, Threads.count)))
+    let workers = Swift.max(1, Swift.min(Threads.count, chunks))
     let blk = attentionBlock * Swift.max(pl.s, 1)
     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * 2 * blk)
     defer { scratch.deallocate() }
     let kvCount = pl.b * pl.s * pl.hkv * pl.d
-    // Worker 0 accumulates straight into dk/dv; others into private buffers summed at the end (in worker order).
-    let extra = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, (workers - 1) * 2 * kvCount))
-    extra.initialize(repeating: 0, count: Swift.max(1, (workers - 1) * 2 * kvCount))
+    let extra = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, (chunks - 1) * 2 * kvCount))
     defer { extra.deallocate() }
     // D_r = Σ_d dO⊙O per (b, t, h), stored (b, h, t) like lse.
     let dsum = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, pl.b * pl.hq * pl.t))
@@ -187,32 +189,35 @@ func attentionBackward(_ pl: AttentionPlan, _ q: UnsafePointer<Float>, _ kc: Uns
     let ldq = pl.hq * pl.d, ldk = pl.hkv * pl.d
     let lseM = UnsafeMutablePointer(mutating: lse)
     Threads.configureBLAS()
-    // A fixed task → worker assignment: each worker's dK/dV buffer sums in the same order on every run,
-    // so training (and a resumed run) is bit-for-bit reproducible.
-    _ = parallelTasksInterleaved(pl.tasks) { ti, w in
-        let (bi, h, r0, rows, kLo, nk) = pl.task(ti)
+    _ = parallelTasks(chunks) { c, w in
         let pm = scratch + w * 2 * blk, dp = pm + blk
-        let hk = h / (pl.hq / pl.hkv)
-        let dkw = w == 0 ? dk : extra + (w - 1) * 2 * kvCount, dvw = w == 0 ? dv : extra + (w - 1) * 2 * kvCount + kvCount
-        attentionProbs(pl, q, kc, bi, h, r0, rows, kLo, nk, pm, lseM, computeLSE: false)
-        let qOff = (bi * pl.t + r0) * ldq + h * pl.d, kOff = (bi * pl.s + kLo) * ldk + hk * pl.d
-        // dV (nk, D) += Pᵀ (nk, rows) · dO (rows, D)
-        sgemm(true, false, nk, pl.d, rows, 1, pm, nk, dout + qOff, ldq, 1, dvw + kOff, ldk)
-        // dP (rows, nk) = dO (rows, D) · V (nk, D)ᵀ
-        sgemm(false, true, rows, nk, pl.d, 1, dout + qOff, ldq, vc + kOff, ldk, 0, dp, nk)
-        // dS = P ⊙ (dP − D_r) · scale   (into pm)
-        for i in 0..<rows {
-            let dr = dsum[(bi * pl.hq + h) * pl.t + r0 + i], p = pm + i * nk, g = dp + i * nk
-            for j in 0..<nk { p[j] = p[j] * (g[j] - dr) * pl.scale }
+        let dkw = c == 0 ? dk : extra + (c - 1) * 2 * kvCount, dvw = c == 0 ? dv : extra + (c - 1) * 2 * kvCount + kvCount
+        if c > 0 { dkw.initialize(repeating: 0, count: 2 * kvCount) }
+        for ti in (pl.tasks * c / chunks)..<(pl.tasks * (c + 1) / chunks) {
+            let (bi, h, r0, rows, kLo, nk) = pl.task(ti)
+            let hk = h / (pl.hq / pl.hkv)
+            attentionProbs(pl, q, kc, bi, h, r0, rows, kLo, nk, pm, lseM, computeLSE: false)
+            let qOff = (bi * pl.t + r0) * ldq + h * pl.d, kOff = (bi * pl.s + kLo) * ldk + hk * pl.d
+            // dV (nk, D) += Pᵀ (nk, rows) · dO (rows, D)
+            sgemm(true, false, nk, pl.d, rows, 1, pm, nk, dout + qOff, ldq, 1, dvw + kOff, ldk)
+            // dP (rows, nk) = dO (rows, D) · V (nk, D)ᵀ
+            sgemm(false, true, rows, nk, pl.d, 1, dout + qOff, ldq, vc + kOff, ldk, 0, dp, nk)
+            // dS = P ⊙ (dP − D_r) · scale   (into pm)
+            for i in 0..<rows {
+                let dr = dsum[(bi * pl.hq + h) * pl.t + r0 + i], p = pm + i * nk, g = dp + i * nk
+                for j in 0..<nk { p[j] = p[j] * (g[j] - dr) * pl.scale }
+            }
+            // dQ (rows, D) = dS (rows, nk) · K (nk, D)
+            sgemm(false, false, rows, pl.d, nk, 1, pm, nk, kc + kOff, ldk, 0, dq + qOff, ldq)
+            // dK (nk, D) += dSᵀ (nk, rows) · Q (rows, D)
+            sgemm(true, false, nk, pl.d, rows, 1, pm, nk, q + qOff, ldq, 1, dkw + kOff, ldk)
         }
-        // dQ (rows, D) = dS (rows, nk) · K (nk, D)
-        sgemm(false, false, rows, pl.d, nk, 1, pm, nk, kc + kOff, ldk, 0, dq + qOff, ldq)
-        // dK (nk, D) += dSᵀ (nk, rows) · Q (rows, D)
-        sgemm(true, false, nk, pl.d, rows, 1, pm, nk, q + qOff, ldq, 1, dkw + kOff, ldk)
     }
-    for w in 1..<Swift.max(workers, 1) {
-        let ek = extra + (w - 1) * 2 * kvCount, ev = ek + kvCount
-        for i in 0..<kvCount { dk[i] += ek[i]; dv[i] += ev[i] }
+    parallelFor(kvCount, costPerItem: 2 * chunks) { r in
+        for c in 1..<chunks {
+            let ek = extra + (c - 1) * 2 * kvCount, ev = ek + kvCount
+            for i in r { dk[i] += ek[i]; dv[i] += ev[i] }
+        }
     }
 }
 

@@ -77,21 +77,6 @@ public enum Threads {
     return workers
 }
 
-/// Run `tasks` tasks with a fixed assignment: worker w runs tasks w, w + W, w + 2W, … in that order.
-/// Slower than `parallelTasks` when tasks differ much in cost, but a worker's accumulations happen in the
-/// same order on every run, so reductions over per-worker buffers give bit-identical results.
-@discardableResult public func parallelTasksInterleaved(_ tasks: Int, _ body: (Int, Int) -> Void) -> Int {
-    let workers = min(Threads.count, tasks)
-    if workers <= 1 { for t in 0..<tasks { body(t, 0) }; return 1 }
-    Threads.enter(); defer { Threads.leave() }
-    withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            for t in stride(from: w, to: tasks, by: workers) { body(t, w) }
-        }
-    }
-    return workers
-}
-
 final class TaskCounter: @unchecked Sendable {
     private var value = 0
     private var m = pthread_mutex_t()

@@ -31,6 +31,14 @@ final class BufferCache: @unchecked Sendable {
         pthread_mutex_unlock(&lock)
         return UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
     }
+    /// Frees every kept buffer.
+    func release() {
+        pthread_mutex_lock(&lock)
+        let all = free.values.flatMap { $0 }
+        free = [:]; cachedBytes = 0
+        pthread_mutex_unlock(&lock)
+        for p in all { p.deallocate() }
+    }
     func give(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
         pthread_mutex_lock(&lock)
         if n >= 4096 && cachedBytes + n * 4 <= capBytes {
@@ -41,6 +49,13 @@ final class BufferCache: @unchecked Sendable {
         p.deallocate()
     }
 }
+
+/// Frees the buffers that freed tensors left for reuse. For the end of a phase whose sizes will not come
+/// back, such as loading a model whose Float32 weights were quantized as they were read: otherwise up to
+/// 1 GiB of them stays resident through training.
+///
+///     let model = try LlamaModel.load(path: p, linear: LlamaModel.nf4Linear(doubleQuantization: true))  // calls it
+public func releaseCachedBuffers() { BufferCache.shared.release() }
 
 /// Owned Float32 buffer. Several tensors (reshape views) may share one.
 public final class Storage: @unchecked Sendable {

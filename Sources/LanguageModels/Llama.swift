@@ -71,6 +71,25 @@ public final class LlamaDecoderLayer: Module {
     }
 }
 
+/// Makes a checkpointed block draw the same dropout masks when backward recomputes it: the first run
+/// notes where the block's dropout generators start; a later run rewinds them there, and afterwards puts
+/// them back where the rest of the step has taken them since.
+final class DropoutReplay {
+    let dropouts: [Dropout]
+    var start: [UInt64]?
+    init(_ block: any Module) { dropouts = block.namedModules().compactMap { $0.1 as? Dropout } }
+    func run<R>(_ body: () throws -> R) rethrows -> R {
+        guard let start else {
+            start = dropouts.map(\.generator.state)
+            return try body()
+        }
+        let now = dropouts.map(\.generator.state)
+        for (d, s) in zip(dropouts, start) { d.generator.state = s }
+        defer { for (d, s) in zip(dropouts, now) { d.generator.state = s } }
+        return try body()
+    }
+}
+
 /// The transformer body, under the checkpoint prefix `model.`.
 public final class LlamaBody: Module {
     @Child("embed_tokens") public var embedTokens: Embedding
@@ -119,17 +138,18 @@ public final class LlamaModel: Module {
         for (i, layer) in body.layers.enumerated() {
             let layerPast = past?[i]
             if checkpointBlocks && isGradEnabled {
-                // The block is recomputed in backward; the k/v it returns here are off the tape, so a
-                // caller that reuses them as a differentiable past must not checkpoint.
-                var kvOut: LayerKV?
+                // The block's output and its k/v are all tape outputs, recomputed together in backward, so
+                // a caller may reuse the k/v as a differentiable past (answerLoss's shared prefix).
                 let inputs = [h] + (layerPast.map { [$0.k, $0.v] } ?? [])
-                h = try checkpoint(inputs) { xs in
-                    let pastKV = xs.count == 3 ? LayerKV(k: xs[1], v: xs[2]) : nil
-                    let (y, kv) = try layer(xs[0], positions: positions, past: pastKV)
-                    kvOut = kv
-                    return y
-                }
-                present.append(kvOut!)
+                let replay = DropoutReplay(layer)
+                let outs = try checkpoint(inputs, outputs: { xs in
+                    try replay.run {
+                        let (y, kv) = try layer(xs[0], positions: positions, past: xs.count == 3 ? LayerKV(k: xs[1], v: xs[2]) : nil)
+                        return [y, kv.k, kv.v]
+                    }
+                })
+                h = outs[0]
+                present.append(LayerKV(k: outs[1], v: outs[2]))
             } else {
                 let (y, kv) = try layer(h, positions: positions, past: layerPast)
                 h = y

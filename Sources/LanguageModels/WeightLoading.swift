@@ -183,6 +183,8 @@ extension LlamaModel {
         }
         let model = LlamaModel(config: c, body: LlamaBody(embed: embed, layers: layers, norm: norm), lmHead: head)
         model.setTrainable(false)
+        // Weights a factory quantized were freed into the buffer cache; their sizes do not come back.
+        releaseCachedBuffers()
         return model
     }
 }

@@ -1,6 +1,7 @@
 // NF4 4-bit NormalFloat weights with optional double quantization, in exactly the layout of QLoRA
 // (Dettmers et al., arXiv 2305.14314) as bitsandbytes stores it; scalar reference and fast dequantisers.
 // Not the matmul kernels (NF4Kernels.swift) and not a general quantizer (GGML formats are decoded elsewhere).
+import Autograd
 import Foundation
 
 /// The 16 NF4 code values: quantiles of N(0, 1) normalised to [−1, 1] with an exact zero
@@ -139,8 +140,9 @@ public struct NF4Matrix: Sendable {
         var codes = [UInt8](repeating: 0, count: (n + 1) / 2)
         codes.withUnsafeMutableBufferPointer { out in
             absmax.withUnsafeMutableBufferPointer { am in
-                let nBlocks = blocks, v = values.baseAddress!, o = out.baseAddress!, a = am.baseAddress!
-                quantizeBlocks(0..<nBlocks, v, n, o, a)
+                let v = values.baseAddress!, o = out.baseAddress!, a = am.baseAddress!
+                // Blocks are independent and start at even elements, so no two workers share a byte.
+                parallelFor(blocks, costPerItem: Self.blockSize * 4) { quantizeBlocks($0, v, n, o, a) }
             }
         }
         let scales: Scales = doubleQuantization ? .doubleQuantized(DoubleQuantizedScales(quantizing: absmax)) : .float(absmax)
@@ -207,10 +209,10 @@ public struct NF4Matrix: Sendable {
 /// (code[hi], code[lo]) for every byte.
 let nf4PairTable: [SIMD2<Float>] = (0..<256).map { SIMD2(nf4Code[$0 >> 4], nf4Code[$0 & 15]) }
 
-/// Quantizes blocks `blocks` of `v` (n values) into packed `out` and `absmax`.
-@inline(__always)
-func quantizeBlocks(_ blocks: Range<Int>, _ v: UnsafePointer<Float>, _ n: Int,
-                    _ out: UnsafeMutablePointer<UInt8>, _ absmax: UnsafeMutablePointer<Float>) {
+/// Quantizes blocks `blocks` of `v` (n values) into packed `out` and `absmax`, one element at a time:
+/// the oracle of `quantizeBlocks`.
+func quantizeBlocksReference(_ blocks: Range<Int>, _ v: UnsafePointer<Float>, _ n: Int,
+                             _ out: UnsafeMutablePointer<UInt8>, _ absmax: UnsafeMutablePointer<Float>) {
     let bs = NF4Matrix.blockSize
     for b in blocks {
         let lo = b * bs, hi = min(n, lo + bs)
@@ -226,4 +228,38 @@ func quantizeBlocks(_ blocks: Range<Int>, _ v: UnsafePointer<Float>, _ n: Int,
         // bitsandbytes pads an odd total with a 0.0, whose code (7) fills the last low nibble.
         if hi == n && n % 2 == 1 { out[n / 2] |= 7 }
     }
+}
+
+/// Quantizes blocks `blocks` of `v` (n values) into packed `out` and `absmax`; the same bytes as
+/// `quantizeBlocksReference`, without its data-dependent branches (a binary search over random weights
+/// mispredicts about every other step). The code of a normalised value y is the number of midpoints below
+/// it, Σⱼ [y > midⱼ], and y > midⱼ exactly when midⱼ − y is negative: its sign bit (a difference of two
+/// distinct floats is never zero, and y = midⱼ gives +0). The loop over a block's 64 values vectorises.
+/// A short last block goes through the reference.
+@inline(__always)
+func quantizeBlocks(_ blocks: Range<Int>, _ v: UnsafePointer<Float>, _ n: Int,
+                    _ out: UnsafeMutablePointer<UInt8>, _ absmax: UnsafeMutablePointer<Float>) {
+    let bs = NF4Matrix.blockSize
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 15) { mids in
+    withUnsafeTemporaryAllocation(of: UInt32.self, capacity: bs) { codes in
+        for j in 0..<15 { mids[j] = nf4Midpoints[j] }
+        let c = codes.baseAddress!, mid = mids.baseAddress!
+        for b in blocks {
+            let lo = b * bs
+            guard lo + bs <= n else { quantizeBlocksReference(b..<(b + 1), v, n, out, absmax); continue }
+            let x = v + lo
+            var m: Float = 0
+            for i in 0..<bs { m = max(m, abs(x[i])) }
+            absmax[b] = m
+            let inv = 1 / max(m, 1e-38)
+            for i in 0..<bs {
+                let y = min(1, max(-1, x[i] * inv))
+                var k: UInt32 = 0
+                for j in 0..<15 { k &+= (mid[j] - y).bitPattern >> 31 }
+                c[i] = k
+            }
+            let o = out + lo / 2
+            for j in 0..<(bs / 2) { o[j] = UInt8(truncatingIfNeeded: c[2 * j] << 4 | c[2 * j + 1]) }
+        }
+    } }
 }

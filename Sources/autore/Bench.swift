@@ -7,6 +7,7 @@ struct Bench: ParsableCommand {
         subcommands: [
             BenchKernels.self,
             BenchGenerate.self,
+            BenchQLoRA.self,
         ]
     )
 }

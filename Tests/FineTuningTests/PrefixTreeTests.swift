@@ -73,6 +73,48 @@ import Testing
         #expect(shared.1["model.layers.0.self_attn.v_proj.lora_A.facts.weight"]!.contains { $0 != 0 })
     }
 
+    /// Activation checkpointing changes nothing but memory, also when the prefix's keys/values (outputs of
+    /// checkpointed blocks) are the differentiable past of the questions, and with dropout drawing masks.
+    @Test(arguments: [Float(0), 0.2])
+    func checkpointedBlocksGiveTheSameLossAndGradients(dropout: Float) throws {
+        func model(checkpointing: Bool) throws -> LlamaModel {
+            let m = try tinyModel()
+            if dropout > 0 {
+                for (_, l) in m.linearLayers(matching: ["q_proj", "v_proj"]) {
+                    let (a, b) = (l.adapters["facts"]!.a.value, l.adapters["facts"]!.b.value)
+                    var g = SplitMix64(seed: 17)
+                    try l.addAdapter("facts", rank: 4, scale: 2, dropout: dropout, generator: &g)
+                    l.adapters["facts"]!.a.value = a
+                    l.adapters["facts"]!.b.value = b
+                }
+                m.activateAdapter("facts")
+            }
+            m.checkpointBlocks = checkpointing
+            return m
+        }
+        let group = PrefixGroup(prefix: [3, 14, 15, 9, 26, 5, 35, 8], continuations: [
+            Continuation(prompt: [1, 2], answer: [7, 7, 4]), Continuation(prompt: [11], answer: [40, 41]),
+            Continuation(prompt: [20, 21, 22, 23], answer: [6]),
+        ])
+        let plainModel = try model(checkpointing: false), checkpointedModel = try model(checkpointing: true)
+        // Two steps each, so that the second also sees the dropout generators where the first left them.
+        for round in 0..<2 {
+            let plain = try lossAndGrads(plainModel, group), checkpointed = try lossAndGrads(checkpointedModel, group)
+            #expect(abs(plain.0 - checkpointed.0) <= 1e-6 * max(1, abs(plain.0)), "round \(round): loss \(checkpointed.0) vs \(plain.0)")
+            var worst: Float = 0
+            for (k, g) in plain.1 {
+                let c = checkpointed.1[k]!
+                #expect(!g.isEmpty && g.count == c.count, "\(k)")
+                for (a, b) in zip(c, g) { worst = max(worst, abs(a - b) / max(1e-3, abs(b))) }
+            }
+            #expect(worst <= 1e-5, "round \(round), dropout \(dropout): worst relative gradient difference \(worst)")
+            let states = { (m: LlamaModel) in m.namedModules().compactMap { ($0.1 as? Dropout)?.generator.state } }
+            #expect(states(plainModel) == states(checkpointedModel))
+        }
+        // Not vacuous: the prefix's keys/values carry gradient to layer 0's v_proj adapter.
+        #expect(try lossAndGrads(checkpointedModel, group).1["model.layers.0.self_attn.v_proj.lora_A.facts.weight"]!.contains { $0 != 0 })
+    }
+
     @Test func lossCountsAnswerTokensOnly() throws {
         let model = try tinyModel()
         let base = PrefixGroup(prefix: [1, 2, 3], continuations: [Continuation(prompt: [4, 5], answer: [6, 7])])

@@ -164,6 +164,35 @@ import Testing
         }
     }
 
+    /// The vectorised, multi-threaded quantizer writes the reference's bytes: odd sizes (a short last block,
+    /// an odd count), values exactly on the midpoints and just beside them, zero blocks, ±absmax.
+    @Test func fastQuantizationEqualsReferenceOnOddSizes() {
+        func reference(_ x: [Float]) -> (codes: [UInt8], absmax: [Float]) {
+            let n = x.count, blocks = (n + 63) / 64
+            var codes = [UInt8](repeating: 0, count: (n + 1) / 2), absmax = [Float](repeating: 0, count: blocks)
+            x.withUnsafeBufferPointer { v in codes.withUnsafeMutableBufferPointer { c in absmax.withUnsafeMutableBufferPointer { a in
+                quantizeBlocksReference(0..<blocks, v.baseAddress!, n, c.baseAddress!, a.baseAddress!)
+            } } }
+            return (codes, absmax)
+        }
+        var edges: [Float] = [1, -1, 0, -0.0]
+        for m in nf4Midpoints { edges += [m, m.nextUp, m.nextDown, -m] }
+        for (rows, cols) in [(1, 1), (1, 3), (3, 17), (5, 63), (7, 127), (2, 255), (1, 1023), (33, 64), (130, 576)] {
+            let n = rows * cols
+            var x = (0..<n).map { Float(0.1 + 2 * cos(Double($0) + 0.5)) }
+            // A block of midpoints (absmax 1 from its first element), and an all-zero block.
+            for i in 0..<min(n, 64) { x[i] = edges[i % edges.count] }
+            if n >= 192 { for i in 128..<192 { x[i] = 0 } }
+            let w = NF4Matrix(quantizing: x, rows: rows, columns: cols)
+            let want = reference(x)
+            #expect(w.codes == want.codes && w.absmax == want.absmax, "\(rows)×\(cols)")
+        }
+        let big = Self.normal(1 << 20, seed: 11)
+        let w = NF4Matrix(quantizing: big, rows: 1024, columns: 1024)
+        let want = reference(big)
+        #expect(w.codes == want.codes && w.absmax == want.absmax, "1024×1024 normal")
+    }
+
     @Test func fastDequantisationEqualsReferenceOnOddSizes() {
         for (rows, cols) in [(1, 1), (1, 3), (3, 17), (5, 63), (7, 127), (2, 255), (1, 1023)] {
             let x = (0..<(rows * cols)).map { Float(0.1 + 2 * cos(Double($0) + 0.5)) }
@@ -180,7 +209,7 @@ import Testing
 
     @Test(arguments: [1, 3, 17, 40])
     func fusedKernelsEqualDequantiseThenSgemm(n: Int) throws {
-        for (out, inF) in [(1, 64), (5, 192), (130, 576), (7, 33)] {
+        for (out, inF) in [(1, 64), (5, 192), (130, 576), (7, 33), (700, 200), (3, 1000)] {
             let w = NF4Matrix(quantizing: Self.normal(out * inF, seed: UInt64(out)), rows: out, columns: inF, doubleQuantization: true)
             let dense = w.dequantized()
             let x = Self.normal(n * inF, seed: 7), dy = Self.normal(n * out, seed: 8)

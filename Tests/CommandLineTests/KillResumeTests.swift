@@ -1,0 +1,208 @@
+// `autore train` killed with SIGKILL at seeded random moments and resumed ends with exactly the checkpoint
+// of an uninterrupted run, and the checkpoint on disk is at every moment absent or complete. Runs the
+// `autore` executable that `swift test` builds beside the test bundle, on a tiny random model (safetensors and
+// a byte-level tokenizer) and the two fixture documents, all written to a temporary directory.
+import Foundation
+import ModelFormats
+import Testing
+import Tokenization
+
+@Suite(.serialized) struct KillResumeTests {
+    /// The built `autore`: next to the test executable (Linux: .build/<config>/), or a few folders above it
+    /// (macOS bundles). A missing executable fails the test; it is never skipped.
+    static func autoreExecutable() throws -> URL {
+        var starts = [URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()]
+        if let e = Bundle.main.executableURL { starts.append(e) }
+        starts.append(URL(fileURLWithPath: CommandLine.arguments[0]))
+        for start in starts {
+            var dir = start.deletingLastPathComponent()
+            for _ in 0..<4 {
+                let candidate = dir.appendingPathComponent("autore")
+                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+                dir = dir.deletingLastPathComponent()
+            }
+        }
+        throw Failure("no autore executable beside the test bundle (looked up from \(starts.map(\.path))); " +
+                      "`swift test` builds it, or run `swift build` first")
+    }
+
+    struct Failure: Error, CustomStringConvertible { var description: String; init(_ d: String) { description = d } }
+
+    /// A run folder's inputs: a tiny model directory, a Re-DocRED directory of the fixture documents, a config.
+    struct Fixture {
+        let root: URL
+        var model: URL { root.appendingPathComponent("model") }
+        var data: URL { root.appendingPathComponent("data") }
+        var config: URL { root.appendingPathComponent("tiny.yaml") }
+        let steps = 24
+
+        init() throws {
+            root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-kill-\(UUID().uuidString)")
+            for d in [model, data] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+            // Llama with a byte-level vocabulary: 256 byte tokens and an end-of-text token.
+            let (v, c, f, layers) = (257, 16, 32, 2)
+            let hf: [String: Any] = ["model_type": "llama", "vocab_size": v, "hidden_size": c, "intermediate_size": f,
+                                         "num_hidden_layers": layers, "num_attention_heads": 4, "num_key_value_heads": 2,
+                                         "rms_norm_eps": 1e-5, "tie_word_embeddings": true, "max_position_embeddings": 2048]
+            try JSONSerialization.data(withJSONObject: hf).write(to: model.appendingPathComponent("config.json"))
+            var g = SplitMix64Lite(seed: 11)
+            func t(_ name: String, _ shape: [Int], mean: Float = 0, std: Float = 0.3) -> SafetensorsTensor {
+                SafetensorsTensor(name: name, shape: shape, values: (0..<shape.reduce(1, *)).map { _ in mean + std * g.nextSigned() })
+            }
+            var ts = [t("model.embed_tokens.weight", [v, c], std: 1), t("model.norm.weight", [c], mean: 1, std: 0.1)]
+            for i in 0..<layers {
+                let p = "model.layers.\(i)"
+                ts += [t("\(p).input_layernorm.weight", [c], mean: 1, std: 0.1), t("\(p).post_attention_layernorm.weight", [c], mean: 1, std: 0.1),
+                       t("\(p).self_attn.q_proj.weight", [c, c]), t("\(p).self_attn.k_proj.weight", [c / 2, c]),
+                       t("\(p).self_attn.v_proj.weight", [c / 2, c]), t("\(p).self_attn.o_proj.weight", [c, c]),
+                       t("\(p).mlp.gate_proj.weight", [f, c]), t("\(p).mlp.up_proj.weight", [f, c]), t("\(p).mlp.down_proj.weight", [c, f])]
+            }
+            try SafetensorsWriter.write(ts, to: model.appendingPathComponent("model.safetensors").path)
+            var vocab: [String: Int] = [:]
+            for b in 0..<256 { vocab[String(Character(ByteLevel.byteToScalar[b]))] = b }
+            let tokenizer: [String: Any] = [
+                "model": ["type": "BPE", "vocab": vocab, "merges": [String]()],
+                "added_tokens": [["id": 256, "content": "<|endoftext|>", "special": true]],
+                "pre_tokenizer": ["type": "ByteLevel", "add_prefix_space": false, "use_regex": true],
+                "decoder": ["type": "ByteLevel"],
+            ]
+            try JSONSerialization.data(withJSONObject: tokenizer).write(to: model.appendingPathComponent("tokenizer.json"))
+            try JSONSerialization.data(withJSONObject: ["eos_token": "<|endoftext|>"]).write(to: model.appendingPathComponent("tokenizer_config.json"))
+
+            let documents = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("Data/fixtures/tiny_redocred.json")
+            try FileManager.default.copyItem(at: documents, to: data.appendingPathComponent("dev_revised.json"))
+            // A checkpoint after every step; dropout on, so that generator states matter for an exact resume.
+            let yaml = """
+                name: kill-resume
+                base_model: \(model.path)
+                quantization: nf4
+                paradigm: D_R_H_F
+                stage: all
+                chat_template: none
+                lora: {rank: 4, alpha: 8, dropout: 0.1, targets: [q_proj, v_proj]}
+                optimizer: {learning_rate: 1.0e-2, schedule: cosine, warmup_steps: 2}
+                training: {steps: \(steps), accumulation: 2, cutoff_length: 1024, max_questions_per_group: 3, checkpoint_every: 1, seed: 5}
+                data: {train: dev, select: "dev[0:1]"}
+                evaluation: {every: 1000, loss_groups: 1}
+                """
+            try yaml.write(to: config, atomically: true, encoding: .utf8)
+        }
+
+        func runFolder(_ name: String) -> URL { root.appendingPathComponent(name) }
+
+        /// `autore train` on this fixture into `folder`, started (not waited for).
+        func start(_ exe: URL, folder: URL, resume: Bool) throws -> Process {
+            let p = Process()
+            p.executableURL = exe
+            p.arguments = ["train", "--config", config.path, "--out", folder.path, "--data-dir", data.path] + (resume ? ["--resume"] : [])
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+    }
+
+    /// Uniform values in [−1, 1) from a seeded SplitMix64 (the test's own, to stay independent of Autograd).
+    struct SplitMix64Lite {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+        mutating func nextSigned() -> Float { Float(2 * nextUnit() - 1) }
+    }
+
+    /// Everything a checkpoint holds, with floats as bit patterns (so −0 ≠ +0 and NaN = NaN count as they should).
+    static func contents(_ c: Checkpoint) -> [String: [UInt64]] {
+        var out: [String: [UInt64]] = [:]
+        for (k, a) in c.floats { out["f:" + k] = a.shape.map { UInt64($0) } + [UInt64.max] + a.values.map { UInt64($0.bitPattern) } }
+        for (k, v) in c.integers { out["i:" + k] = [UInt64(bitPattern: v)] }
+        for (k, v) in c.words { out["w:" + k] = v }
+        for (k, v) in c.strings { out["s:" + k] = v.utf8.map { UInt64($0) } }
+        return out
+    }
+
+    /// The checkpoint in `folder` must be absent or complete, never anything in between; returns its step.
+    static func checkCheckpoint(_ folder: URL, _ context: String) throws -> Int? {
+        let path = folder.appendingPathComponent("checkpoint.h5").path
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        do {
+            let c = try Checkpoint(contentsOf: path)
+            guard let step = c.integers["step"] else { throw Failure("\(context): \(path) has no step") }
+            return Int(step)
+        } catch {
+            throw Failure("\(context): \(path) is not a complete checkpoint: \(error)")
+        }
+    }
+
+    @Test func killedAndResumedRunEqualsUninterruptedRun() throws {
+        let exe = try Self.autoreExecutable()
+        let fx = try Fixture()
+        defer { try? FileManager.default.removeItem(at: fx.root) }
+
+        let straightFolder = fx.runFolder("straight")
+        let t0 = Date()
+        let straight = try fx.start(exe, folder: straightFolder, resume: false)
+        straight.waitUntilExit()
+        let duration = Date().timeIntervalSince(t0)
+        try #require(straight.terminationStatus == 0, "the uninterrupted run failed (status \(straight.terminationStatus))")
+        let want = try Checkpoint(contentsOf: straightFolder.appendingPathComponent("checkpoint.h5").path)
+        try #require(want.integers["step"] == Int64(fx.steps))
+
+        // Three runs, each killed twice at seeded random moments within the length of a whole run (so some
+        // kills land in start-up, some mid-training, some after the end), then resumed to the end.
+        var g = SplitMix64Lite(seed: 2024)
+        var kills = 0, killedMidRun = 0, stepsAtKills: [String] = []
+        for trial in 0..<3 {
+            let folder = fx.runFolder("killed-\(trial)")
+            var lastStep = -1
+            for attempt in 0..<2 {
+                let resume = FileManager.default.fileExists(atPath: folder.appendingPathComponent("checkpoint.h5").path)
+                let p = try fx.start(exe, folder: folder, resume: resume)
+                let delay = g.nextUnit() * duration
+                // Poll the checkpoint while the run writes it: a reader must never see a partial file.
+                let deadline = Date().addingTimeInterval(delay)
+                while Date() < deadline && p.isRunning {
+                    if let s = try Self.checkCheckpoint(folder, "trial \(trial) attempt \(attempt), while running") {
+                        #expect(s >= lastStep, "the checkpoint went back from step \(lastStep) to \(s)")
+                        lastStep = max(lastStep, s)
+                    }
+                    usleep(2_000)
+                }
+                if p.isRunning {
+                    kill(p.processIdentifier, SIGKILL)
+                    killedMidRun += 1
+                }
+                p.waitUntilExit()
+                kills += 1
+                let step = try Self.checkCheckpoint(folder, "trial \(trial) attempt \(attempt), after SIGKILL at \(String(format: "%.3f", delay)) s")
+                if let step { #expect(step >= lastStep); lastStep = step }
+                stepsAtKills.append(step.map(String.init) ?? "none")
+                // Temporary files a killed save leaves are hidden names, never the checkpoint itself.
+                let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+                for n in names where n.contains("checkpoint") && n != "checkpoint.h5" {
+                    #expect(n.hasPrefix(".checkpoint.h5.") && n.hasSuffix(".tmp"), "unexpected file \(n)")
+                }
+            }
+            // Resume (or start, when no checkpoint was ever written) and run to the end.
+            let resume = FileManager.default.fileExists(atPath: folder.appendingPathComponent("checkpoint.h5").path)
+            let p = try fx.start(exe, folder: folder, resume: resume)
+            p.waitUntilExit()
+            try #require(p.terminationStatus == 0, "trial \(trial): the resumed run failed (status \(p.terminationStatus))")
+            let got = Self.contents(try Checkpoint(contentsOf: folder.appendingPathComponent("checkpoint.h5").path))
+            let expected = Self.contents(want)
+            let differing = Set(got.keys).union(expected.keys).filter { got[$0] != expected[$0] }.sorted()
+            #expect(differing.isEmpty, "trial \(trial): the resumed run's checkpoint differs from the uninterrupted run's in \(differing.count) entries: \(differing.prefix(4))")
+        }
+        print("kill-and-resume: uninterrupted run \(String(format: "%.2f", duration)) s; \(killedMidRun) of \(kills) kills hit a running process; " +
+              "checkpoint step on disk after each kill: \(stepsAtKills.joined(separator: ", ")) of \(fx.steps)")
+        // Not vacuous: training moved the adapter away from its initial B = 0.
+        #expect(want.floats.contains { $0.key.hasPrefix("adapter/") && $0.key.contains("lora_B") && $0.value.values.contains { $0 != 0 } })
+    }
+}
