@@ -2,6 +2,7 @@
 // of random weights): tokens/s, achieved GFLOP/s against raw sgemm, and peak resident memory per
 // configuration, each configuration in a child process of its own. Not a convergence test: the data are fixed ids.
 import ArgumentParser
+import AutoRE
 import Autograd
 import CBLAS
 import FineTuning
