@@ -100,7 +100,9 @@ public struct TrainedAdapter {
         var c = Checkpoint()
         for (k, v) in weights { c.floats["lora/" + k] = v }
         c.strings["stage"] = stage
-        c.strings["lora"] = String(decoding: try JSONEncoder().encode(lora), as: UTF8.self)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        c.strings["lora"] = String(decoding: try enc.encode(lora), as: UTF8.self)
         c.strings["config"] = config
         c.integers["step"] = Int64(step)
         try c.save(to: path)

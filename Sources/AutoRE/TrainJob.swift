@@ -138,18 +138,19 @@ public final class TrainJob {
         return total
     }
 
-    /// Held-out loss and stage F1 now, logged; returns the evaluation the selection metric sees.
-    public func evaluate(step: Int, log: MetricsLog) throws -> BestEvaluation {
+    /// Held-out loss and stage F1 now, logged; returns the evaluation the selection metric sees (nil when
+    /// there is nothing to select on: no selection documents).
+    public func evaluate(step: Int, log: MetricsLog) throws -> BestEvaluation? {
         let start = Date()
         let loss = try heldOutLoss()
-        let prf = experiment.config.evaluation.selectBy == "f1" || generationDocuments.count > 0 ? try stageF1() : nil
+        let prf = try stageF1()
         try log.append(MetricsRecord(kind: "eval", step: step, loss: loss, seconds: Date().timeIntervalSince(start),
                                      f1: prf?.f1, precision: prf?.precision, recall: prf?.recall))
         var line = String(format: "\nevaluation at step %d: held-out loss %.4f", step, loss)
         if let prf { line += String(format: ", stage F1 %.2f (P %.2f, R %.2f) on %d documents", 100 * prf.f1, 100 * prf.precision, 100 * prf.recall, generationDocuments.count) }
         FileHandle.standardError.write(Data((line + "\n").utf8))
         if experiment.config.evaluation.selectBy == "f1", let prf { return BestEvaluation(step: step, metric: "f1", value: prf.f1) }
-        return BestEvaluation(step: step, metric: "loss", value: Double(loss))
+        return loss.isFinite ? BestEvaluation(step: step, metric: "loss", value: Double(loss)) : nil
     }
 
     /// The adapter as it is now, ready to save.
@@ -179,8 +180,7 @@ public final class TrainJob {
                 "lr": String(format: "%.2e", m.learningRate), "tok/s": String(format: "%.0f", rate),
             ])
             if m.step % c.evaluation.every == 0 || m.step == steps {
-                let e = try evaluate(step: m.step, log: log)
-                if e.beats(best) {
+                if let e = try evaluate(step: m.step, log: log), e.beats(best) {
                     best = e
                     try currentAdapter(configText: configText, step: m.step).save(to: run.file("best.h5"))
                 }

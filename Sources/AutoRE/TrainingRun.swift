@@ -100,7 +100,11 @@ public enum TrainingRun {
             let start = Date()
             try job.run(trainer: trainer, log: log, configText: configText, stop: stop) { t in
                 var c = t.checkpoint(config: configText)
-                if let b = job.best { c.strings["best"] = String(decoding: try JSONEncoder().encode(b), as: UTF8.self) }
+                if let b = job.best {
+                    let enc = JSONEncoder()
+                    enc.outputFormatting = [.sortedKeys]   // the same bytes in every process
+                    c.strings["best"] = String(decoding: try enc.encode(b), as: UTF8.self)
+                }
                 try c.save(to: checkpointPath)
             }
             let evals = try MetricsLog.read(MetricsRecord.self, from: log.path).filter { $0.kind == "eval" }
