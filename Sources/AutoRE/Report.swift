@@ -23,7 +23,7 @@ public struct Sweep: Codable {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         var resolved = s
         resolved.configs = s.configs.map { c in
-            FileManager.default.fileExists(atPath: c) ? c : base.appendingPathComponent(c).path
+            (FileManager.default.fileExists(atPath: c) ? URL(fileURLWithPath: c) : base.appendingPathComponent(c)).standardizedFileURL.path
         }
         for c in resolved.configs where !FileManager.default.fileExists(atPath: c) {
             throw AutoREError("\(path): config \(c) does not exist")

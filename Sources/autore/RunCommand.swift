@@ -40,7 +40,9 @@ struct SweepCommand: ParsableCommand {
         let stop = limit.condition
         var bases: [String: LoadedModel] = [:]
         for (i, path) in s.configs.enumerated() {
-            let runner = try ExperimentRunner(configPath: path, dataDir: dataDir, command: commandLine())
+            // the command that reproduces this experiment alone (what the sweep runs for it)
+            let relative = path.hasPrefix(DataLocation.repositoryRoot.path + "/") ? String(path.dropFirst(DataLocation.repositoryRoot.path.count + 1)) : path
+            let runner = try ExperimentRunner(configPath: path, dataDir: dataDir, command: "autore run --config \(relative)")
             let state = runner.isFinished() ? "finished" : "to run"
             print("[\(i + 1)/\(s.configs.count)] \(runner.config.name) (\(path)): \(state)")
             if dryRun || runner.isFinished() { continue }
