@@ -100,6 +100,7 @@ public struct ExperimentRunner {
     /// The caveat a score on `split` carries when training fell back to dev documents.
     func trainNote(_ split: String) -> String? {
         guard let loader = SplitLoader(dataDir: dataDir), !loader.hasTrainFile else { return nil }
-        return "trained on dev[0:400] (train_revised.json absent); selection is dev[400:500]" + (split.hasPrefix("dev") ? "; dev scores overlap the training documents" : "")
+        return "train_revised.json absent: the training split is dev[0:400] and selection dev[400:500]; this run trained on \(config.data.train)"
+            + (split.hasPrefix("dev") ? "; dev scores overlap the training documents" : "")
     }
 }
