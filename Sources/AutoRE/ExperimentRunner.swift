@@ -68,9 +68,24 @@ public struct ExperimentRunner {
             }
         }
 
-        let adapters = try RunAdapters.load([runs.path])
+        var adapters = try RunAdapters.load([runs.path])
+        var stageNotes: [String] = []
+        if let own = Stage(rawValue: config.stage) {
+            // One stage trained here: the other stages come from the shipped adapters when they exist,
+            // else the bare base model answers them.
+            let others = config.paradigm.stages.filter { $0 != own }
+            let shipped = FileManager.default.fileExists(atPath: RunAdapters.shipped)
+                ? try RunAdapters.load([RunAdapters.shipped]).filter { a in others.contains { $0.rawValue == a.stage } } : []
+            adapters += shipped
+            for s in others {
+                stageNotes.append("the \(s.rawValue) stage is answered by " + (shipped.contains { $0.stage == s.rawValue }
+                    ? "the shipped adapter (Data/adapters/smollm2-rhf)" : "the base model without an adapter"))
+            }
+            stageNotes.forEach(say)
+        }
         let experiment = try Experiment(config: config, dataDir: dataDir)
-        let stageAdapters = try RunAdapters.install(adapters, on: base.model, paradigm: config.paradigm)
+        let stageAdapters = try RunAdapters.install(adapters, on: base.model, paradigm: config.paradigm,
+                                                    requireAll: Stage(rawValue: config.stage) == nil)
         let format = try PromptFormat(tokenizer: base.tokenizer, chatTemplate: config.chatTemplate)
         let (train, _) = try experiment.loader.load(.train)
         var out: [SplitResult] = []
@@ -82,7 +97,7 @@ public struct ExperimentRunner {
                                       adapters: stageAdapters, options: ExtractionOptions(config.extraction))
             let preds = try extractor.extract(docs.documents, resumingAt: results.predictions(split),
                                               label: "extract \(config.name) \(split)", stop: stop)
-            var notes = [docs.note, trainNote(split)].compactMap { $0 }
+            var notes = [docs.note, trainNote(split)].compactMap { $0 } + stageNotes
             notes.append("model: \(URL(fileURLWithPath: base.path).lastPathComponent), \(config.quantization) base")
             let result = SplitResult(experiment: config.name, split: split, documents: docs.documents, predictions: preds,
                                      trainDocuments: train, catalogue: experiment.builder.catalogue,

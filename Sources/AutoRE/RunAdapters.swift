@@ -170,7 +170,9 @@ public enum RunAdapters {
     }
 
     /// Installs `adapters` on `model` (named after their stage) and says which answers each stage of `paradigm`.
-    public static func install(_ adapters: [TrainedAdapter], on model: LlamaModel, paradigm: Paradigm) throws -> [Stage: String] {
+    /// With `requireAll: false`, a stage no adapter answers is left out of the map (the bare base answers it).
+    public static func install(_ adapters: [TrainedAdapter], on model: LlamaModel, paradigm: Paradigm,
+                               requireAll: Bool = true) throws -> [Stage: String] {
         var map: [Stage: String] = [:]
         for a in adapters {
             try a.install(on: model, as: a.stage)
@@ -180,7 +182,7 @@ public enum RunAdapters {
                 map[s] = a.stage
             }
         }
-        if let missing = paradigm.stages.first(where: { map[$0] == nil }) {
+        if requireAll, let missing = paradigm.stages.first(where: { map[$0] == nil }) {
             throw AutoREError("no adapter answers the \(missing.rawValue) stage of \(paradigm.rawValue) (have: \(adapters.map(\.stage).joined(separator: ", ")))")
         }
         return map
