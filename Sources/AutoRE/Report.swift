@@ -2,6 +2,7 @@
 // beside the published numbers, training cost, loss curves and a per-relation breakdown of the main run.
 // Also the sweep file format. Not the scoring itself (DocRE) and not the runs (ExperimentRunner).
 import DocRE
+import FineTuning
 import Foundation
 import Yams
 
@@ -179,7 +180,7 @@ public struct Report {
             let ex = e.splits.compactMap { r in r.extraction.map { "\(r.split): \(String(format: "%.1f", $0.documentsPerMinute)) docs/min, \(String(format: "%.0f", $0.tokensPerSecond)) tok/s" } }.joined(separator: "; ")
             if e.training.isEmpty { s += "| \(e.name) | – | – | – | – | \(ex) |\n" }
             for t in e.training {
-                s += "| \(e.name) | \(t.stage) | \(t.steps) | \(t.trainTokensPerEpoch) | \(ProgressClock.format(t.seconds)) | \(ex) |\n"
+                s += "| \(e.name) | \(t.stage) | \(t.steps) | \(t.trainTokensPerEpoch) | \(ProgressLine.clock(t.seconds)) | \(ex) |\n"
             }
         }
         s += "\nTraining time counts the session that finished the adapter (a resumed run's earlier sessions are not added).\n\n"
@@ -201,13 +202,5 @@ public struct Report {
         s += "\n## Commands\n\n"
         for e in entries { if let c = e.command { s += "- \(e.name): `\(c)`\n" } }
         return s
-    }
-}
-
-/// h:mm:ss of a duration.
-enum ProgressClock {
-    static func format(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded())
-        return String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
     }
 }

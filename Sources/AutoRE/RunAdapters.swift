@@ -111,9 +111,7 @@ public struct TrainedAdapter {
     /// Adds adapter `name` to `model` with these weights. Strict: a weight the model has no place for, a
     /// targeted layer without weights, or a shape that differs is an error naming the key.
     public func install(on model: LlamaModel, as name: String) throws {
-        if !model.adapterParameters(name).isEmpty {
-            for (_, l) in model.linearLayers(matching: LoRAConfig.allProjections) { try l.removeAdapter(name) }
-        }
+        try model.removeAdapter(name)
         try model.addAdapter(name, config: lora, seed: 0)
         var unused = Set(weights.keys)
         for (key, p) in model.adapterParameters(name) {

@@ -98,9 +98,7 @@ public final class TrainJob {
         steps = c.training.steps ?? max(1, Int((c.training.epochs! * Double(train.groups.count) / Double(c.training.accumulation)).rounded(.up)))
         // A fresh adapter each time (an earlier experiment's adapter of the same name is replaced), so a
         // run starts from the same seeded initialisation whatever ran before it in this process.
-        for (_, l) in model.linearLayers(matching: LoRAConfig.allProjections) where l.adapters[experiment.adapterName] != nil {
-            try l.removeAdapter(experiment.adapterName)
-        }
+        try model.removeAdapter(experiment.adapterName)
         try model.addAdapter(experiment.adapterName, config: c.lora.loraConfig, seed: c.training.seed &+ 1)
         model.checkpointBlocks = c.training.activationCheckpointing
     }

@@ -128,6 +128,14 @@ extension Module {
         return layers
     }
 
+    /// Removes adapter `name` from every Linear that has it (unmerging it first where it is merged).
+    public func removeAdapter(_ name: String) throws {
+        for (_, m) in namedModules() {
+            guard let l = m as? Linear, l.adapters[name] != nil else { continue }
+            try l.removeAdapter(name)
+        }
+    }
+
     /// Makes `name` the active adapter of every Linear that has it (nil: the bare base model).
     public func activateAdapter(_ name: String?) {
         for (_, m) in namedModules() {
