@@ -206,6 +206,22 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         "extraction": ExtractionSettings.CodingKeys.allCases.map(\.stringValue),
     ]
 
+    /// This config with what does not shape an adapter reset: the extraction settings, the test split and
+    /// the compute note. Two configs that agree here train the same adapters bit for bit.
+    public var trainingPart: ExperimentConfig {
+        var c = self
+        c.extraction = ExtractionSettings(); c.data.test = DataSettings().test; c.compute = nil
+        return c
+    }
+
+    /// Whether an adapter trained under the config text `stored` is the one `text` would train (comments,
+    /// formatting and the settings `trainingPart` resets may differ).
+    public static func trainsAlike(_ stored: String, _ text: String) -> Bool {
+        if stored == text { return true }
+        guard let a = try? parse(stored, file: "stored config"), let b = try? parse(text, file: "config") else { return false }
+        return a.trainingPart == b.trainingPart
+    }
+
     public static func load(path: String) throws -> ExperimentConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(file: path, reason: "cannot read the file")

@@ -73,8 +73,8 @@ public enum TrainingRun {
             }
             if policy == .resume, let data = FileManager.default.contents(atPath: summaryPath),
                let s = try? JSONDecoder().decode(AdapterRunSummary.self, from: data) {
-                guard s.config == configText else {
-                    throw AutoREError("\(summaryPath): this adapter was trained with another config; train afresh (without --resume) or use another run folder")
+                guard ExperimentConfig.trainsAlike(s.config, configText) else {
+                    throw AutoREError("\(summaryPath): this adapter was trained with another config (a setting that shapes training differs); train afresh (without --resume) or use another run folder")
                 }
                 say("\(cfg.name) · \(plan.stage): finished earlier (\(s.steps) steps), skipped")
                 summaries.append(s)
@@ -89,7 +89,7 @@ public enum TrainingRun {
             let trainer = try Trainer(model: job.model, adapter: experiment.adapterName, groups: job.train.groups, options: job.trainerOptions)
             if policy == .resume, FileManager.default.fileExists(atPath: checkpointPath) {
                 let checkpoint = try Checkpoint(contentsOf: checkpointPath)
-                guard checkpoint.strings["config"] == configText else {
+                guard ExperimentConfig.trainsAlike(checkpoint.strings["config"] ?? "", configText) else {
                     throw AutoREError("\(checkpointPath) was written with another config; resume with the same file, or train afresh")
                 }
                 try trainer.restore(checkpoint, source: checkpointPath)

@@ -65,8 +65,13 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: split.url.appendingPathComponent("heads/summary.json").path))
         let partial = try Checkpoint(contentsOf: split.url.appendingPathComponent("heads/checkpoint.h5").path)
         #expect(partial.integers["step"]! > 0 && partial.integers["step"]! < 5)
+        // Resuming may change what does not shape training (decoding, the test split, comments) …
+        let decoding = "# decoding changed after training\n" + Self.config
+            .replacingOccurrences(of: "max_new_tokens: 6", with: "max_new_tokens: 9")
+            .replacingOccurrences(of: "test: \"test[0:2]\"", with: "test: \"test[0:1]\"")
         var said: [String] = []
-        try TrainingRun.train(config: cfg, configText: Self.config, root: split, base: base(), dataDir: data, policy: .resume, say: { said.append($0) })
+        try TrainingRun.train(config: ExperimentConfig.parse(decoding, file: "tiny.yaml"), configText: decoding, root: split, base: base(),
+                              dataDir: data, policy: .resume, say: { said.append($0) })
         #expect(said.contains { $0.contains("relations: finished earlier") })
         #expect(said.contains { $0.hasPrefix("resumed at step") })
 
@@ -76,6 +81,16 @@ import Testing
             #expect(try weights(whole.url, stage, "best.h5") == weights(split.url, stage, "best.h5"))
             // not vacuous: training moved B away from zero
             #expect(a.contains { $0.key.hasSuffix("lora_B.weight") && $0.value.values.contains { $0 != 0 } })
+        }
+        // … but not what does: another learning rate is refused, naming the finished adapter's summary.
+        let otherRate = Self.config.replacingOccurrences(of: "learning_rate: 1.0e-2", with: "learning_rate: 2.0e-2")
+        #expect(otherRate != Self.config)
+        do {
+            try TrainingRun.train(config: ExperimentConfig.parse(otherRate, file: "tiny.yaml"), configText: otherRate, root: split, base: base(),
+                                  dataDir: data, policy: .resume, say: { _ in })
+            Issue.record("a run trained with another learning rate was resumed")
+        } catch let e as AutoREError {
+            #expect("\(e)".contains("relations/summary.json") && "\(e)".contains("another config"))
         }
         let records = try MetricsLog.read(MetricsRecord.self, from: whole.url.appendingPathComponent("heads/metrics.jsonl").path)
         #expect(records.contains { $0.kind == "eval" && $0.f1 != nil })
