@@ -40,22 +40,24 @@ let package = Package(
         .target(name: "LanguageModels", dependencies: ["Autograd", "NeuralNet", "ModelFormats", "Tokenization"],
                 swiftSettings: fast),
         .target(name: "FineTuning", dependencies: ["LanguageModels"], swiftSettings: fast),
-        .target(name: "DocRE", dependencies: [], resources: [], swiftSettings: fast),
+        .target(name: "DocRE", dependencies: ["Autograd"], resources: [], swiftSettings: fast),
         .target(name: "AutoRE", dependencies: ["FineTuning", "DocRE", "Yams"], swiftSettings: fast),
         .executableTarget(name: "autore", dependencies: [
             "AutoRE", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
 
+        // Tiny random model checkpoints for the test targets (not part of any product).
+        .target(name: "TestSupport", dependencies: ["ModelFormats", "Tokenization"], path: "Tests/TestSupport", swiftSettings: fast),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", .product(name: "Numerics", package: "swift-numerics")], swiftSettings: fast),
-        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", .product(name: "Numerics", package: "swift-numerics")], swiftSettings: fast),
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], swiftSettings: fast),
-        .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats"], swiftSettings: fast),
-        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], swiftSettings: fast),
-        .testTarget(name: "LanguageModelsTests", dependencies: ["LanguageModels", "FineTuning"], swiftSettings: fast),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", .product(name: "Numerics", package: "swift-numerics")], exclude: ["Fixtures"], swiftSettings: fast),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], exclude: ["Fixtures"], swiftSettings: fast),
+        .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats"], exclude: ["Fixtures"], swiftSettings: fast),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], exclude: ["Fixtures"], swiftSettings: fast),
+        .testTarget(name: "LanguageModelsTests", dependencies: ["LanguageModels", "FineTuning", "TestSupport"], exclude: ["Fixtures"], swiftSettings: fast),
         .testTarget(name: "FineTuningTests", dependencies: ["FineTuning"], swiftSettings: fast),
-        .testTarget(name: "DocRETests", dependencies: ["DocRE"], swiftSettings: fast),
-        .testTarget(name: "AutoRETests", dependencies: ["AutoRE"], swiftSettings: fast),
+        .testTarget(name: "DocRETests", dependencies: ["DocRE", "Autograd"], swiftSettings: fast),
+        .testTarget(name: "AutoRETests", dependencies: ["AutoRE", "TestSupport"], swiftSettings: fast),
         // Runs the built `autore` executable as a child process (kill and resume); `swift test` builds it.
-        .testTarget(name: "CommandLineTests", dependencies: ["ModelFormats", "Tokenization"], swiftSettings: fast),
+        .testTarget(name: "CommandLineTests", dependencies: ["Autograd", "ModelFormats", "TestSupport"], swiftSettings: fast),
     ]
 )

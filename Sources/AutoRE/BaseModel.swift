@@ -33,8 +33,8 @@ public enum ModelLocation {
     public static func tokenizer(at path: String) throws -> Tokenizer {
         if path.hasSuffix(".gguf") { return try Tokenizer(gguf: GGUFFile(path: path)) }
         var isDir: ObjCBool = false
-        FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
-        return try Tokenizer(tokenizerJSON: isDir.boolValue ? path + "/tokenizer.json" : path)
+        let isDirectory = FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+        return try Tokenizer(tokenizerJSON: isDirectory ? path + "/tokenizer.json" : path)
     }
 }
 

@@ -89,7 +89,9 @@ extension Extractor {
             // rewrite without a torn tail
             try PredictionRecord.write(done, to: URL(fileURLWithPath: path))
         } else {
-            FileManager.default.createFile(atPath: path, contents: nil)
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw AutoREError("\(path): cannot create the predictions file")
+            }
         }
         guard done.count < docs.count else { return done }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))

@@ -1,6 +1,7 @@
 // Paradigms (D_F, D_RS_F, D_R_F, D_R_H_F, D_R_H_F_desc) as builders of (shared prefix, question,
 // answer) examples per stage. One code path; paradigms differ only in which queries they ask.
 // Not a tokenizer or chat template: those wrap `prefix + question` later (FineTuning, AutoRE).
+import Autograd
 import Foundation
 
 /// The extraction paradigms compared in AutoRE (Xue et al. 2024, §3 and Table 3).
@@ -304,19 +305,6 @@ public struct ParadigmBuilder: Sendable {
             }
         }
         return out
-    }
-}
-
-/// Deterministic generator for augmentation and fuzz tests (SplitMix64, Steele et al. 2014).
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -29,7 +29,9 @@ struct InspectCommand: ParsableCommand {
         var config: ModelConfig? = nil
         var configError: String? = nil
         var isDir: ObjCBool = false
-        FileManager.default.fileExists(atPath: model, isDirectory: &isDir)
+        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDir) else {
+            throw ValidationError("\(model): no such file or directory")
+        }
         if model.hasSuffix(".gguf") {
             let g = try GGUFFile(path: model)
             out["format"] = "gguf v\(g.version)"

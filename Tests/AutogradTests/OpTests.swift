@@ -48,7 +48,7 @@ import Testing
         let y = try withNoGrad { try matmul(w, w).silu().sum() }
         #expect(y.node == nil && !y.requiresGrad)
         #expect(!isGradEnabled == false)
-        try withNoGrad { #expect(!isGradEnabled) }
+        withNoGrad { #expect(!isGradEnabled) }
         let z = try matmul(w, w).sum()
         #expect(z.node != nil)
         #expect(z.detach().node == nil)

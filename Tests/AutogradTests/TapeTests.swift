@@ -71,7 +71,7 @@ import Testing
         let params = [w1, b1, w2, b2]
         var first: Float = 0, last: Float = 0
         for step in 0..<300 {
-            let h = try (try matmul(x, w1, transposeB: true) + b1).silu()
+            let h = try (matmul(x, w1, transposeB: true) + b1).silu()
             let logits = try matmul(h, w2, transposeB: true) + b2
             let loss = try crossEntropy(logits: logits, targets: targets)
             if step == 0 { first = loss.item }

@@ -2,10 +2,11 @@
 // of an uninterrupted run, and the checkpoint on disk is at every moment absent or complete. Runs the
 // `autore` executable that `swift test` builds beside the test bundle, on a tiny random model (safetensors and
 // a byte-level tokenizer) and the two fixture documents, all written to a temporary directory.
+import Autograd
 import Foundation
 import ModelFormats
 import Testing
-import Tokenization
+import TestSupport
 
 @Suite(.serialized) struct KillResumeTests {
     /// The built `autore`: next to the test executable (Linux: .build/<config>/), or a few folders above it
@@ -39,35 +40,9 @@ import Tokenization
         init() throws {
             root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-kill-\(UUID().uuidString)")
             for d in [model, data] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
-            // Llama with a byte-level vocabulary: 256 byte tokens and an end-of-text token.
-            let (v, c, f, layers) = (257, 16, 32, 2)
-            let hf: [String: Any] = ["model_type": "llama", "vocab_size": v, "hidden_size": c, "intermediate_size": f,
-                                         "num_hidden_layers": layers, "num_attention_heads": 4, "num_key_value_heads": 2,
-                                         "rms_norm_eps": 1e-5, "tie_word_embeddings": true, "max_position_embeddings": 2048]
-            try JSONSerialization.data(withJSONObject: hf).write(to: model.appendingPathComponent("config.json"))
-            var g = SplitMix64Lite(seed: 11)
-            func t(_ name: String, _ shape: [Int], mean: Float = 0, std: Float = 0.3) -> SafetensorsTensor {
-                SafetensorsTensor(name: name, shape: shape, values: (0..<shape.reduce(1, *)).map { _ in mean + std * g.nextSigned() })
-            }
-            var ts = [t("model.embed_tokens.weight", [v, c], std: 1), t("model.norm.weight", [c], mean: 1, std: 0.1)]
-            for i in 0..<layers {
-                let p = "model.layers.\(i)"
-                ts += [t("\(p).input_layernorm.weight", [c], mean: 1, std: 0.1), t("\(p).post_attention_layernorm.weight", [c], mean: 1, std: 0.1),
-                       t("\(p).self_attn.q_proj.weight", [c, c]), t("\(p).self_attn.k_proj.weight", [c / 2, c]),
-                       t("\(p).self_attn.v_proj.weight", [c / 2, c]), t("\(p).self_attn.o_proj.weight", [c, c]),
-                       t("\(p).mlp.gate_proj.weight", [f, c]), t("\(p).mlp.up_proj.weight", [f, c]), t("\(p).mlp.down_proj.weight", [c, f])]
-            }
-            try SafetensorsWriter.write(ts, to: model.appendingPathComponent("model.safetensors").path)
-            var vocab: [String: Int] = [:]
-            for b in 0..<256 { vocab[String(Character(ByteLevel.byteToScalar[b]))] = b }
-            let tokenizer: [String: Any] = [
-                "model": ["type": "BPE", "vocab": vocab, "merges": [String]()],
-                "added_tokens": [["id": 256, "content": "<|endoftext|>", "special": true]],
-                "pre_tokenizer": ["type": "ByteLevel", "add_prefix_space": false, "use_regex": true],
-                "decoder": ["type": "ByteLevel"],
-            ]
-            try JSONSerialization.data(withJSONObject: tokenizer).write(to: model.appendingPathComponent("tokenizer.json"))
-            try JSONSerialization.data(withJSONObject: ["eos_token": "<|endoftext|>"]).write(to: model.appendingPathComponent("tokenizer_config.json"))
+            // Llama with a byte-level vocabulary (256 byte tokens and an end-of-text token) and its tokenizer.json.
+            try TinyLlama.byteLevel(hidden: 16, intermediate: 32, maxPositions: 2048, tiedEmbeddings: true, seed: 11)
+                .write(to: model.path, withTokenizer: true)
 
             let documents = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().appendingPathComponent("Data/fixtures/tiny_redocred.json")
@@ -101,21 +76,6 @@ import Tokenization
             try p.run()
             return p
         }
-    }
-
-    /// Uniform values in [−1, 1) from a seeded SplitMix64 (the test's own, to stay independent of Autograd).
-    struct SplitMix64Lite {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-        mutating func nextSigned() -> Float { Float(2 * nextUnit() - 1) }
     }
 
     /// Everything a checkpoint holds, with floats as bit patterns (so −0 ≠ +0 and NaN = NaN count as they should).
@@ -157,7 +117,7 @@ import Tokenization
 
         // Three runs, each killed twice at seeded random moments within the length of a whole run (so some
         // kills land in start-up, some mid-training, some after the end), then resumed to the end.
-        var g = SplitMix64Lite(seed: 2024)
+        var g = SplitMix64(seed: 2024)
         var kills = 0, killedMidRun = 0, stepsAtKills: [String] = []
         for trial in 0..<3 {
             let folder = fx.runFolder("killed-\(trial)")
@@ -165,7 +125,7 @@ import Tokenization
             for attempt in 0..<2 {
                 let resume = FileManager.default.fileExists(atPath: folder.appendingPathComponent("checkpoint.h5").path)
                 let p = try fx.start(exe, folder: folder, resume: resume)
-                let delay = g.nextUnit() * duration
+                let delay = g.nextDouble() * duration
                 // Poll the checkpoint while the run writes it: a reader must never see a partial file.
                 let deadline = Date().addingTimeInterval(delay)
                 while Date() < deadline && p.isRunning {

@@ -1,4 +1,5 @@
 import Testing
+import Autograd
 import Foundation
 @testable import DocRE
 

@@ -3,6 +3,7 @@
 import Autograd
 import Foundation
 import ModelFormats
+import TestSupport
 @testable import LanguageModels
 
 enum Fixtures {
@@ -32,36 +33,7 @@ enum Fixtures {
     /// `edit` may drop, add or reshape tensors to build broken checkpoints.
     static func tinyCheckpoint(slidingWindow: Int? = nil, tied: Bool = false, seed: UInt64 = 1,
                                edit: (inout [SafetensorsTensor]) -> Void = { _ in }) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("autore-tiny-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let (v, c, f, layers, hq, hkv, d) = (67, 32, 48, 2, 4, 2, 8)
-        var config: [String: Any] = [
-            "model_type": slidingWindow == nil ? "llama" : "mistral", "vocab_size": v, "hidden_size": c,
-            "intermediate_size": f, "num_hidden_layers": layers, "num_attention_heads": hq,
-            "num_key_value_heads": hkv, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
-            "tie_word_embeddings": tied, "max_position_embeddings": 256,
-        ]
-        if let slidingWindow { config["sliding_window"] = slidingWindow }
-        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: dir + "/config.json"))
-        var g = SplitMix64(seed: seed)
-        func t(_ name: String, _ shape: [Int], std: Float = 0.2, mean: Float = 0) -> SafetensorsTensor {
-            let n = shape.reduce(1, *)
-            return SafetensorsTensor(name: name, shape: shape, values: (0..<n).map { _ in mean + std * g.nextNormal() })
-        }
-        var tensors = [t("model.embed_tokens.weight", [v, c], std: 1), t("model.norm.weight", [c], std: 0.1, mean: 1)]
-        if !tied { tensors.append(t("lm_head.weight", [v, c])) }
-        for i in 0..<layers {
-            let p = "model.layers.\(i)"
-            tensors += [
-                t("\(p).input_layernorm.weight", [c], std: 0.1, mean: 1), t("\(p).post_attention_layernorm.weight", [c], std: 0.1, mean: 1),
-                t("\(p).self_attn.q_proj.weight", [hq * d, c]), t("\(p).self_attn.k_proj.weight", [hkv * d, c]),
-                t("\(p).self_attn.v_proj.weight", [hkv * d, c]), t("\(p).self_attn.o_proj.weight", [c, hq * d]),
-                t("\(p).mlp.gate_proj.weight", [f, c]), t("\(p).mlp.up_proj.weight", [f, c]), t("\(p).mlp.down_proj.weight", [c, f]),
-            ]
-        }
-        edit(&tensors)
-        try SafetensorsWriter.write(tensors, to: dir + "/model.safetensors")
-        return dir
+        try TinyLlama(tiedEmbeddings: tied, slidingWindow: slidingWindow, seed: seed).writeTemporary(edit: edit)
     }
 }
 
