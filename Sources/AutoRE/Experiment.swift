@@ -21,6 +21,48 @@ public struct RunDirectory {
     public func create() throws { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
 }
 
+/// A process's exclusive claim on a run folder while it trains or extracts there: `flock` on `<run>/.lock`,
+/// released when the claim is dropped or the process ends, however it ends (a killed run leaves no stale
+/// claim). Two sweeps over the same configs share the work this way instead of writing one run twice.
+///
+///     let lock = try RunLock(run)          // throws RunBusy when another process holds the folder
+///     defer { lock.release() }
+public final class RunLock {
+    private var fd: Int32
+    public let path: String
+
+    public init(_ run: RunDirectory) throws {
+        try run.create()
+        path = run.file(".lock")
+        fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw AutoREError("\(path): cannot open the run lock (\(String(cString: strerror(errno))))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            close(fd)
+            throw RunBusy(run: run.path, holder: holder?.isEmpty == false ? holder! : "unknown process")
+        }
+        let owner = "pid \(getpid())\n"
+        _ = ftruncate(fd, 0)
+        _ = owner.withCString { pwrite(fd, $0, strlen($0), 0) }
+    }
+
+    public func release() {
+        guard fd >= 0 else { return }
+        _ = flock(fd, LOCK_UN)
+        close(fd)
+        fd = -1
+    }
+
+    deinit { release() }
+}
+
+/// Another process holds the run folder (see `RunLock`).
+public struct RunBusy: Error, CustomStringConvertible {
+    public var run: String
+    public var holder: String
+    public var description: String { "\(run) is in use by another process (\(holder)); wait for it to finish or stop it" }
+}
+
 /// Documents of a (possibly sliced) split, with the note a report must carry when a fallback was used.
 public struct SplitDocuments {
     public var slice: SplitSlice

@@ -43,6 +43,8 @@ public struct ExperimentRunner {
             say("\(config.name): finished earlier; results in \(results.url.path) (remove that folder to run again)")
             return try splits.compactMap { try results.read($0) }
         }
+        let lock = try RunLock(runs)
+        defer { lock.release() }
         let base = try base ?? LoadedModel(config: config)
         let summaries = try TrainingRun.train(config: config, configText: configText, root: runs, base: base,
                                               dataDir: dataDir, policy: .resume, stop: stop, say: say)

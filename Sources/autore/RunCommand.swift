@@ -28,7 +28,7 @@ struct SweepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
         abstract: "Run every experiment a sweep file lists, skipping finished ones and resuming unfinished ones.",
-        discussion: "A sweep file (YAML): `name: …`, `configs: [Experiments/ablations/a.yaml, …]`, optionally `compute: …`.")
+        discussion: "A sweep file (YAML): `name: …`, `configs: [Experiments/ablations/a.yaml, …]`, optionally `compute: …`. Several sweeps over the same file share the work: an experiment another process is running is skipped (its run folder is locked), so on 2 cores two sweeps with AUTORE_THREADS=1 each run two experiments at once.")
 
     @Argument(help: "The sweep file.") var sweep: String
     @Option(help: "Re-DocRED directory.") var dataDir: String?
@@ -49,7 +49,12 @@ struct SweepCommand: ParsableCommand {
             let c = runner.config
             let key = "\(c.baseModel)|\(c.quantization)|\(c.doubleQuantization)"
             if bases[key] == nil { bases = [key: try LoadedModel(config: c)] }   // one base in memory at a time
-            guard let results = try limit.catchingStop({ try runner.run(base: bases[key]!, stop: stop) }) else {
+            let outcome: [SplitResult]?
+            do { outcome = try limit.catchingStop({ try runner.run(base: bases[key]!, stop: stop) }) } catch let busy as RunBusy {
+                print("  skipped: \(busy)")   // another sweep runs it
+                continue
+            }
+            guard let results = outcome else {
                 try Report(root: DataLocation.repositoryRoot).write()
                 return
             }

@@ -29,6 +29,8 @@ struct TrainCommand: ParsableCommand {
         let cfg = try ExperimentConfig.load(path: config)
         let configText = try String(contentsOfFile: config, encoding: .utf8)
         let root = out.map { RunDirectory(URL(fileURLWithPath: $0)) } ?? RunDirectory.forExperiment(cfg.name)
+        let lock = try RunLock(root)
+        defer { lock.release() }
         let base = try LoadedModel(config: cfg)
         _ = try limit.catchingStop {
             try TrainingRun.train(config: cfg, configText: configText, root: root, base: base, dataDir: dataDir,

@@ -104,6 +104,13 @@ import Testing
                                           command: "autore run --config tiny.yaml", runsRoot: ws.appendingPathComponent("runs"),
                                           resultsRoot: ws.appendingPathComponent("results"))
         #expect(!runner.isFinished())
+        // While another claim holds the run folder, the run refuses to start (and writes nothing) …
+        let other = try RunLock(runner.runs)
+        #expect(throws: RunBusy.self) { try runner.run(base: base(), say: { _ in }) }
+        #expect(throws: RunBusy.self) { try RunLock(runner.runs) }
+        #expect(!FileManager.default.fileExists(atPath: runner.runs.file("relations")))
+        // … and starts once it is released.
+        other.release()
         let results = try runner.run(base: base(), say: { _ in })
         #expect(results.map(\.split) == ["dev[3:5]", "test[0:2]"])
         #expect(results.allSatisfy { $0.documents == 2 && $0.autore.total.gold > 0 && $0.extraction != nil })
