@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats"], exclude: ["Fixtures"], swiftSettings: fast),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], exclude: ["Fixtures"], swiftSettings: fast),
         .testTarget(name: "LanguageModelsTests", dependencies: ["LanguageModels", "FineTuning", "TestSupport"], exclude: ["Fixtures"], swiftSettings: fast),
-        .testTarget(name: "FineTuningTests", dependencies: ["FineTuning"], swiftSettings: fast),
+        .testTarget(name: "FineTuningTests", dependencies: ["FineTuning", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "DocRETests", dependencies: ["DocRE", "Autograd"], swiftSettings: fast),
         .testTarget(name: "AutoRETests", dependencies: ["AutoRE", "TestSupport"], swiftSettings: fast),
         // Runs the built `autore` executable as a child process (kill and resume); `swift test` builds it.

@@ -3,34 +3,16 @@
 import Autograd
 import Foundation
 import LanguageModels
-import ModelFormats
 import NeuralNet
 import Testing
+import TestSupport
 @testable import FineTuning
 
 @Suite struct PrefixTreeTests {
     /// A random tiny Llama (config.json + model.safetensors in a temporary directory).
     func tinyModel() throws -> LlamaModel {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("autore-ft-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let (v, c, f, hq, hkv, d) = (53, 24, 40, 4, 2, 6)
-        let config: [String: Any] = ["model_type": "llama", "vocab_size": v, "hidden_size": c, "intermediate_size": f,
-                                     "num_hidden_layers": 2, "num_attention_heads": hq, "num_key_value_heads": hkv,
-                                     "rms_norm_eps": 1e-5, "tie_word_embeddings": true]
-        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: dir + "/config.json"))
-        var g = SplitMix64(seed: 5)
-        func t(_ name: String, _ shape: [Int], mean: Float = 0) -> SafetensorsTensor {
-            SafetensorsTensor(name: name, shape: shape, values: (0..<shape.reduce(1, *)).map { _ in mean + 0.3 * g.nextNormal() })
-        }
-        var ts = [t("model.embed_tokens.weight", [v, c]), t("model.norm.weight", [c], mean: 1)]
-        for i in 0..<2 {
-            let p = "model.layers.\(i)"
-            ts += [t("\(p).input_layernorm.weight", [c], mean: 1), t("\(p).post_attention_layernorm.weight", [c], mean: 1),
-                   t("\(p).self_attn.q_proj.weight", [hq * d, c]), t("\(p).self_attn.k_proj.weight", [hkv * d, c]),
-                   t("\(p).self_attn.v_proj.weight", [hkv * d, c]), t("\(p).self_attn.o_proj.weight", [c, hq * d]),
-                   t("\(p).mlp.gate_proj.weight", [f, c]), t("\(p).mlp.up_proj.weight", [f, c]), t("\(p).mlp.down_proj.weight", [c, f])]
-        }
-        try SafetensorsWriter.write(ts, to: dir + "/model.safetensors")
+        let dir = try TinyLlama(vocabulary: 53, hidden: 24, intermediate: 40, heads: 4, kvHeads: 2, tiedEmbeddings: true, seed: 5)
+            .writeTemporary()
         let model = try LlamaModel.load(path: dir)
         try model.addAdapter("facts", config: LoRAConfig(rank: 4, alpha: 8, dropout: 0, targets: ["q_proj", "v_proj"]), seed: 3)
         // Non-zero B everywhere, so that every adapter parameter gets a gradient.
