@@ -96,6 +96,8 @@ public enum TrainingRun {
                 if let b = checkpoint.strings["best"] { job.best = try? JSONDecoder().decode(BestEvaluation.self, from: Data(b.utf8)) }
                 say("resumed at step \(trainer.state.step) of \(job.steps)")
             }
+            // What the interrupted process logged after its last checkpoint is done again now.
+            if policy == .resume { try MetricsLog.keepRecords(in: run.file("metrics.jsonl"), throughStep: trainer.state.step) }
             let log = try MetricsLog(path: run.file("metrics.jsonl"))
             let start = Date()
             try job.run(trainer: trainer, log: log, configText: configText, stop: stop) { t in

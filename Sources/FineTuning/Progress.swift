@@ -71,6 +71,22 @@ public final class MetricsLog {
         try handle.synchronize()
     }
 
+    /// Keeps the records of the log at `path` up to step `step` and drops the rest (what a run resumed from
+    /// its checkpoint at `step` will write again), and a torn last line. Rewrites the file atomically;
+    /// no file, nothing to do.
+    public static func keepRecords(in path: String, throughStep step: Int) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        struct Step: Decodable { var step: Int }
+        let dec = JSONDecoder()
+        var kept = Data()
+        for line in data.split(separator: 0x0A) {
+            guard let r = try? dec.decode(Step.self, from: Data(line)), r.step <= step else { continue }
+            kept.append(contentsOf: line); kept.append(0x0A)
+        }
+        guard kept.count != data.count else { return }
+        try kept.write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
     /// The records of a log, each decoded as `T`; a torn last line (a killed writer) is skipped.
     public static func read<T: Decodable>(_ type: T.Type, from path: String) throws -> [T] {
         guard let data = FileManager.default.contents(atPath: path) else { return [] }

@@ -65,6 +65,12 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: split.url.appendingPathComponent("heads/summary.json").path))
         let partial = try Checkpoint(contentsOf: split.url.appendingPathComponent("heads/checkpoint.h5").path)
         #expect(partial.integers["step"]! > 0 && partial.integers["step"]! < 5)
+        // A process killed after logging a step but before checkpointing it leaves that step in the log;
+        // the resumed run does the step again and must not log it twice.
+        let headsLog = split.url.appendingPathComponent("heads/metrics.jsonl")
+        let logged = try Data(contentsOf: headsLog)
+        let lost = (1...2).map { #"{"kind":"train","loss":1,"step":\#(Int(partial.integers["step"]!) + $0)}"# + "\n" }.joined()
+        try (logged + Data(lost.utf8) + Data(#"{"kind":"tr"#.utf8)).write(to: headsLog)   // and a torn line
         // Resuming may change what does not shape training (decoding, the test split, comments) …
         let decoding = "# decoding changed after training\n" + Self.config
             .replacingOccurrences(of: "max_new_tokens: 6", with: "max_new_tokens: 9")
@@ -76,6 +82,9 @@ import Testing
         #expect(said.contains { $0.hasPrefix("resumed at step") })
 
         for stage in ["relations", "heads", "facts"] {
+            // The metrics log of the resumed run holds each step once, as the uninterrupted run's does.
+            let steps = { (dir: URL) in try MetricsLog.read(MetricsRecord.self, from: dir.appendingPathComponent("\(stage)/metrics.jsonl").path).map { "\($0.kind) \($0.step)" } }
+            #expect(try steps(split.url) == steps(whole.url), "\(stage): metrics log")
             let a = try weights(whole.url, stage, "adapter.h5"), b = try weights(split.url, stage, "adapter.h5")
             #expect(a == b, "\(stage): resumed adapter differs")
             #expect(try weights(whole.url, stage, "best.h5") == weights(split.url, stage, "best.h5"))
