@@ -119,3 +119,34 @@ extension Extractor {
     }
 }
 
+
+/// A timed extraction (`autore extract --timing F`): what ran, on how many threads, and what it cost.
+/// The report lists every `timing_*.json` of a results folder.
+public struct ExtractionTiming: Codable {
+    public var command: String
+    public var input: String
+    public var threads: Int
+    public var date: String
+    public var statistics: ExtractionStatistics
+    /// Documents a resumed extraction found already done (not timed).
+    public var resumedFrom: Int
+
+    public init(command: String, input: String, threads: Int, statistics: ExtractionStatistics, resumedFrom: Int) {
+        self.command = command; self.input = input; self.threads = threads; self.statistics = statistics
+        self.resumedFrom = resumedFrom
+        date = ISO8601DateFormatter().string(from: Date())
+    }
+
+    public func write(to path: String) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(try enc.encode(self), to: URL(fileURLWithPath: path))
+    }
+
+    public static func read(_ path: String) throws -> ExtractionTiming {
+        guard let data = FileManager.default.contents(atPath: path) else { throw AutoREError("\(path): cannot read the file") }
+        do { return try JSONDecoder().decode(ExtractionTiming.self, from: data) } catch {
+            throw AutoREError("\(path): not an extraction timing file (\(error))")
+        }
+    }
+}

@@ -26,13 +26,14 @@ struct DataLocationOptions: ParsableArguments {
         return l
     }
 
-    /// Documents of `split` (or of --file) and a note when the fallback slice was used.
+    /// Documents of `split`, optionally sliced (`test[0:50]`), or of --file, and a note when the fallback split was used.
     func documents(_ split: String) throws -> (docs: [Document], note: String?, catalogue: RelationCatalogue) {
         if let f = file { return (try DocumentLoader.load(URL(fileURLWithPath: f)), nil, .standard) }
-        guard let s = Split(rawValue: split) else { throw ValidationError("--split must be one of \(Split.allCases.map(\.rawValue))") }
+        let slice: SplitSlice
+        do { slice = try SplitSlice(parsing: split, file: "--split") } catch { throw ValidationError("\(error)") }
         let l = try loader()
-        let (d, n) = try l.load(s)
-        return (d, n, try l.catalogue())
+        let d = try SplitDocuments(slice, loader: l)
+        return (d.documents, d.note, try l.catalogue())
     }
 }
 
@@ -68,7 +69,7 @@ struct ParadigmArguments: ParsableArguments {
 struct DataStats: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stats", abstract: "Statistics of a split.")
     @OptionGroup var location: DataLocationOptions
-    @Option(help: "Split: train, select, dev, test.") var split = "dev"
+    @Option(help: "Split: train, select, dev, test, optionally sliced (test[0:50]).") var split = "dev"
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "Count passage tokens with this model's tokenizer (default: the base SmolLM2; 'none' to skip).")
     var model: String?
@@ -107,7 +108,7 @@ struct DataBuild: ParsableCommand {
     @OptionGroup var location: DataLocationOptions
     @OptionGroup var paradigm: ParadigmArguments
     @Option(help: "Stage: relations, heads, facts or all.") var stage = "all"
-    @Option(help: "Split: train, select, dev, test.") var split = "train"
+    @Option(help: "Split: train, select, dev, test, optionally sliced (test[0:50]).") var split = "train"
     @Option(help: "Output JSONL file.") var out: String
     @Option(help: "Only the first N documents.") var limit: Int?
 

@@ -2,13 +2,14 @@
 // per-stage metric; optionally print per-relation tables and write the benchmark submission file.
 import ArgumentParser
 import Foundation
+import AutoRE
 import DocRE
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "eval", abstract: "Score predictions on a split.")
 
     @OptionGroup var location: DataLocationOptions
-    @Option(help: "Split: train, select, dev, test.") var split = "dev"
+    @Option(help: "Split: train, select, dev, test, optionally sliced (test[0:50]).") var split = "dev"
     @Option(help: "Predictions JSONL (one line per document).") var predictions: String?
     @Option(help: "Metric: autore, strict, official, stages or all.") var metric = "all"
     @Flag(help: "Answer every stage with the gold answer as the builder writes it.") var oracle = false
@@ -21,6 +22,8 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Do not repair entity strings.") var noRepair = false
     @Flag(help: "Add inverse triples for known inverse pairs.") var inverseCompletion = false
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: ArgumentHelp("Also write metrics_<split>.json, the form `autore report` reads, into this results folder.",
+                               valueName: "folder")) var results: String?
 
     func run() throws {
         let (docs, note, cat) = try location.documents(split)
@@ -45,6 +48,7 @@ struct EvalCommand: ParsableCommand {
             }
         }
         if let w = writePredictions { try PredictionRecord.write(preds, to: URL(fileURLWithPath: w)) }
+        if let results { try writeResults(preds, docs: docs, catalogue: cat, notes: notes, to: results) }
         guard let link = EntityLinking(rawValue: linking) else { throw ValidationError("--linking all|first") }
         let ev = Evaluator(documents: docs, catalogue: cat)
         let metrics: [Metric]
@@ -63,7 +67,7 @@ struct EvalCommand: ParsableCommand {
                 var train: [Document] = []
                 if let l = loader, let (t, n) = try? l.load(.train) {
                     train = t
-                    if let n = n { notes.append("Ign F1 train facts: \(n)" + (split == "dev" || split == "select" ? " (overlaps dev: use test for Ign F1)" : "")) }
+                    if let n = n { notes.append("Ign F1 train facts: \(n)" + (split.hasPrefix("dev") || split.hasPrefix("select") ? " (overlaps dev: use test for Ign F1)" : "")) }
                 } else { notes.append("Ign F1: no training split found; Ign F1 = F1") }
                 var s = ev.official(preds, trainFacts: Evaluator.trainFacts(train), linking: link)
                 s.notes += notes
@@ -96,5 +100,18 @@ struct EvalCommand: ParsableCommand {
                 for (r, p) in s.perRelation.sorted(by: { $0.value.gold > $1.value.gold }) { print("  " + line(r, p)) }
             }
         }
+    }
+
+    /// The scores of every metric as a results folder keeps them (Ign F1 against the training split).
+    func writeResults(_ preds: [PredictionRecord], docs: [Document], catalogue: RelationCatalogue, notes: [String], to folder: String) throws {
+        let dir = ResultsDirectory(URL(fileURLWithPath: folder))
+        try dir.create()
+        let train = (try? location.loader().load(.train).0) ?? []
+        let source = predictions.map { "predictions: \($0)" } ?? "oracle answers"
+        let r = SplitResult(experiment: dir.url.lastPathComponent, split: split, documents: docs, predictions: preds,
+                            trainDocuments: train, catalogue: catalogue, extraction: nil, adapterSteps: [:],
+                            notes: notes + ["scored by autore eval (\(source))"])
+        try dir.write(r)
+        print("wrote \(dir.metrics(split))")
     }
 }

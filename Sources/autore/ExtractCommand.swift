@@ -1,6 +1,7 @@
 // `autore extract`: documents → triplets with trained stage adapters over one 4-bit base.
 import ArgumentParser
 import AutoRE
+import Autograd
 import DocRE
 import Foundation
 
@@ -32,6 +33,8 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Re-DocRED directory (default: $AUTORE_DATA, the cache, or ../shared/data/redocred).") var dataDir: String?
     @Flag(help: "Score the predictions of a split afterwards (AutoRE, official, stages).") var eval = false
     @Flag(help: "Print JSON (for --text).") var json = false
+    @Option(help: ArgumentHelp("Write what the extraction cost (documents, seconds, tokens, threads, the command) as JSON here.",
+                               valueName: "file")) var timing: String?
 
     func run() throws {
         guard [split, input, text].compactMap({ $0 }).count == 1 else { throw ValidationError("give exactly one of --split, --input, --text") }
@@ -66,6 +69,12 @@ struct ExtractCommand: ParsableCommand {
         if s.documents > 0 {
             FileHandle.standardError.write(Data(String(format: "%d documents in %.1f s: %.1f documents/minute, %.0f tokens/s (%d read, %d written)\n",
                                                        s.documents, s.seconds, s.documentsPerMinute, s.tokensPerSecond, s.promptTokens, s.generatedTokens).utf8))
+        }
+        if let timing {
+            let input = split.map { "split \($0)" } ?? input.map { "file \($0)" } ?? "text"
+            let command = "autore " + CommandLine.arguments.dropFirst().joined(separator: " ")
+            try ExtractionTiming(command: command, input: input, threads: Threads.count, statistics: s,
+                                 resumedFrom: preds.count - s.documents).write(to: timing)
         }
         if text != nil {
             if json { try printJSON(preds[0]) } else {
