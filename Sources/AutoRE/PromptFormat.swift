@@ -90,9 +90,11 @@ public struct EncodedExamples {
 
 extension PromptFormat {
     /// Groups `examples` that share a prefix (the same document and stage, in document-first order) into
-    /// `PrefixGroup`s of at most `maxQuestions` continuations; an example whose prefix + question + answer
-    /// exceeds `cutoff` tokens is dropped (and counted).
-    public func groups(_ examples: [StageExample], cutoff: Int, maxQuestions: Int) -> EncodedExamples {
+    /// `PrefixGroup`s of at most `maxQuestions` continuations, batched for stems of `stemMinimum` tokens
+    /// (`Int.max`: by length only); an example whose prefix + question + answer exceeds `cutoff` tokens is
+    /// dropped (and counted).
+    public func groups(_ examples: [StageExample], cutoff: Int, maxQuestions: Int,
+                       stemMinimum: Int = StemTree.defaultMinimum) -> EncodedExamples {
         var order: [String] = [], byPrefix: [String: (ids: [Int], conts: [Continuation])] = [:]
         var prefixCache: [String: [Int]] = [:]
         var dropped = 0
@@ -108,35 +110,47 @@ extension PromptFormat {
         var groups: [PrefixGroup] = []
         for key in order {
             let (ids, conts) = byPrefix[key]!
-            for chunk in Self.lengthBatches(conts, prefixLength: ids.count, maxQuestions: maxQuestions) {
+            for chunk in Self.lengthBatches(conts, prefixLength: ids.count, maxQuestions: maxQuestions, stemMinimum: stemMinimum) {
                 groups.append(PrefixGroup(prefix: ids, continuations: chunk))
             }
         }
         return EncodedExamples(groups: groups, dropped: dropped, examples: examples.count)
     }
 
-    /// The continuations of one prefix split into batches by length: sorted by length, then cut into the
-    /// contiguous batches (each at most `maxQuestions`) that compute the fewest tokens, counting each
-    /// batch's padding to its longest member and its own run of the prefix (a small dynamic program).
+    /// The continuations of one prefix split into batches: in an order, cut into the contiguous batches
+    /// (each at most `maxQuestions`) that compute the fewest tokens, counting each batch's own run of the
+    /// prefix, its stems (runs several questions share, `StemTree`) and its padding (a small dynamic
+    /// program). Two orders are tried, by length and by prompt (which puts the questions that share a stem
+    /// side by side); the cheaper wins, length on a tie.
     ///
     ///     lengths 40, 42, 45, 190, 200, prefix 300  → [40, 42, 45] [190, 200]   (1135 tokens, not 1300)
     ///     the same with a prefix of 1000            → one batch                  (2000 tokens, not 2535)
-    static func lengthBatches(_ conts: [Continuation], prefixLength p: Int, maxQuestions: Int) -> [[Continuation]] {
-        let sorted = conts.sorted { ($0.prompt.count + $0.answer.count) < ($1.prompt.count + $1.answer.count) }
-        let len = sorted.map { $0.prompt.count + $0.answer.count }
+    static func lengthBatches(_ conts: [Continuation], prefixLength p: Int, maxQuestions: Int,
+                              stemMinimum: Int = StemTree.defaultMinimum) -> [[Continuation]] {
+        guard !conts.isEmpty else { return [] }
+        let byLength = conts.sorted { ($0.prompt.count + $0.answer.count) < ($1.prompt.count + $1.answer.count) }
+        let a = cheapestCuts(byLength, prefixLength: p, maxQuestions: maxQuestions, stemMinimum: stemMinimum)
+        guard stemMinimum < Int.max else { return a.batches }
+        let byPrompt = conts.sorted { $0.prompt.lexicographicallyPrecedes($1.prompt) || ($0.prompt == $1.prompt && $0.answer.count < $1.answer.count) }
+        let b = cheapestCuts(byPrompt, prefixLength: p, maxQuestions: maxQuestions, stemMinimum: stemMinimum)
+        return b.cost < a.cost ? b.batches : a.batches
+    }
+
+    static func cheapestCuts(_ sorted: [Continuation], prefixLength p: Int, maxQuestions: Int,
+                             stemMinimum: Int) -> (batches: [[Continuation]], cost: Int) {
         let n = sorted.count, limit = max(1, maxQuestions)
-        guard n > 0 else { return [] }
+        let prefix = [Int](repeating: 0, count: p)
         // cost[i]: fewest tokens for the first i continuations; from[i]: where its last batch starts
         var cost = [Int](repeating: .max, count: n + 1), from = [Int](repeating: 0, count: n + 1)
         cost[0] = 0
         for i in 1...n {
             for j in max(0, i - limit)..<i where cost[j] != .max {
-                let c = cost[j] + p + (i - j) * len[i - 1]
+                let c = cost[j] + PrefixGroup(prefix: prefix, continuations: Array(sorted[j..<i])).computedTokenCount(stemMinimum: stemMinimum)
                 if c < cost[i] { cost[i] = c; from[i] = j }
             }
         }
         var batches: [[Continuation]] = [], i = n
         while i > 0 { batches.append(Array(sorted[from[i]..<i])); i = from[i] }
-        return batches.reversed()
+        return (batches.reversed(), cost[n])
     }
 }

@@ -7,10 +7,29 @@ import Foundation
 /// Rows of queries scored together (one GEMM per block; causal blocks skip keys after their last row).
 let attentionBlock = 64
 
+/// Keys and values attended before a call's own tokens: rows of (R, P, Hkv, D) tensors. Batch row b reads
+/// row `rows[b]` (default: row 0 when R = 1, else row b) and only its first `lengths[b]` positions (default
+/// all P; the rest are masked). Several pasts are read one after the other: a tree of shared prefixes (a
+/// document, then one of several questions' shared stems) without copying any node per child.
+public struct AttentionPast {
+    public var k: Tensor
+    public var v: Tensor
+    public var rows: [Int]?
+    public var lengths: [Int]?
+    public init(k: Tensor, v: Tensor, rows: [Int]? = nil, lengths: [Int]? = nil) {
+        self.k = k; self.v = v; self.rows = rows; self.lengths = lengths
+    }
+}
+
 /// Geometry shared by forward and backward.
 struct AttentionPlan {
     var b = 0, t = 0, hq = 0, hkv = 0, d = 0, p = 0, s = 0, window: Int? = nil
     var scale: Float = 1
+    /// Past segments: buffer offset and length of each; per (batch row, segment) the source row and the
+    /// valid length, (b · segments + segment). `ragged` when some batch row does not see every past key.
+    var segStart: [Int] = [], segLength: [Int] = []
+    var segRow: [Int] = [], segValid: [Int] = []
+    var ragged = false
     var blocks: Int { (t + attentionBlock - 1) / attentionBlock }
     var tasks: Int { b * hq * blocks }
     /// (batch, q head, first row, rows, first key, keys) of a task.
@@ -18,13 +37,31 @@ struct AttentionPlan {
         let blk = i % blocks, h = (i / blocks) % hq, bi = i / (blocks * hq)
         let r0 = blk * attentionBlock, r1 = Swift.min(t, r0 + attentionBlock)
         let kHi = p + r1
-        let kLo = window.map { Swift.max(0, p + r0 - $0 + 1) } ?? 0
+        let kLo = ragged ? 0 : (window.map { Swift.max(0, p + r0 - $0 + 1) } ?? 0)
         return (bi, h, r0, r1 - r0, kLo, kHi - kLo)
     }
-    /// Visible keys [lo, hi) (absolute) of query row r.
+    /// Visible keys [lo, hi) (absolute) of query row r when every past key is seen.
     @inline(__always) func visible(_ r: Int) -> (Int, Int) {
         let hi = p + r + 1
         return (window.map { Swift.max(0, hi - $0) } ?? 0, hi)
+    }
+    /// Calls `body(lo, hi)` with the visible buffer ranges of query row r of batch row bi, in increasing order.
+    @inline(__always) func forEachVisible(_ bi: Int, _ r: Int, _ body: (Int, Int) -> Void) {
+        guard ragged else { let (lo, hi) = visible(r); body(lo, hi); return }
+        let ns = segStart.count
+        var pos = 0                                    // position of the segment's first key
+        for sg in 0..<ns { pos += segValid[bi * ns + sg] }
+        let qpos = pos + r
+        let from = window.map { Swift.max(0, qpos - $0 + 1) } ?? 0
+        pos = 0
+        for sg in 0..<ns {
+            let n = segValid[bi * ns + sg]
+            let lo = Swift.max(from, pos), hi = Swift.min(qpos + 1, pos + n)
+            if lo < hi { body(segStart[sg] + lo - pos, segStart[sg] + hi - pos) }
+            pos += n
+        }
+        let lo = Swift.max(from, pos), hi = qpos + 1
+        if lo < hi { body(p + lo - pos, p + hi - pos) }
     }
 }
 
@@ -48,6 +85,17 @@ struct AttentionPlan {
 ///     let o = try causalAttention(q: q, k: k, v: v, past: (k: pk, v: pv), window: 4096)
 public func causalAttention(q: Tensor, k: Tensor, v: Tensor, past: (k: Tensor, v: Tensor)? = nil,
                             window: Int? = nil) throws -> Tensor {
+    try causalAttention(q: q, k: k, v: v, pasts: past.map { [AttentionPast(k: $0.k, v: $0.v)] } ?? [], window: window)
+}
+
+/// Causal attention after several pasts read in order (see `AttentionPast`): batch row b sees, of past s,
+/// the first `lengths[b]` positions of row `rows[b]`, then its own tokens; its query row i sits at
+/// position (Σ seen past keys) + i. A past row read by several batch rows gets the sum of their gradients.
+///
+///     // a document (1, P), then per question the stem of its relation (row stem[b] of R, first len[b])
+///     let o = try causalAttention(q: q, k: k, v: v, pasts: [AttentionPast(k: dk, v: dv),
+///                                 AttentionPast(k: sk, v: sv, rows: stem, lengths: len)])
+public func causalAttention(q: Tensor, k: Tensor, v: Tensor, pasts: [AttentionPast], window: Int? = nil) throws -> Tensor {
     guard q.rank == 4, k.rank == 4, v.rank == 4 else {
         throw TensorError("causalAttention: q, k, v must be (B, T, H, D), got q \(fmt(q.shape)), k \(fmt(k.shape)), v \(fmt(v.shape))")
     }
@@ -60,58 +108,80 @@ public func causalAttention(q: Tensor, k: Tensor, v: Tensor, past: (k: Tensor, v
         throw TensorError("causalAttention: \(pl.hq) query heads are not a multiple of \(pl.hkv) KV heads: q \(fmt(q.shape)), k \(fmt(k.shape))")
     }
     if let w = window, w < 1 { throw TensorError("causalAttention: window \(w) must be ≥ 1 for q \(fmt(q.shape))") }
-    var pb = 0
-    if let past {
+    let pasts = pasts.filter { !($0.k.rank == 4 && $0.k.shape[1] == 0) }   // an empty past adds nothing
+    let ns = pasts.count
+    pl.segRow = Array(repeating: 0, count: pl.b * ns); pl.segValid = Array(repeating: 0, count: pl.b * ns)
+    for (sg, past) in pasts.enumerated() {
         let ps = past.k.shape
-        guard past.k.shape == past.v.shape, ps.count == 4, ps[0] == 1 || ps[0] == pl.b, ps[2] == pl.hkv, ps[3] == pl.d else {
-            throw TensorError("causalAttention: past k \(fmt(past.k.shape)) / v \(fmt(past.v.shape)) must be (1 or B, P, Hkv, D) for k \(fmt(k.shape))")
+        guard past.k.shape == past.v.shape, ps.count == 4, ps[2] == pl.hkv, ps[3] == pl.d else {
+            throw TensorError("causalAttention: past \(sg) k \(fmt(past.k.shape)) / v \(fmt(past.v.shape)) must be (R, P, Hkv, D) for k \(fmt(k.shape))")
         }
-        pl.p = ps[1]; pb = ps[0]
+        let rows = past.rows ?? (ps[0] == 1 ? Array(repeating: 0, count: pl.b) : Array(0..<pl.b))
+        guard rows.count == pl.b, rows.allSatisfy({ (0..<ps[0]).contains($0) }) else {
+            throw TensorError("causalAttention: past \(sg) k \(fmt(ps)) needs one row in 0..<\(ps[0]) for each of the \(pl.b) batch rows")
+        }
+        let lengths = past.lengths ?? Array(repeating: ps[1], count: pl.b)
+        guard lengths.count == pl.b, lengths.allSatisfy({ (0...ps[1]).contains($0) }) else {
+            throw TensorError("causalAttention: past \(sg) k \(fmt(ps)) needs one length in 0...\(ps[1]) for each of the \(pl.b) batch rows")
+        }
+        for bi in 0..<pl.b { pl.segRow[bi * ns + sg] = rows[bi]; pl.segValid[bi * ns + sg] = lengths[bi] }
+        if lengths.contains(where: { $0 != ps[1] }) { pl.ragged = true }
+        pl.segStart.append(pl.p); pl.segLength.append(ps[1])
+        pl.p += ps[1]
     }
     pl.s = pl.p + pl.t; pl.window = window
     pl.scale = 1 / Float(pl.d).squareRoot()
     let plan = pl
 
-    // Keys/values of prefix + new tokens as one (B, S, Hkv, D) buffer.
-    func joined(_ pastT: Tensor?, _ new: Tensor) -> Tensor {
-        guard let pastT, plan.p > 0 else { return new }
+    // Keys/values of the pasts + new tokens as one (B, S, Hkv, D) buffer (positions a row does not see: 0).
+    func joined(_ pastT: [Tensor], _ new: Tensor) -> Tensor {
+        guard plan.p > 0 else { return new }
         let y = Tensor(uninitialized: [plan.b, plan.s, plan.hkv, plan.d])
-        let rowP = plan.p * plan.hkv * plan.d, rowT = plan.t * plan.hkv * plan.d
+        let w = plan.hkv * plan.d, rowT = plan.t * w
         for bi in 0..<plan.b {
-            (y.data + bi * (rowP + rowT)).update(from: pastT.data + (pb == 1 ? 0 : bi * rowP), count: rowP)
-            (y.data + bi * (rowP + rowT) + rowP).update(from: new.data + bi * rowT, count: rowT)
+            let dst = y.data + bi * plan.s * w
+            for sg in 0..<ns {
+                let len = plan.segLength[sg], valid = plan.segValid[bi * ns + sg], row = plan.segRow[bi * ns + sg]
+                (dst + plan.segStart[sg] * w).update(from: pastT[sg].data + row * len * w, count: valid * w)
+                if valid < len { (dst + (plan.segStart[sg] + valid) * w).initialize(repeating: 0, count: (len - valid) * w) }
+            }
+            (dst + plan.p * w).update(from: new.data + bi * rowT, count: rowT)
         }
         return y
     }
-    let kc = joined(past?.k, k), vc = joined(past?.v, v)
+    let kc = joined(pasts.map(\.k), k), vc = joined(pasts.map(\.v), v)
     let out = Tensor(uninitialized: q.shape)
     let lse = Tensor(uninitialized: [plan.b * plan.hq * plan.t])
     attentionForward(plan, q.data, kc.data, vc.data, out.data, lse.data)
 
-    var inputs = [q, k, v]
-    if let past { inputs += [past.k, past.v] }
+    let inputs = [q, k, v] + pasts.flatMap { [$0.k, $0.v] }
     guard recording(inputs) else { return out }
     let saved = out.alias()
+    let pastRowsCount = pasts.map { $0.k.shape[0] }
     return out.record("causalAttention", inputs) { g in
         let dq = Tensor(uninitialized: q.shape)
         let dkc = Tensor.zeros([plan.b, plan.s, plan.hkv, plan.d]), dvc = Tensor.zeros([plan.b, plan.s, plan.hkv, plan.d])
         attentionBackward(plan, q.data, kc.data, vc.data, saved.data, lse.data, g.data, dq.data, dkc.data, dvc.data)
         guard plan.p > 0 else { return [dq, dkc, dvc] }
-        // Split (B, S, …) into the prefix part and the new part; a batch-1 past gets the sum over B.
-        func splitGrad(_ full: Tensor) -> (Tensor, Tensor) {
-            let rowP = plan.p * plan.hkv * plan.d, rowT = plan.t * plan.hkv * plan.d
+        // Split (B, S, …) into each past's part and the new part; a past row read by several batch rows
+        // gets the sum (positions a row does not see carry zero gradient).
+        func splitGrad(_ full: Tensor) -> (Tensor, [Tensor]) {
+            let w = plan.hkv * plan.d, rowT = plan.t * w
             let dnew = Tensor(uninitialized: [plan.b, plan.t, plan.hkv, plan.d])
-            let dpast = Tensor.zeros([pb, plan.p, plan.hkv, plan.d])
+            let dpast = (0..<ns).map { Tensor.zeros([pastRowsCount[$0], plan.segLength[$0], plan.hkv, plan.d]) }
             for bi in 0..<plan.b {
-                let src = full.data + bi * (rowP + rowT)
-                (dnew.data + bi * rowT).update(from: src + rowP, count: rowT)
-                let dst = dpast.data + (pb == 1 ? 0 : bi * rowP)
-                for j in 0..<rowP { dst[j] += src[j] }
+                let src = full.data + bi * plan.s * w
+                (dnew.data + bi * rowT).update(from: src + plan.p * w, count: rowT)
+                for sg in 0..<ns {
+                    let len = plan.segLength[sg], n = plan.segValid[bi * ns + sg] * w
+                    let dst = dpast[sg].data + plan.segRow[bi * ns + sg] * len * w, from = src + plan.segStart[sg] * w
+                    for j in 0..<n { dst[j] += from[j] }
+                }
             }
             return (dnew, dpast)
         }
         let (dk, dpk) = splitGrad(dkc), (dv, dpv) = splitGrad(dvc)
-        return [dq, dk, dv, dpk, dpv]
+        return [dq, dk, dv] + zip(dpk, dpv).flatMap { [$0, $1] }
     }
 }
 
@@ -128,22 +198,41 @@ func attentionProbs(_ pl: AttentionPlan, _ q: UnsafePointer<Float>, _ kc: Unsafe
     sgemm(false, true, rows, nk, pl.d, pl.scale, qp, ldq, kp, ldk, 0, sc, nk)
     for i in 0..<rows {
         let r = r0 + i, row = sc + i * nk
-        let (lo, hi) = pl.visible(r)
-        let a = lo - kLo, e = hi - kLo          // visible slice of this row, local indices
         let li = (bi * pl.hq + h) * pl.t + r
-        if computeLSE {
-            let m = rowMax(row + a, e - a)
-            let s = expShiftSum(row + a, row + a, e - a, shift: m)
-            let l = m + Foundation.log(s)
-            lse[li] = l
-            let inv = 1 / s
-            for j in a..<e { row[j] *= inv }
-        } else {
-            let l = lse[li]
-            expShiftScale(row + a, row + a, e - a, shift: l, scale: 1)
+        if !pl.ragged {
+            let (lo, hi) = pl.visible(r)
+            let a = lo - kLo, e = hi - kLo          // visible slice of this row, local indices
+            if computeLSE {
+                let m = rowMax(row + a, e - a)
+                let s = expShiftSum(row + a, row + a, e - a, shift: m)
+                lse[li] = m + Foundation.log(s)
+                let inv = 1 / s
+                for j in a..<e { row[j] *= inv }
+            } else {
+                expShiftScale(row + a, row + a, e - a, shift: lse[li], scale: 1)
+            }
+            if a > 0 { row.initialize(repeating: 0, count: a) }
+            if e < nk { (row + e).initialize(repeating: 0, count: nk - e) }
+            continue
         }
-        if a > 0 { row.initialize(repeating: 0, count: a) }
-        if e < nk { (row + e).initialize(repeating: 0, count: nk - e) }
+        // Several visible ranges: softmax over their union, zeros elsewhere.
+        var l: Float
+        if computeLSE {
+            var m = -Float.infinity
+            pl.forEachVisible(bi, r) { lo, hi in m = Swift.max(m, rowMax(row + lo - kLo, hi - lo)) }
+            var s: Float = 0
+            pl.forEachVisible(bi, r) { lo, hi in s += expShiftSumOnly(row + lo - kLo, hi - lo, shift: m) }
+            l = m + Foundation.log(s)
+            lse[li] = l
+        } else { l = lse[li] }
+        var next = 0                                 // first local index not yet written
+        pl.forEachVisible(bi, r) { lo, hi in
+            let a = lo - kLo, e = hi - kLo
+            if a > next { (row + next).initialize(repeating: 0, count: a - next) }
+            expShiftScale(row + a, row + a, e - a, shift: l, scale: 1)
+            next = e
+        }
+        if next < nk { (row + next).initialize(repeating: 0, count: nk - next) }
     }
 }
 

@@ -13,6 +13,23 @@ public struct LayerKV {
     public var length: Int { k.shape[1] }
 }
 
+/// A past that a forward call continues: one `LayerKV` per layer, (R, P, Hkv, D). Batch row b reads row
+/// `rows[b]` (default: row 0 when R = 1, else row b) and the first `lengths[b]` positions (default all).
+/// A call may continue several pasts in order: a document, then the shared stem of a group of questions.
+public struct PastSegment {
+    public var layers: [LayerKV]
+    public var rows: [Int]?
+    public var lengths: [Int]?
+    public init(_ layers: [LayerKV], rows: [Int]? = nil, lengths: [Int]? = nil) {
+        self.layers = layers; self.rows = rows; self.lengths = lengths
+    }
+    /// Positions batch row b reads.
+    func seen(_ b: Int) -> Int { lengths?[b] ?? (layers.first?.length ?? 0) }
+    func attention(_ layer: Int) -> AttentionPast {
+        AttentionPast(k: layers[layer].k, v: layers[layer].v, rows: rows, lengths: lengths)
+    }
+}
+
 /// Grouped-query self-attention with RoPE.
 ///
 ///     q = x·Wqᵀ (B,T,Hq,D)   k, v = x·Wkᵀ, x·Wvᵀ (B,T,Hkv,D)   → rope(q, k) → attention(past ++ new) → ·Woᵀ
@@ -31,7 +48,7 @@ public final class LlamaAttention: Module {
     }
 
     /// x: (B, T, C), positions of the T new tokens → (output (B, T, C), this call's rotated k/v).
-    func callAsFunction(_ x: Tensor, positions: [Int], past: LayerKV?) throws -> (Tensor, LayerKV) {
+    func callAsFunction(_ x: Tensor, positions: [Int], pasts: [AttentionPast]) throws -> (Tensor, LayerKV) {
         let b = x.shape[0], t = x.shape[1], d = config.headDim
         let theta = Float(config.ropeTheta)
         var q = try qProj(x).reshaped([b, t, config.headCount, d])
@@ -39,7 +56,7 @@ public final class LlamaAttention: Module {
         let v = try vProj(x).reshaped([b, t, config.kvHeadCount, d])
         q = try rope(q, positions: positions, theta: theta, scaling: scaling)
         k = try rope(k, positions: positions, theta: theta, scaling: scaling)
-        let o = try causalAttention(q: q, k: k, v: v, past: past.map { ($0.k, $0.v) }, window: config.slidingWindow)
+        let o = try causalAttention(q: q, k: k, v: v, pasts: pasts, window: config.slidingWindow)
         return (try oProj(o.reshaped([b, t, config.headCount * d])), LayerKV(k: k, v: v))
     }
 }
@@ -64,8 +81,8 @@ public final class LlamaDecoderLayer: Module {
     init(attention: LlamaAttention, mlp: LlamaMLP, inputNorm: NeuralNet.RMSNorm, postNorm: NeuralNet.RMSNorm) {
         selfAttn = attention; self.mlp = mlp; inputLayernorm = inputNorm; postAttentionLayernorm = postNorm
     }
-    func callAsFunction(_ x: Tensor, positions: [Int], past: LayerKV?) throws -> (Tensor, LayerKV) {
-        let (a, kv) = try selfAttn(inputLayernorm(x), positions: positions, past: past)
+    func callAsFunction(_ x: Tensor, positions: [Int], pasts: [AttentionPast]) throws -> (Tensor, LayerKV) {
+        let (a, kv) = try selfAttn(inputLayernorm(x), positions: positions, pasts: pasts)
         let h = try x + a
         return (try h + mlp(postAttentionLayernorm(h)), kv)
     }
@@ -121,37 +138,48 @@ public final class LlamaModel: Module {
     /// (B, T, C) after the last norm and this call's rotated keys/values per layer (B, T, Hkv, D).
     public func forward(ids: [Int32], batch: Int, length: Int, past: [LayerKV]? = nil,
                         positions: [Int]? = nil) throws -> (hidden: Tensor, present: [LayerKV]) {
+        try forward(ids: ids, batch: batch, length: length, pasts: past.map { [PastSegment($0)] } ?? [], positions: positions)
+    }
+
+    /// `forward` continuing several pasts in order (a prefix tree: see `PastSegment`). Batch row b's
+    /// tokens sit at positions (Σ positions it reads in the pasts) + j unless `positions` (B·T) are given.
+    public func forward(ids: [Int32], batch: Int, length: Int, pasts: [PastSegment],
+                        positions: [Int]? = nil) throws -> (hidden: Tensor, present: [LayerKV]) {
         guard batch > 0, length > 0, ids.count == batch * length else {
             throw TensorError("LlamaModel.forward: \(ids.count) ids for batch \(batch) × length \(length)")
         }
-        if let past, past.count != body.layers.count {
-            throw TensorError("LlamaModel.forward: past has \(past.count) layers, model has \(body.layers.count)")
+        if let bad = pasts.first(where: { $0.layers.count != body.layers.count }) {
+            throw TensorError("LlamaModel.forward: past has \(bad.layers.count) layers, model has \(body.layers.count)")
         }
         if let bad = ids.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
             throw TensorError("LlamaModel.forward: token id \(bad) outside the vocabulary of \(config.vocabSize)")
         }
-        let p = past?.first?.length ?? 0
-        let positions = positions ?? Array(p..<(p + length))
+        let starts = (0..<batch).map { b in pasts.reduce(0) { $0 + $1.seen(b) } }
+        let positions = positions ?? (Set(starts).count == 1 ? Array(starts[0]..<(starts[0] + length))
+                                                              : starts.flatMap { Array($0..<($0 + length)) })
         var h = try body.embedTokens(ids, shape: [batch, length])
         var present: [LayerKV] = []
         present.reserveCapacity(body.layers.count)
         for (i, layer) in body.layers.enumerated() {
-            let layerPast = past?[i]
+            let layerPasts = pasts.map { $0.attention(i) }
             if checkpointBlocks && isGradEnabled {
                 // The block's output and its k/v are all tape outputs, recomputed together in backward, so
                 // a caller may reuse the k/v as a differentiable past (answerLoss's shared prefix).
-                let inputs = [h] + (layerPast.map { [$0.k, $0.v] } ?? [])
+                let inputs = [h] + layerPasts.flatMap { [$0.k, $0.v] }
                 let replay = DropoutReplay(layer)
                 let outs = try checkpoint(inputs, outputs: { xs in
                     try replay.run {
-                        let (y, kv) = try layer(xs[0], positions: positions, past: xs.count == 3 ? LayerKV(k: xs[1], v: xs[2]) : nil)
+                        let again = layerPasts.enumerated().map { j, p in
+                            AttentionPast(k: xs[1 + 2 * j], v: xs[2 + 2 * j], rows: p.rows, lengths: p.lengths)
+                        }
+                        let (y, kv) = try layer(xs[0], positions: positions, pasts: again)
                         return [y, kv.k, kv.v]
                     }
                 })
                 h = outs[0]
                 present.append(LayerKV(k: outs[1], v: outs[2]))
             } else {
-                let (y, kv) = try layer(h, positions: positions, past: layerPast)
+                let (y, kv) = try layer(h, positions: positions, pasts: layerPasts)
                 h = y
                 present.append(kv)
             }

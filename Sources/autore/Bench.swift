@@ -8,6 +8,7 @@ struct Bench: ParsableCommand {
             BenchKernels.self,
             BenchGenerate.self,
             BenchQLoRA.self,
+            BenchStems.self,
         ]
     )
 }

@@ -138,3 +138,38 @@ func attentionRef(_ q: [Double], _ k: [Double], _ v: [Double], _ pk: [Double]?, 
     } } }
     return out
 }
+
+/// Attention after several pasts (segments), plain loops: batch row b reads, of segment s, the first
+/// lengths[s][b] positions of row rows[s][b], then its own keys; positions run on over what it reads.
+struct PastRef { var p: Int; var rows: [Int]; var lengths: [Int] }
+func segmentedAttentionRef(_ q: [Double], _ k: [Double], _ v: [Double], pasts: [(k: [Double], v: [Double], shape: PastRef)],
+                           b: Int, t: Int, hq: Int, hkv: Int, d: Int, window: Int?) -> [Double] {
+    var out = [Double](repeating: 0, count: b * t * hq * d)
+    for bi in 0..<b {
+        // (keys, values) rows this batch row reads, in order: [position][hkv·d]
+        var keys: [[Double]] = [], values: [[Double]] = []
+        for (pk, pv, s) in pasts {
+            for j in 0..<s.lengths[bi] {
+                let base = ((s.rows[bi] * s.p + j) * hkv) * d
+                keys.append(Array(pk[base..<(base + hkv * d)])); values.append(Array(pv[base..<(base + hkv * d)]))
+            }
+        }
+        let pastCount = keys.count
+        for j in 0..<t {
+            let base = ((bi * t + j) * hkv) * d
+            keys.append(Array(k[base..<(base + hkv * d)])); values.append(Array(v[base..<(base + hkv * d)]))
+        }
+        for h in 0..<hq { for i in 0..<t {
+            let hk = h / (hq / hkv), pos = pastCount + i
+            var js: [Int] = [], sc: [Double] = []
+            for j in 0...pos where window.map({ pos - j < $0 }) ?? true {
+                var s = 0.0
+                for c in 0..<d { s += q[((bi * t + i) * hq + h) * d + c] * keys[j][hk * d + c] }
+                js.append(j); sc.append(s / Double(d).squareRoot())
+            }
+            let m = sc.max()!; let e = sc.map { Foundation.exp($0 - m) }; let z = e.reduce(0, +)
+            for (n, j) in js.enumerated() { for c in 0..<d { out[((bi * t + i) * hq + h) * d + c] += e[n] / z * values[j][hk * d + c] } }
+        } }
+    }
+    return out
+}

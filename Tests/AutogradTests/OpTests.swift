@@ -296,6 +296,31 @@ import Testing
         }
     }
 
+    /// Two pasts: a document broadcast to every row, then per row one of a few stems of its own length
+    /// (a row with length 0 reads no stem). Values and gradients of every input, pasts included.
+    @Test(arguments: [(3, 4, 4, 2, 4, nil), (3, 4, 4, 2, 4, 5), (2, 66, 2, 1, 2, nil)] as [(Int, Int, Int, Int, Int, Int?)])
+    func severalRaggedPasts(b: Int, t: Int, hq: Int, hkv: Int, d: Int, window: Int?) throws {
+        let doc = PastRef(p: 3, rows: Array(repeating: 0, count: b), lengths: Array(repeating: 3, count: b))
+        let stem = PastRef(p: 4, rows: [0, 1, 1].prefix(b).map { $0 }, lengths: [4, 2, 0].prefix(b).map { $0 })
+        let ins = [det([b, t, hq, d], offset: 1), det([b, t, hkv, d], offset: 2), det([b, t, hkv, d], offset: 3),
+                   det([1, 3, hkv, d], offset: 4), det([1, 3, hkv, d], offset: 5), det([2, 4, hkv, d], offset: 6), det([2, 4, hkv, d], offset: 7)]
+        try gradCheck("attention after a document and ragged stems B\(b) T\(t) W\(window ?? 0)", ins, {
+            try causalAttention(q: $0[0], k: $0[1], v: $0[2], pasts: [
+                AttentionPast(k: $0[3], v: $0[4]),
+                AttentionPast(k: $0[5], v: $0[6], rows: stem.rows, lengths: stem.lengths)], window: window)
+        }, ref: { x in
+            segmentedAttentionRef(x[0], x[1], x[2], pasts: [(x[3], x[4], doc), (x[5], x[6], stem)],
+                                  b: b, t: t, hq: hq, hkv: hkv, d: d, window: window)
+        })
+    }
+
+    @Test func badPastRowsOrLengthsAreErrors() throws {
+        let q = det([2, 3, 2, 4]), k = det([2, 3, 1, 4]), pk = det([2, 4, 1, 4])
+        #expect(throws: TensorError.self) { try causalAttention(q: q, k: k, v: k, pasts: [AttentionPast(k: pk, v: pk, rows: [0, 2])]) }
+        #expect(throws: TensorError.self) { try causalAttention(q: q, k: k, v: k, pasts: [AttentionPast(k: pk, v: pk, lengths: [5, 1])]) }
+        #expect(throws: TensorError.self) { try causalAttention(q: q, k: k, v: k, pasts: [AttentionPast(k: pk, v: pk, rows: [0])]) }
+    }
+
     @Test func prefixPlusContinuationEqualsFullSequence() throws {
         let t = 9, p = 4
         let q = det([1, t, 4, 8], offset: 1), k = det([1, t, 2, 8], offset: 2), v = det([1, t, 2, 8], offset: 3)

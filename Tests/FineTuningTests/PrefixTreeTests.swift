@@ -1,5 +1,5 @@
-// Sharing a document's prefix in training changes nothing but the cost: loss and adapter gradients equal
-// those of every full sequence run on its own.
+// Sharing a document's prefix, and the stems questions share after it, changes nothing but the cost in
+// training: loss and adapter gradients equal those of every full sequence run on its own.
 import Autograd
 import Foundation
 import LanguageModels
@@ -95,6 +95,71 @@ import TestSupport
         }
         // Not vacuous: the prefix's keys/values carry gradient to layer 0's v_proj adapter.
         #expect(try lossAndGrads(checkpointedModel, group).1["model.layers.0.self_attn.v_proj.lora_A.facts.weight"]!.contains { $0 != 0 })
+    }
+
+    /// Prompts after a prefix (minimum stem 3): E shares nothing; A, B, F share six tokens; C, D five;
+    /// G, H share A's six and then four more of their own (a nested stem).
+    static let prompts: [[Int]] = [
+        [1, 2, 3, 4, 5, 6, 10],                     // A
+        [1, 2, 3, 4, 5, 6, 11, 12],                 // B
+        [1, 2, 7, 8, 9, 13],                        // C
+        [1, 2, 7, 8, 9, 14],                        // D
+        [30, 31],                                   // E
+        [1, 2, 3, 4, 5, 6, 20],                     // F
+        [1, 2, 3, 4, 5, 6, 40, 41, 42, 43, 50],     // G
+        [1, 2, 3, 4, 5, 6, 40, 41, 42, 43, 51, 52], // H
+    ]
+
+    @Test func stemsAreTheLongRunsQuestionsShare() {
+        let tree = StemTree(prompts: Self.prompts, minimum: 3)
+        #expect(tree.stems == [
+            StemTree.Stem(tokens: [1, 2, 3, 4, 5, 6], parent: nil, depth: 0),
+            StemTree.Stem(tokens: [40, 41, 42, 43], parent: 0, depth: 1),
+            StemTree.Stem(tokens: [1, 2, 7, 8, 9], parent: nil, depth: 0),
+        ])
+        #expect(tree.leafStem == [0, 0, 2, 2, nil, 0, 1, 1])
+        #expect(tree.leafPrompt == [[10], [11, 12], [13], [14], [30, 31], [20], [50], [51, 52]])
+        #expect(tree.path(1) == [0, 1] && tree.depth == 2)
+        // every prompt is its stems then its own rest
+        for (i, p) in Self.prompts.enumerated() {
+            #expect(tree.path(tree.leafStem[i]).flatMap { tree.stems[$0].tokens } + tree.leafPrompt[i] == p)
+        }
+        // a longer minimum keeps the six-token stem only; no minimum reachable: no stems
+        #expect(StemTree(prompts: Self.prompts, minimum: 6).stems.map(\.tokens) == [[1, 2, 3, 4, 5, 6]])
+        #expect(StemTree(prompts: Self.prompts, minimum: 100).stems.isEmpty)
+        // What a step computes, padding included: without stems the prefix and 8 rows of the longest
+        // prompt + answer (13); with them the prefix, level 0 (two stems, the longer of 6), level 1 (one
+        // of 4) and 8 rows of the longest rest + answer (H: 2 + 1).
+        let group = PrefixGroup(prefix: [9, 9], continuations: Self.prompts.map { Continuation(prompt: $0, answer: [7]) })
+        #expect(group.computedTokenCount(stemMinimum: 100) == 2 + 8 * 13)
+        #expect(group.computedTokenCount(stemMinimum: 3) == 2 + 2 * 6 + 1 * 4 + 8 * 3)
+    }
+
+    /// Nested stems of different lengths, rows without a stem, with and without a prefix, with checkpointed
+    /// blocks: the same loss and adapter gradients as sharing the prefix only.
+    @Test(arguments: [(true, false), (false, false), (true, true)])
+    func stemsChangeNothingButTheCost(prefix: Bool, checkpointing: Bool) throws {
+        let model = try tinyModel()
+        model.checkpointBlocks = checkpointing
+        let answers = [[7, 7, 4], [40], [41, 42], [6], [8, 9], [10, 3, 3], [12], [22, 23]]
+        let group = PrefixGroup(prefix: prefix ? [3, 14, 15, 9, 26, 5, 35, 8] : [],
+                                continuations: zip(Self.prompts, answers).map { Continuation(prompt: $0, answer: $1) })
+        model.zeroGrad()
+        let flatLoss = try model.answerLoss(group, stemMinimum: .max)
+        try flatLoss.backward()
+        var flat: [String: [Float]] = [:]
+        for (k, p) in model.adapterParameters("facts") { flat[k] = p.grad?.scalars ?? [] }
+        model.zeroGrad()
+        let treeLoss = try model.answerLoss(group, stemMinimum: 3)
+        try treeLoss.backward()
+        #expect(abs(treeLoss.item - flatLoss.item) <= 1e-5 * max(1, abs(flatLoss.item)), "loss \(treeLoss.item) vs \(flatLoss.item)")
+        var worst: Float = 0
+        for (k, p) in model.adapterParameters("facts") {
+            let g = p.grad?.scalars ?? [], f = flat[k]!
+            #expect(!g.isEmpty && g.count == f.count, "\(k)")
+            for (a, b) in zip(g, f) { worst = max(worst, abs(a - b) / max(1e-3, abs(b))) }
+        }
+        #expect(worst <= 1e-3, "worst relative gradient difference \(worst)")
     }
 
     @Test func lossCountsAnswerTokensOnly() throws {
