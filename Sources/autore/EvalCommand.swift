@@ -22,8 +22,8 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Do not repair entity strings.") var noRepair = false
     @Flag(help: "Add inverse triples for known inverse pairs.") var inverseCompletion = false
     @Flag(help: "Print JSON.") var json = false
-    @Option(help: ArgumentHelp("Also write metrics_<split>.json, the form `autore report` reads, into this results folder.",
-                               valueName: "folder")) var results: String?
+    @Option(name: .customLong("results"), help: ArgumentHelp("Also write metrics_<split>.json, the form `autore report` reads, into this results folder.",
+                               valueName: "folder")) var resultsFolder: String?
 
     func run() throws {
         let (docs, note, cat) = try location.documents(split)
@@ -48,7 +48,13 @@ struct EvalCommand: ParsableCommand {
             }
         }
         if let w = writePredictions { try PredictionRecord.write(preds, to: URL(fileURLWithPath: w)) }
-        if let results { try writeResults(preds, docs: docs, catalogue: cat, notes: notes, to: results) }
+        // The training split (Ign F1's training facts), read once for the official metric and --results.
+        var trainSplitRead = false, trainSplit: (documents: [Document], note: String?)?
+        func train() -> (documents: [Document], note: String?)? {
+            if !trainSplitRead { trainSplit = (try? location.loader()).flatMap { try? $0.load(.train) }; trainSplitRead = true }
+            return trainSplit
+        }
+        if let resultsFolder { try writeResults(preds, docs: docs, train: train()?.documents ?? [], catalogue: cat, notes: notes, to: resultsFolder) }
         guard let link = EntityLinking(rawValue: linking) else { throw ValidationError("--linking all|first") }
         let ev = Evaluator(documents: docs, catalogue: cat)
         let metrics: [Metric]
@@ -63,13 +69,12 @@ struct EvalCommand: ParsableCommand {
             case .strict: results.append(ev.autore(preds, strict: true))
             case .stages: results.append(ev.stages(preds))
             case .official:
-                let loader = try? location.loader()
-                var train: [Document] = []
-                if let l = loader, let (t, n) = try? l.load(.train) {
-                    train = t
+                var trainDocs: [Document] = []
+                if let (t, n) = train() {
+                    trainDocs = t
                     if let n = n { notes.append("Ign F1 train facts: \(n)" + (split.hasPrefix("dev") || split.hasPrefix("select") ? " (overlaps dev: use test for Ign F1)" : "")) }
                 } else { notes.append("Ign F1: no training split found; Ign F1 = F1") }
-                var s = ev.official(preds, trainFacts: Evaluator.trainFacts(train), linking: link)
+                var s = ev.official(preds, trainFacts: Evaluator.trainFacts(trainDocs), linking: link)
                 s.notes += notes
                 results.append(s)
                 if let sub = submission {
@@ -103,10 +108,10 @@ struct EvalCommand: ParsableCommand {
     }
 
     /// The scores of every metric as a results folder keeps them (Ign F1 against the training split).
-    func writeResults(_ preds: [PredictionRecord], docs: [Document], catalogue: RelationCatalogue, notes: [String], to folder: String) throws {
+    func writeResults(_ preds: [PredictionRecord], docs: [Document], train: [Document], catalogue: RelationCatalogue,
+                      notes: [String], to folder: String) throws {
         let dir = ResultsDirectory(URL(fileURLWithPath: folder))
         try dir.create()
-        let train = (try? location.loader().load(.train).0) ?? []
         let source = predictions.map { "predictions: \($0)" } ?? "oracle answers"
         let r = SplitResult(experiment: dir.url.lastPathComponent, split: split, documents: docs, predictions: preds,
                             trainDocuments: train, catalogue: catalogue, extraction: nil, adapterSteps: [:],
