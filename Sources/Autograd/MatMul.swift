@@ -4,18 +4,45 @@ import CBLAS
 
 /// C[b] = op(A[b])·op(B[b]) for b in 0..<batch with element batch strides (0 = shared operand).
 /// A `cStride` of 0 accumulates every batch into one C (beta 1 after the first).
+///
+/// Single-threaded OpenBLAS calls split over the pool: by batch items when there are enough of them,
+/// else by blocks of C's longer side (multiples of 16). Every element of C is computed by one call over
+/// the whole K, in batch order, so the split depends on `Threads.count` only (see `Threads`).
 func gemmBatched(_ a: UnsafePointer<Float>, _ aStride: Int, _ b: UnsafePointer<Float>, _ bStride: Int,
                  _ c: UnsafeMutablePointer<Float>, _ cStride: Int, batch: Int,
                  m: Int, n: Int, k: Int, transA: Bool, transB: Bool, beta: Float = 0) {
     Threads.configureBLAS()
+    guard m > 0, n > 0, batch > 0 else { return }
     let lda = transA ? m : k, ldb = transB ? k : n
-    for i in 0..<batch {
-        let bt: Float = (cStride == 0 && i > 0) ? 1 : beta
-        if m == 0 || n == 0 { continue }
-        if k == 0 { if bt == 0 { (c + i * cStride).initialize(repeating: 0, count: m * n) }; continue }
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), 1, a + i * aStride, Int32(lda), b + i * bStride, Int32(ldb),
-                    bt, c + i * cStride, Int32(n))
+    // C[b][i0..<i1, j0..<j1] = op(A[b])[i0..<i1, :] · op(B[b])[:, j0..<j1] for b in items
+    func block(_ i0: Int, _ i1: Int, _ j0: Int, _ j1: Int, _ items: Range<Int>) {
+        for i in items {
+            let bt: Float = (cStride == 0 && i > 0) ? 1 : beta
+            let cb = c + i * cStride + i0 * n + j0
+            if k == 0 {
+                if bt == 0 { for r in 0..<(i1 - i0) { (cb + r * n).initialize(repeating: 0, count: j1 - j0) } }
+                continue
+            }
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(i1 - i0), Int32(j1 - j0), Int32(k), 1,
+                        a + i * aStride + (transA ? i0 : i0 * lda), Int32(lda),
+                        b + i * bStride + (transB ? j0 * ldb : j0), Int32(ldb), bt, cb, Int32(n))
+        }
+    }
+    // Below about 4 MFLOP a pool round trip costs more than it saves.
+    if Threads.count == 1 || batch * m * n * Swift.max(k, 1) < 1 << 21 { block(0, m, 0, n, 0..<batch); return }
+    if cStride != 0 && batch >= Threads.count {
+        parallelFor(batch, costPerItem: 1 << 15) { block(0, m, 0, n, $0) }
+        return
+    }
+    let byRows = m >= n, side = byRows ? m : n
+    let parts = Swift.min(Threads.count, Swift.max(1, side / 16))
+    @inline(__always) func edge(_ p: Int) -> Int { p == parts ? side : side * p / parts / 16 * 16 }
+    parallelFor(parts, costPerItem: 1 << 15) { r in
+        for p in r {
+            let lo = edge(p), hi = edge(p + 1)
+            if lo < hi { byRows ? block(lo, hi, 0, n, 0..<batch) : block(0, m, lo, hi, 0..<batch) }
+        }
     }
 }
 

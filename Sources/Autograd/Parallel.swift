@@ -1,50 +1,47 @@
-// The thread pool of the kernels (row splits over GCD workers) and the one thread setting shared with
-// OpenBLAS. Not a task scheduler: regions do not nest; work inside a region runs serially.
+// The thread pool of the kernels (row splits over GCD workers), the only source of parallelism: OpenBLAS
+// runs single-threaded, its GEMMs split over the pool by the callers (MatMul). Not a task scheduler.
 import Foundation
 import CBLAS
 
-/// Threads used by kernels and by OpenBLAS: env `AUTORE_THREADS`, default the number of cores.
+/// Threads used by the kernels: env `AUTORE_THREADS`, default the number of cores.
+///
+/// OpenBLAS's own thread count is one setting for the whole process, and a GEMM's bits depend on it. It
+/// stays at one, and every split of work depends on `count` alone: a result is the same bits whatever
+/// other threads of the process are doing, and for a given `count` from run to run.
 public enum Threads {
     public static let count: Int = {
         if let s = ProcessInfo.processInfo.environment["AUTORE_THREADS"], let n = Int(s), n >= 1 { return n }
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
     nonisolated(unsafe) static var configured = false
-    nonisolated(unsafe) static var depth = 0
     nonisolated(unsafe) static var lock: pthread_mutex_t = { var m = pthread_mutex_t(); pthread_mutex_init(&m, nil); return m }()
 
-    /// Make OpenBLAS use `count` threads (done once, lazily, before the first GEMM).
+    /// Make OpenBLAS single-threaded (done once, lazily, before the first BLAS call).
     @inline(__always) public static func configureBLAS() {
         if configured { return }
         pthread_mutex_lock(&lock)
         if !configured {
             // OpenBLAS's idle workers spin for 2^28 cycles (~0.1 s) after each threaded call by default,
-            // taking the cores from this pool's workers whenever kernels follow a GEMM (measured: attention
-            // forward+backward 31 ms → 15 ms). Unless the user set it, spin 2^4 cycles, then sleep.
+            // taking the cores from this pool's workers when a benchmark's threaded baseline (below) is
+            // followed by kernels. Unless the user set it, spin 2^4 cycles, then sleep.
             if getenv("OPENBLAS_THREAD_TIMEOUT") == nil {
                 setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0)
                 openblas_read_env()
                 blas_thread_shutdown_()
                 blas_thread_init()
             }
-            openblas_set_num_threads(Int32(count)); configured = true
+            openblas_set_num_threads(1); configured = true
         }
         pthread_mutex_unlock(&lock)
     }
-    /// Enter a parallel region: OpenBLAS drops to one thread until every open region has left,
-    /// so a GEMM inside pool work never starts threads of its own.
-    static func enter() {
+
+    /// Runs `body` with OpenBLAS threaded over `count` threads: the ceiling benchmarks compare the
+    /// pool-split GEMMs with. Never around library work (it would make results depend on it).
+    public static func withThreadedOpenBLAS<T>(_ body: () throws -> T) rethrows -> T {
         configureBLAS()
-        pthread_mutex_lock(&lock)
-        if depth == 0 { openblas_set_num_threads(1) }
-        depth += 1
-        pthread_mutex_unlock(&lock)
-    }
-    static func leave() {
-        pthread_mutex_lock(&lock)
-        depth -= 1
-        if depth == 0 { openblas_set_num_threads(Int32(count)) }
-        pthread_mutex_unlock(&lock)
+        openblas_set_num_threads(Int32(count))
+        defer { openblas_set_num_threads(1) }
+        return try body()
     }
 }
 
@@ -53,7 +50,7 @@ public enum Threads {
 @inline(__always) public func parallelFor(_ n: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
     let workers = min(Threads.count, n)
     if workers <= 1 || n * costPerItem < 32768 { if n > 0 { body(0..<n) }; return }
-    Threads.enter(); defer { Threads.leave() }
+    Threads.configureBLAS()   // pool work may call OpenBLAS
     withoutActuallyEscaping(body) { body in
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let lo = n * w / workers, hi = n * (w + 1) / workers
@@ -67,7 +64,7 @@ public enum Threads {
 @discardableResult public func parallelTasks(_ tasks: Int, _ body: (Int, Int) -> Void) -> Int {
     let workers = min(Threads.count, tasks)
     if workers <= 1 { for t in 0..<tasks { body(t, 0) }; return 1 }
-    Threads.enter(); defer { Threads.leave() }
+    Threads.configureBLAS()   // pool work may call OpenBLAS
     let counter = TaskCounter()
     withoutActuallyEscaping(body) { body in
         DispatchQueue.concurrentPerform(iterations: workers) { w in

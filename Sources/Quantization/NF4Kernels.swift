@@ -1,5 +1,5 @@
 // y = x·Wᵀ and dx = dy·W straight from NF4 blocks: tiles of W are dequantised into a per-thread scratch and
-// multiplied there (cblas_sgemm, single-threaded inside the pool), so a Float32 copy of the whole weight
+// multiplied there (cblas_sgemm, single-threaded like every OpenBLAS call here), so a Float32 copy of the whole weight
 // never exists. No weight gradient: the quantized base is frozen.
 import Autograd
 import CBLAS
@@ -12,6 +12,7 @@ import Foundation
 
 /// y (N, out) = x (N, in) · Wᵀ.
 public func nf4MatmulForward(_ x: UnsafePointer<Float>, rows n: Int, _ w: NF4Matrix, into y: UnsafeMutablePointer<Float>) {
+    Threads.configureBLAS()
     let k = w.columns, m = w.rows
     if n == 1 {   // decoding: one dequantised row at a time, dotted with x
         let chunk = 64
@@ -43,6 +44,7 @@ public func nf4MatmulForward(_ x: UnsafePointer<Float>, rows n: Int, _ w: NF4Mat
 /// reduction across threads, so the result is the same bits whichever worker runs which task. Blocks are
 /// about 256 columns wide (an efficient GEMM), narrower when that gives fewer than two per thread.
 public func nf4MatmulInputGradient(_ dy: UnsafePointer<Float>, rows n: Int, _ w: NF4Matrix, into dx: UnsafeMutablePointer<Float>) {
+    Threads.configureBLAS()
     let k = w.columns, m = w.rows
     let wanted = max((k + 255) / 256, min(2 * Threads.count, (k + 63) / 64))
     let cw = min(k, ((k + wanted - 1) / wanted + 15) / 16 * 16)

@@ -48,10 +48,11 @@ struct BenchGenerate: ParsableCommand {
         // The sgemm rate of this machine, on the model's own largest projection shape.
         let k = c.hiddenSize, n = c.intermediateSize
         let a = Tensor.randn([t, k], seed: 1), b = Tensor.randn([n, k], seed: 2), out = Tensor.zeros([t, n])
-        Threads.configureBLAS()
         let sgemmSeconds = clock.time {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(n), Int32(k), 1, a.data, Int32(k),
-                        b.data, Int32(k), 0, out.data, Int32(n))
+            Threads.withThreadedOpenBLAS {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(n), Int32(k), 1, a.data, Int32(k),
+                            b.data, Int32(k), 0, out.data, Int32(n))
+            }
         }
         let sgemm = 2.0 * Double(t * n * k) / sgemmSeconds / 1e9
 

@@ -23,7 +23,7 @@ struct BenchKernels: ParsableCommand {
     func run() throws {
         var rows: [[String: Any]] = []
         func line(_ s: String) { if !json { print(s) } }
-        line("threads: \(Threads.count) (AUTORE_THREADS; kernels and OpenBLAS)")
+        line("threads: \(Threads.count) (AUTORE_THREADS; the pool, and OpenBLAS's own threading in the sgemm column)")
         line("")
         line("matmul  x (M, K) · Wᵀ, W (N, K)          Tensor GFLOP/s   sgemm GFLOP/s   ratio")
         let m = 512
@@ -33,8 +33,10 @@ struct BenchKernels: ParsableCommand {
             let flops = 2.0 * Double(m * n * k)
             // Interleaved so that load from other processes hits both sides alike.
             let (raw, ours) = try timePair({
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1,
-                            x.data, Int32(k), w.data, Int32(k), 0, c, Int32(n))
+                Threads.withThreadedOpenBLAS {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1,
+                                x.data, Int32(k), w.data, Int32(k), 0, c, Int32(n))
+                }
             }, { _ = try matmul(x, w, transposeB: true) })
             let g1 = flops / ours / 1e9, g2 = flops / raw / 1e9
             line(String(format: "  M=%d K=%-5d N=%-6d                  %8.1f        %8.1f     %.2f", m, k, n, g1, g2, g1 / g2))
@@ -103,7 +105,9 @@ struct BenchKernels: ParsableCommand {
             let c = UnsafeMutablePointer<Float>.allocate(capacity: 512 * 1536); defer { c.deallocate() }
             let sgemmFlops = 2.0 * 512 * 576 * 1536
             let raw = {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 512, 1536, 576, 1, x.data, 576, w.data, 576, 0, c, 1536)
+                Threads.withThreadedOpenBLAS {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 512, 1536, 576, 1, x.data, 576, w.data, 576, 0, c, 1536)
+                }
             }
             let (s1, f) = try timePair(raw, { _ = try withNoGrad { try causalAttention(q: q, k: k, v: v) } })
             let (s2, fb) = try timePair(raw, {

@@ -279,10 +279,11 @@ struct BenchQLoRA: ParsableCommand {
         let a = Tensor.randn([n, maxIn], seed: 1), w = Tensor.randn([maxOut * maxIn], seed: 2), y = Tensor.zeros([n, maxOut])
         let sgemmFlops = shapes.reduce(0.0) { $0 + 2 * Double(n) * Double($1.0) * Double($1.1) }
         let sgemmPass = {
-            Threads.configureBLAS()
-            for (k, m) in shapes {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(m), Int32(k), 1, a.data, Int32(k),
-                            w.data, Int32(k), 0, y.data, Int32(m))
+            Threads.withThreadedOpenBLAS {
+                for (k, m) in shapes {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(m), Int32(k), 1, a.data, Int32(k),
+                                w.data, Int32(k), 0, y.data, Int32(m))
+                }
             }
         }
 

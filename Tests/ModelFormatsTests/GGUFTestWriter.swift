@@ -81,7 +81,7 @@ enum TempFiles {
     }()
     static func write(_ bytes: [UInt8], _ name: String) -> String {
         let p = dir + "/" + name
-        FileManager.default.createFile(atPath: p, contents: Data(bytes))
+        guard FileManager.default.createFile(atPath: p, contents: Data(bytes)) else { fatalError("cannot write \(p)") }
         return p
     }
 }
