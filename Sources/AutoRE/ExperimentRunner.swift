@@ -57,10 +57,7 @@ public struct ExperimentRunner {
         }
         try configText.write(toFile: results.file("config.yaml"), atomically: true, encoding: .utf8)
         try (command + "\n").write(toFile: results.file("command.txt"), atomically: true, encoding: .utf8)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try AtomicFile.write(try enc.encode(summaries), to: URL(fileURLWithPath: results.file("training.json")))
+        try ResultsJSON.write(summaries, to: results.file("training.json"))
         for plan in config.adapterRuns(in: runs) {
             for (f, copy) in [("loss.svg", "loss_\(plan.stage).svg"), ("metrics.jsonl", "train_log_\(plan.stage).jsonl")]
             where FileManager.default.fileExists(atPath: plan.directory.file(f)) {

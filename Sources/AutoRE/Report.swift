@@ -95,23 +95,46 @@ public struct Report {
             let dir = ResultsDirectory(results.appendingPathComponent(n))
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: dir.url.path, isDirectory: &isDir), isDir.boolValue else { continue }
-            let files = (try? fm.contentsOfDirectory(atPath: dir.url.path)) ?? []
-            let dec = JSONDecoder()
-            dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            var splits: [SplitResult] = []
-            for f in files.sorted() where f.hasPrefix("metrics_") && f.hasSuffix(".json") {
-                guard let data = fm.contents(atPath: dir.file(f)) else { continue }
-                do { splits.append(try dec.decode(SplitResult.self, from: data)) } catch {
-                    throw AutoREError("\(dir.file(f)): unreadable metrics file (\(error))")
-                }
-            }
+            let splits = try dir.scored()
             guard !splits.isEmpty else { continue }
             let config = try? ExperimentConfig.load(path: dir.file("config.yaml"))
-            let training = (fm.contents(atPath: dir.file("training.json")).flatMap { try? dec.decode([AdapterRunSummary].self, from: $0) }) ?? []
+            let training = (fm.contents(atPath: dir.file("training.json")).flatMap { try? ResultsJSON.decode([AdapterRunSummary].self, from: $0) }) ?? []
             let command = try? String(contentsOfFile: dir.file("command.txt"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             out.append(Entry(name: n, config: config, splits: splits, training: training, command: command))
         }
         return out
+    }
+
+    /// Scores every results folder's predictions again with this build's evaluator (keeping what each
+    /// extraction measured) and rewrites its metrics files; `say` reports each split and any changed F1.
+    public func rescore(loader: SplitLoader, say: (String) -> Void = { print($0) }) throws {
+        let catalogue = try loader.catalogue()
+        var loaded: [Split: [Document]] = [:]
+        func documents(_ split: Split) throws -> [Document] {
+            if let d = loaded[split] { return d }
+            let d = try loader.load(split).documents
+            loaded[split] = d
+            return d
+        }
+        let fm = FileManager.default
+        for n in ((try? fm.contentsOfDirectory(atPath: results.path)) ?? []).sorted() {
+            let dir = ResultsDirectory(results.appendingPathComponent(n))
+            for old in try dir.scored() {
+                guard let path = dir.predictionsScored(as: old.split) else {
+                    throw AutoREError("\(dir.metrics(old.split)): no predictions file to score again (\(dir.predictions(old.split)))")
+                }
+                let slice = try SplitSlice(parsing: old.split, file: dir.metrics(old.split))
+                let docs = try SplitDocuments(slice, loader: loader).documents
+                guard docs.count == old.documents else {
+                    throw AutoREError("\(dir.metrics(old.split)): scored \(old.documents) documents, but \(old.split) has \(docs.count) here (another copy of the data?)")
+                }
+                let new = old.rescored(documents: docs, predictions: try PredictionRecord.load(URL(fileURLWithPath: path)),
+                                       trainDocuments: try documents(.train), catalogue: catalogue)
+                try dir.write(new)
+                let (f0, f1) = (ReportTable.pct(old.autore.total.f1), ReportTable.pct(new.autore.total.f1))
+                say("\(n) · \(old.split): AutoRE F1 \(f1)" + (f0 == f1 ? "" : " (was \(f0))") + ", \(docs.count) documents")
+            }
+        }
     }
 
     /// Writes the README and returns its path.
@@ -186,6 +209,7 @@ public struct Report {
         s += "\nTraining time counts the session that finished the adapter (a resumed run's earlier sessions are not added).\n\n"
         s += timingSection()
         s += comparisonSection(entries)
+        s += ablationSection(entries)
 
         s += "## Loss curves\n\n"
         for e in entries {
@@ -250,7 +274,102 @@ public struct Report {
             if let mt = main.config?.data.train, let bt = best.0.config?.data.train, mt != bt {
                 s += "; the two were not trained on the same documents (\(mt) against \(bt)), so this row measures the system as shipped, and the three-against-one-adapter ablation on the shared slice is the controlled comparison"
             }
-            s += ".\n\n"
+            s += ". " + Self.bootstrapSentence(m, best.1) + "\n\n"
+        }
+        return s
+    }
+
+    /// The paired bootstrap of `a` against `b` in words (or why there is none).
+    static func bootstrapSentence(_ a: SplitResult, _ b: SplitResult) -> String {
+        guard let pa = a.autore.perDocument, let pb = b.autore.perDocument else {
+            return "(No per-document counts in these metrics files for a paired test: `autore report --rescore` adds them.)"
+        }
+        guard let t = PairedBootstrap(pa, pb) else { return "(The two were not scored on the same documents: no paired test.)" }
+        let separated = t.interval.lowerBound > 0 || t.interval.upperBound < 0
+        return "Paired bootstrap over the \(t.documents) documents (\(t.resamples) resamples): 95% interval of the difference " +
+            "\(Self.interval(t)) points, p = \(String(format: "%.3f", t.pValue)); " +
+            (separated ? "the interval excludes 0." : "the interval includes 0, so these documents do not separate the two.")
+    }
+
+    static func interval(_ t: PairedBootstrap) -> String {
+        String(format: "[%+.2f, %+.2f]", 100 * t.interval.lowerBound, 100 * t.interval.upperBound)
+    }
+
+    /// A question the ablations answer: the experiments whose configs differ only in the compared setting.
+    struct AblationAxis {
+        var title: String
+        var column: String
+        /// The compared setting of a config, as a table cell.
+        var value: (ExperimentConfig) -> String
+        /// The config with the compared setting put to one common value: configs equal after this (and
+        /// after resetting what does not shape training) are compared with each other.
+        var common: (ExperimentConfig) -> ExperimentConfig
+    }
+
+    /// The paper's ablations (Xue et al. 2024, section 5): paradigm and descriptions, one against three
+    /// adapters of equal total rank, prompt order, and the LoRA settings.
+    static let axes: [AblationAxis] = [
+        AblationAxis(title: "Paradigm and relation descriptions", column: "paradigm · descriptions",
+                     value: { "\($0.paradigm.rawValue) · \(($0.descriptions ?? $0.paradigm.defaultDescriptions).rawValue)" },
+                     common: { var c = $0; c.paradigm = .D_R_H_F; c.descriptions = nil; return c }),
+        AblationAxis(title: "One adapter per stage against one adapter of the same total rank", column: "adapters",
+                     value: { $0.stage == "each" ? "\($0.paradigm.stages.count) × r\($0.lora.rank)" : "1 × r\($0.lora.rank)" },
+                     common: { c in
+                         guard c.stage == "each" else { return c }
+                         var d = c, k = c.paradigm.stages.count
+                         if k == 0 { k = 1 }
+                         d.stage = "all"; d.lora.rank *= k; d.lora.alpha *= Float(k)
+                         return d
+                     }),
+        AblationAxis(title: "Prompt order", column: "order", value: { $0.promptOrder.rawValue },
+                     common: { var c = $0; c.promptOrder = .documentFirst; return c }),
+        AblationAxis(title: "LoRA rank and targets", column: "LoRA",
+                     value: { "r\($0.lora.rank) α\(Int($0.lora.alpha)) \($0.lora.targets.map { $0.replacingOccurrences(of: "_proj", with: "") }.joined(separator: ","))" },
+                     common: { var c = $0; c.lora = LoRASettings(); return c }),
+    ]
+
+    /// For each ablation axis, the experiments that differ only there, on each split they share: their
+    /// scores, and how far each falls behind the best with a paired bootstrap over the documents.
+    func ablationSection(_ entries: [Entry]) -> String {
+        let pct = ReportTable.pct
+        var s = ""
+        for axis in Self.axes {
+            var groups: [(key: ExperimentConfig, members: [(Entry, ExperimentConfig)])] = []
+            for e in entries {
+                guard let c = e.config else { continue }
+                var key = axis.common(c).trainingPart
+                key.name = ""
+                if let i = groups.firstIndex(where: { $0.key == key }) { groups[i].members.append((e, c)) } else { groups.append((key, [(e, c)])) }
+            }
+            for g in groups where Set(g.members.map { axis.value($0.1) }).count > 1 {
+                let splits = Set(g.members.flatMap { $0.0.splits.map(\.split) }).sorted()
+                for split in splits {
+                    let rows = g.members.compactMap { m in m.0.splits.first { $0.split == split }.map { (m.0, m.1, $0) } }
+                        .sorted { ($0.2.autore.total.f1, $1.0.name) > ($1.2.autore.total.f1, $0.0.name) }
+                    guard rows.count > 1, let best = rows.first else { continue }
+                    if s.isEmpty {
+                        s = "## Ablations (same training slice, same documents, AutoRE scoring)\n\n"
+                        s += "Each table holds experiments whose configs differ only in the setting named. \"behind the best\" is the best row's F1 minus this row's, with the 95% interval and one-sided p of a paired bootstrap over the documents (\(PairedBootstrap.defaultResamples) resamples, seed 0): an interval that includes 0 means these documents do not separate the two.\n\n"
+                    }
+                    s += "### \(axis.title): \(split) (\(best.2.documents) documents)\n\n"
+                    s += "| experiment | \(axis.column) | AutoRE P | R | F1 | relations F1 | heads F1 | facts F1 | behind the best | 95% interval | p |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+                    for (i, (e, c, r)) in rows.enumerated() {
+                        let a = r.autore.total
+                        var test = "| – | – | –"
+                        if i > 0 {
+                            let d = String(format: "%+.2f", 100 * (best.2.autore.total.f1 - a.f1))
+                            if let pa = best.2.autore.perDocument, let pb = r.autore.perDocument, let t = PairedBootstrap(pa, pb) {
+                                test = "| \(d) | \(Self.interval(t)) | \(String(format: "%.3f", t.pValue))"
+                            } else { test = "| \(d) | no per-document counts | –" }
+                        }
+                        s += "| [\(e.name)](\(e.name)/) | \(axis.value(c)) | \(pct(a.precision)) | \(pct(a.recall)) | \(pct(a.f1)) | \(pct(r.stages.extra["relations"]?.f1)) | \(pct(r.stages.extra["heads"]?.f1)) | \(pct(r.stages.extra["facts"]?.f1)) \(test) |\n"
+                    }
+                    let runnerUp = rows[1], lead = best.2.autore.total.f1 - runnerUp.2.autore.total.f1
+                    s += lead == 0
+                        ? "\nNo winner: \(best.0.name) (\(axis.value(best.1))) and \(runnerUp.0.name) (\(axis.value(runnerUp.1))) have the same AutoRE F1, \(pct(best.2.autore.total.f1)).\n\n"
+                        : "\nBest: \(best.0.name) (\(axis.value(best.1))), ahead of \(runnerUp.0.name) (\(axis.value(runnerUp.1))) by \(String(format: "%+.2f", 100 * lead)) points. \(Self.bootstrapSentence(best.2, runnerUp.2))\n\n"
+                }
+            }
         }
         return s
     }

@@ -33,8 +33,39 @@ public struct SplitResult: Codable {
         strict = ev.autore(predictions, strict: true)
         official = ev.official(predictions, trainFacts: Evaluator.trainFacts(trainDocuments))
         stages = ev.stages(predictions)
-        strict.perRelation = [:]; official.perRelation = [:]; stages.perRelation = [:]
+        strict.perRelation = [:]; official.perRelation = [:]; stages.perRelation = [:]; strict.perDocument = nil
         self.extraction = extraction; self.adapterSteps = adapterSteps; self.notes = notes
+    }
+
+    /// This result scored again on `documents` with this build's evaluator: what the extraction measured
+    /// (speed, adapter steps, notes) is kept; every score is recomputed.
+    public func rescored(documents: [Document], predictions: [PredictionRecord], trainDocuments: [Document],
+                         catalogue: RelationCatalogue) -> SplitResult {
+        SplitResult(experiment: experiment, split: split, documents: documents, predictions: predictions,
+                    trainDocuments: trainDocuments, catalogue: catalogue, extraction: extraction,
+                    adapterSteps: adapterSteps, notes: notes)
+    }
+}
+
+/// The JSON of the files run and results folders keep (metrics, summaries, timings): indented, keys
+/// sorted (the same bytes in every process), non-finite numbers as the strings "inf", "-inf", "nan".
+public enum ResultsJSON {
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try enc.encode(value)
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        let dec = JSONDecoder()
+        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try dec.decode(type, from: data)
+    }
+
+    /// Written to a temporary name and renamed: a killed process leaves the old file or the new one.
+    public static func write<T: Encodable>(_ value: T, to path: String) throws {
+        try AtomicFile.write(try encode(value), to: URL(fileURLWithPath: path))
     }
 }
 
@@ -54,19 +85,30 @@ public struct ResultsDirectory {
     public func metrics(_ split: String) -> String { file("metrics_\(Self.tag(split)).json") }
     public func create() throws { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
 
-    public func write(_ result: SplitResult) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try AtomicFile.write(try enc.encode(result), to: URL(fileURLWithPath: metrics(result.split)))
+    public func write(_ result: SplitResult) throws { try ResultsJSON.write(result, to: metrics(result.split)) }
+
+    /// The predictions scored as `split`: its own file, else that of the whole split it is a slice of
+    /// (`autore eval --results` scores a slice of a run's predictions; documents are matched by title).
+    public func predictionsScored(as split: String) -> String? {
+        let whole = String(split.prefix { $0 != "[" })
+        return [predictions(split), predictions(whole)].first { FileManager.default.fileExists(atPath: $0) }
     }
 
-    public func read(_ split: String) throws -> SplitResult? {
-        guard let data = FileManager.default.contents(atPath: metrics(split)) else { return nil }
-        let dec = JSONDecoder()
-        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        do { return try dec.decode(SplitResult.self, from: data) } catch {
-            throw AutoREError("\(metrics(split)): not a metrics file of this version (\(error))")
+    /// Every metrics file of the folder (one per split scored), by file name.
+    public func scored() throws -> [SplitResult] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+        return try files.sorted().filter { $0.hasPrefix("metrics_") && $0.hasSuffix(".json") }.compactMap { f in
+            try read(url: URL(fileURLWithPath: file(f)))
+        }
+    }
+
+    public func read(_ split: String) throws -> SplitResult? { try read(url: URL(fileURLWithPath: metrics(split))) }
+
+    /// A metrics file; nil when there is none.
+    func read(url: URL) throws -> SplitResult? {
+        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        do { return try ResultsJSON.decode(SplitResult.self, from: data) } catch {
+            throw AutoREError("\(url.path): not a metrics file of this version (\(error))")
         }
     }
 }
@@ -137,15 +179,11 @@ public struct ExtractionTiming: Codable {
         date = ISO8601DateFormatter().string(from: Date())
     }
 
-    public func write(to path: String) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try AtomicFile.write(try enc.encode(self), to: URL(fileURLWithPath: path))
-    }
+    public func write(to path: String) throws { try ResultsJSON.write(self, to: path) }
 
     public static func read(_ path: String) throws -> ExtractionTiming {
         guard let data = FileManager.default.contents(atPath: path) else { throw AutoREError("\(path): cannot read the file") }
-        do { return try JSONDecoder().decode(ExtractionTiming.self, from: data) } catch {
+        do { return try ResultsJSON.decode(ExtractionTiming.self, from: data) } catch {
             throw AutoREError("\(path): not an extraction timing file (\(error))")
         }
     }

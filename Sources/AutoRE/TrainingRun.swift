@@ -72,7 +72,7 @@ public enum TrainingRun {
                 }
             }
             if policy == .resume, let data = FileManager.default.contents(atPath: summaryPath),
-               let s = try? JSONDecoder().decode(AdapterRunSummary.self, from: data) {
+               let s = try? ResultsJSON.decode(AdapterRunSummary.self, from: data) {
                 guard ExperimentConfig.trainsAlike(s.config, configText) else {
                     throw AutoREError("\(summaryPath): this adapter was trained with another config (a setting that shapes training differs); train afresh (without --resume) or use another run folder")
                 }
@@ -114,9 +114,7 @@ public enum TrainingRun {
                 stage: plan.stage, steps: trainer.state.step, examples: job.train.examples, droppedOverCutoff: job.train.dropped,
                 prefixGroups: job.train.groups.count, trainTokensPerEpoch: job.train.tokens, best: job.best,
                 finalHeldOutLoss: evals.last?.loss, seconds: Date().timeIntervalSince(start), notes: job.notes, config: configText)
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(try enc.encode(summary), to: URL(fileURLWithPath: summaryPath))
+            try ResultsJSON.write(summary, to: summaryPath)
             say("\(cfg.name) · \(plan.stage): done; adapter in \(run.path)")
             summaries.append(summary)
         }

@@ -133,6 +133,9 @@ public struct Scores: Codable, Sendable {
     public var ignF1: Double?
     public var ignPrecision: Double?
     public var perRelation: [String: PRF] = [:]
+    /// The counts of each gold document in the evaluator's order (AutoRE scoring), for paired tests
+    /// between systems scored on the same documents (`PairedBootstrap`). Absent in files written before.
+    public var perDocument: [PRF]?
     public var notes: [String] = []
 }
 
@@ -176,8 +179,10 @@ public struct Evaluator: Sendable {
     /// `strict`: also every unparsed output line (`unparsed`) and malformed row is an FP.
     public func autore(_ preds: [PredictionRecord], strict: Bool = false) -> Scores {
         let pm = byTitle(preds)
-        var total = PRF(), per: [String: PRF] = [:]
+        var per: [String: PRF] = [:], perDocument: [PRF] = []
         for doc in documents {
+            var counts = PRF()
+            defer { perDocument.append(counts) }
             let ents = doc.entities
             let facts = (try? doc.facts(catalogue)) ?? []
             let groups: [(Set<Triple>, String)] = facts.map { f in
@@ -189,22 +194,23 @@ public struct Evaluator: Sendable {
             }
             var consumed = [Bool](repeating: false, count: groups.count)
             for f in facts { per[f.relation, default: PRF()].gold += 1 }
-            total.gold += facts.count
+            counts.gold += facts.count
             let (triples, invalid) = cleanTriples(pm[doc.title])
-            total.fp += invalid
-            if strict { total.fp += pm[doc.title]?.unparsed?.count ?? 0 }
+            counts.fp += invalid
+            if strict { counts.fp += pm[doc.title]?.unparsed?.count ?? 0 }
             for t in triples {
                 if let g = groups.indices.first(where: { !consumed[$0] && groups[$0].0.contains(t) }) {
-                    consumed[g] = true; total.tp += 1; per[t.relation, default: PRF()].tp += 1
+                    consumed[g] = true; counts.tp += 1; per[t.relation, default: PRF()].tp += 1
                 } else if groups.indices.contains(where: { consumed[$0] && groups[$0].0.contains(t) }) {
                     continue
                 } else {
-                    total.fp += 1; per[t.relation, default: PRF()].fp += 1
+                    counts.fp += 1; per[t.relation, default: PRF()].fp += 1
                 }
             }
         }
-        var s = Scores(metric: strict ? .strict : .autore, total: total)
+        var s = Scores(metric: strict ? .strict : .autore, total: perDocument.reduce(PRF(), +))
         s.perRelation = per
+        s.perDocument = perDocument
         return s
     }
 

@@ -70,10 +70,18 @@ struct ReportCommand: ParsableCommand {
         abstract: "Write Experiments/results/README.md: every experiment's scores beside AutoRE's and TAG's published numbers.")
 
     @Option(help: "The results folder.") var results: String?
+    @Flag(help: "First score every results folder's predictions again with this build (adds per-document counts for the paired tests).")
+    var rescore = false
+    @Option(help: "Re-DocRED directory for --rescore (default: $AUTORE_DATA, $AUTORE_HOME/data/redocred, ../shared/data/redocred).")
+    var dataDir: String?
 
     func run() throws {
         let root = DataLocation.repositoryRoot
         let r = Report(root: root, results: results.map { URL(fileURLWithPath: $0) })
+        if rescore {
+            guard let loader = SplitLoader(dataDir: dataDir) else { throw ValidationError("Re-DocRED data not found; pass --data-dir or set AUTORE_DATA") }
+            try r.rescore(loader: loader)
+        }
         let path = try r.write()
         print("wrote \(path)")
     }

@@ -80,4 +80,100 @@ import Testing
         try "{".write(toFile: root.appendingPathComponent("main_rhf/timing_bad.json").path, atomically: true, encoding: .utf8)
         #expect(throws: AutoREError.self) { try ExtractionTiming.read(root.appendingPathComponent("main_rhf/timing_bad.json").path) }
     }
+
+    @Test func ablationsCompareOnlyExperimentsThatDifferInOneSetting() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-report-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (docs, perfect, cat) = try documents()
+        let slice = "data: {train: \"train[0:100]\"}"
+        func run(_ name: String, _ config: String, _ preds: [PredictionRecord]) throws -> SplitResult {
+            try experiment(root, name, config: "\(config)\n\(slice)", split: "select[0:20]", predictions: preds, docs: docs, catalogue: cat)
+        }
+        // paradigms: perfect against right on the first document only; another training slice stays out
+        _ = try run("abl_rhf", "paradigm: D_R_H_F", perfect)
+        let half = try run("abl_df", "paradigm: D_F", [perfect[0]])
+        _ = try experiment(root, "abl_other_slice", config: "paradigm: D_R_F\ndata: {train: \"train[0:50]\"}", split: "select[0:20]",
+                           predictions: perfect, docs: docs, catalogue: cat)
+        // three adapters of rank 16 against one of rank 48, and a tie in prompt order
+        let lora16 = "lora: {rank: 16, alpha: 32}", lora48 = "lora: {rank: 48, alpha: 96}"
+        _ = try run("abl_three", "paradigm: D_R_H_F_desc\nstage: each\n\(lora16)", perfect)
+        _ = try run("abl_one", "paradigm: D_R_H_F_desc\nstage: all\n\(lora48)", [perfect[1]])
+        _ = try run("abl_first", "paradigm: D_RS_F\nprompt_order: documentFirst", [])
+        _ = try run("abl_original", "paradigm: D_RS_F\nprompt_order: original", [])
+
+        let md = try Report(root: root, results: root).markdown()
+        func section(_ title: String) throws -> String {
+            let after = try #require(md.components(separatedBy: "### \(title): select[0:20] (2 documents)").dropFirst().first)
+            return after.components(separatedBy: "\n### ").first!.components(separatedBy: "\n## ").first!
+        }
+        let paradigms = try section("Paradigm and relation descriptions")
+        // abl_original differs from abl_first in prompt order too, so it is not in the paradigm table
+        #expect(!paradigms.contains("abl_other_slice") && !paradigms.contains("abl_three") && !paradigms.contains("abl_original"))
+        let rows = ["| [abl_rhf]", "| [abl_df]", "| [abl_first]"].map { paradigms.range(of: $0)!.lowerBound }
+        #expect(rows == rows.sorted())
+        // Exact bootstrap of (both documents right) against (first right): each draw of the 2 documents is
+        // 1/4 likely; F1 difference 0 (first twice), 1/3 (one of each, twice as likely), 1 (second twice).
+        // The 2.5% and 97.5% points are 0 and 1.
+        let d = String(format: "%+.2f", 100 * (1 - half.autore.total.f1))
+        #expect(paradigms.contains("| \(d) | [+0.00, +100.00] |"))
+        #expect(paradigms.contains("Best: abl_rhf (D_R_H_F · none), ahead of abl_df (D_F · none) by \(d) points."))
+        #expect(paradigms.contains("the interval includes 0"))
+
+        let adapters = try section("One adapter per stage against one adapter of the same total rank")
+        #expect(adapters.contains("| [abl_three](abl_three/) | 3 × r16 |") && adapters.contains("| [abl_one](abl_one/) | 1 × r48 |"))
+        #expect(adapters.contains("Best: abl_three (3 × r16), ahead of abl_one (1 × r48)"))
+        let order = try section("Prompt order")
+        #expect(order.contains("No winner: abl_first (documentFirst) and abl_original (original) have the same AutoRE F1, 0.00."))
+        // the LoRA axis groups one-adapter runs only: abl_one has no peer there
+        #expect(!md.contains("### LoRA rank and targets"))
+
+        // metrics written before per-document counts existed: the table says what to run
+        let dir = ResultsDirectory(root.appendingPathComponent("abl_df"))
+        var old = try #require(try dir.read("select[0:20]"))
+        old.autore.perDocument = nil
+        try dir.write(old)
+        let md2 = try Report(root: root, results: root).markdown()
+        #expect(md2.contains("no per-document counts") && md2.contains("`autore report --rescore` adds them"))
+    }
+
+    @Test func rescoringKeepsWhatTheExtractionMeasuredAndAddsPerDocumentCounts() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-rescore-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (docs, perfect, cat) = try documents()
+        // a data folder whose test split is the two documents
+        let data = root.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        let fixture = DataLocation.projectData.appendingPathComponent("fixtures/tiny_redocred.json")
+        for f in ["dev_revised.json", "train_revised.json"] { try FileManager.default.copyItem(at: fixture, to: data.appendingPathComponent(f)) }
+        let enc = JSONEncoder()
+        try enc.encode(docs).write(to: data.appendingPathComponent("test_revised.json"))
+
+        let results = root.appendingPathComponent("results")
+        let dir = ResultsDirectory(results.appendingPathComponent("abl_x"))
+        try dir.create()
+        try PredictionRecord.write([perfect[0]], to: URL(fileURLWithPath: dir.predictions("test")))
+        var stats = ExtractionStatistics()
+        stats.documents = 2; stats.seconds = 30
+        for split in ["test", "test[1:2]"] {
+            var r = SplitResult(experiment: "abl_x", split: split, documents: split == "test" ? docs : [docs[1]], predictions: [perfect[0]],
+                                trainDocuments: [], catalogue: cat, extraction: stats, adapterSteps: ["all": 7], notes: ["kept"])
+            r.autore.perDocument = nil
+            try dir.write(r)
+        }
+        var said: [String] = []
+        try Report(root: root, results: results).rescore(loader: SplitLoader(directory: data)) { said.append($0) }
+        let whole = try #require(try dir.read("test")), slice = try #require(try dir.read("test[1:2]"))
+        #expect(whole.autore.perDocument?.count == 2 && whole.autore.perDocument?[0].tp == whole.autore.total.tp)
+        #expect(whole.autore.perDocument?[1].tp == 0 && whole.autore.total.tp > 0)
+        // the slice is scored from the whole split's predictions (matched by title): nothing right there
+        #expect(slice.autore.perDocument == [PRF(tp: 0, fp: 0, gold: try docs[1].facts(cat).count)])
+        #expect(whole.extraction?.seconds == 30 && whole.adapterSteps == ["all": 7] && whole.notes == ["kept"])
+        #expect(said.count == 2 && said.allSatisfy { !$0.contains("was") })
+
+        // no predictions to score: an error naming the metrics file
+        try FileManager.default.removeItem(atPath: dir.predictions("test"))
+        #expect { try Report(root: root, results: results).rescore(loader: SplitLoader(directory: data)) { _ in } } throws: { e in
+            "\(e)".contains(dir.metrics("test")) && "\(e)".contains("no predictions file")
+        }
+    }
 }
