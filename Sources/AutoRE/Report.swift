@@ -306,8 +306,8 @@ public struct Report {
         var common: (ExperimentConfig) -> ExperimentConfig
     }
 
-    /// The paper's ablations (Xue et al. 2024, section 5): paradigm and descriptions, one against three
-    /// adapters of equal total rank, prompt order, and the LoRA settings.
+    /// The paper's ablations (Xue et al. 2024): paradigm and descriptions, one against three adapters of
+    /// equal total rank, prompt order, and the LoRA settings.
     static let axes: [AblationAxis] = [
         AblationAxis(title: "Paradigm and relation descriptions", column: "paradigm · descriptions",
                      value: { "\($0.paradigm.rawValue) · \(($0.descriptions ?? $0.paradigm.defaultDescriptions).rawValue)" },
@@ -316,8 +316,8 @@ public struct Report {
                      value: { $0.stage == "each" ? "\($0.paradigm.stages.count) × r\($0.lora.rank)" : "1 × r\($0.lora.rank)" },
                      common: { c in
                          guard c.stage == "each" else { return c }
-                         var d = c, k = c.paradigm.stages.count
-                         if k == 0 { k = 1 }
+                         var d = c
+                         let k = c.paradigm.stages.count
                          d.stage = "all"; d.lora.rank *= k; d.lora.alpha *= Float(k)
                          return d
                      }),
