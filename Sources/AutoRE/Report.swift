@@ -185,18 +185,18 @@ public struct Report {
 
         s += "## Our runs (SmolLM2-135M-Instruct, NF4 base)\n\n"
         s += "F1 in %. `select` is the selection (dev) slice, `test` the test slice, as each config states.\n\n"
-        s += "| experiment | paradigm | adapters | descriptions | order | LoRA | split | docs | AutoRE P | R | F1 | strict F1 | official F1 | Ign F1 | relations | heads | facts |\n"
-        s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        s += "| experiment | paradigm | adapters | descriptions | order | LoRA | split | docs | AutoRE P | R | F1 | F1 95% interval | strict F1 | official F1 | Ign F1 | relations | heads | facts |\n"
+        s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         for e in entries {
             let c = e.config
             let adapters = c.map { $0.stage == "each" ? "one per stage" : ($0.stage == "all" ? "one" : $0.stage) } ?? "?"
             let lora = c.map { "r\($0.lora.rank) α\(Int($0.lora.alpha)) \($0.lora.targets.map { $0.replacingOccurrences(of: "_proj", with: "") }.joined(separator: ","))" } ?? "?"
             for r in e.splits.sorted(by: { $0.split < $1.split }) {
                 let a = r.autore.total
-                s += "| [\(e.name)](\(e.name)/) | \(c?.paradigm.rawValue ?? "?") | \(adapters) | \(c.map { ($0.descriptions ?? $0.paradigm.defaultDescriptions).rawValue } ?? "?") | \(c?.promptOrder.rawValue ?? "?") | \(lora) | \(r.split) | \(r.documents) | \(pct(a.precision)) | \(pct(a.recall)) | **\(pct(a.f1))** | \(pct(r.strict.total.f1)) | \(pct(r.official.total.f1)) | \(pct(r.official.ignF1)) | \(pct(r.stages.extra["relations"]?.f1)) | \(pct(r.stages.extra["heads"]?.f1)) | \(pct(r.stages.extra["facts"]?.f1)) |\n"
+                s += "| [\(e.name)](\(e.name)/) | \(c?.paradigm.rawValue ?? "?") | \(adapters) | \(c.map { ($0.descriptions ?? $0.paradigm.defaultDescriptions).rawValue } ?? "?") | \(c?.promptOrder.rawValue ?? "?") | \(lora) | \(r.split) | \(r.documents) | \(pct(a.precision)) | \(pct(a.recall)) | **\(pct(a.f1))** | \(Self.f1Interval(r)) | \(pct(r.strict.total.f1)) | \(pct(r.official.total.f1)) | \(pct(r.official.ignF1)) | \(pct(r.stages.extra["relations"]?.f1)) | \(pct(r.stages.extra["heads"]?.f1)) | \(pct(r.stages.extra["facts"]?.f1)) |\n"
             }
         }
-        s += "\nrelations / heads / facts: per-stage F1 of the pipeline's own outputs (relations of a document; (relation, subject) pairs; triples).\n\n"
+        s += "\nF1 95% interval: AutoRE F1's percentile interval over \(PairedBootstrap.defaultResamples) resamples of the documents (bootstrap, seed 0). relations / heads / facts: per-stage F1 of the pipeline's own outputs (relations of a document; (relation, subject) pairs; triples).\n\n"
 
         s += "## Cost\n\n| experiment | adapter | steps | training tokens / epoch | training time | extraction (split: documents/minute, tokens/s) |\n|---|---|---|---|---|---|\n"
         for e in entries {
@@ -289,6 +289,12 @@ public struct Report {
         return "Paired bootstrap over the \(t.documents) documents (\(t.resamples) resamples): 95% interval of the difference " +
             "\(Self.interval(t)) points, p = \(String(format: "%.3f", t.pValue)); " +
             (separated ? "the interval excludes 0." : "the interval includes 0, so these documents do not separate the two.")
+    }
+
+    /// AutoRE F1's bootstrap interval over the documents, in points ("–" without per-document counts).
+    static func f1Interval(_ r: SplitResult) -> String {
+        guard let i = r.autore.perDocument.flatMap({ PairedBootstrap.f1Interval($0) }) else { return "–" }
+        return String(format: "%.2f–%.2f", 100 * i.lowerBound, 100 * i.upperBound)
     }
 
     static func interval(_ t: PairedBootstrap) -> String {

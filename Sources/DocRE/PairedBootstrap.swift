@@ -52,4 +52,11 @@ public struct PairedBootstrap: Sendable, Equatable {
         interval = differences[min(lo, resamples - 1)]...differences[min(hi, resamples - 1)]
         pValue = Double(notBetter) / Double(resamples)
     }
+
+    /// The percentile interval of one system's micro F1 over resampled documents: the paired test against
+    /// a system that finds nothing (whose F1 is 0 in every resample). Nil for no documents.
+    public static func f1Interval(_ a: [PRF], resamples: Int = defaultResamples, level: Double = 0.95,
+                                  seed: UInt64 = 0) -> ClosedRange<Double>? {
+        PairedBootstrap(a, a.map { PRF(tp: 0, fp: 0, gold: $0.gold) }, resamples: resamples, level: level, seed: seed)?.interval
+    }
 }

@@ -118,6 +118,9 @@ import Testing
         #expect(paradigms.contains("| \(d) | [+0.00, +100.00] |"))
         #expect(paradigms.contains("Best: abl_rhf (D_R_H_F · none), ahead of abl_df (D_F · none) by \(d) points."))
         #expect(paradigms.contains("the interval includes 0"))
+        // each run's own F1 interval in the main table: F1 of (first right) over the draws is 1, 2/3 or 0
+        #expect(md.contains("| **\(ReportTable.pct(half.autore.total.f1))** | 0.00–100.00 |"))
+        #expect(md.contains("| **100.00** | 100.00–100.00 |"))
 
         let adapters = try section("One adapter per stage against one adapter of the same total rank")
         #expect(adapters.contains("| [abl_three](abl_three/) | 3 × r16 |") && adapters.contains("| [abl_one](abl_one/) | 1 × r48 |"))

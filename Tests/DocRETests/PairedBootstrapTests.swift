@@ -39,6 +39,23 @@ import Testing
         #expect(PairedBootstrap(a, b, resamples: resamples, seed: 8)?.pValue != r.pValue)
     }
 
+    @Test func oneSystemsF1IntervalMatchesTheExactDistribution() throws {
+        let resamples = 20_000
+        let r = try #require(PairedBootstrap.f1Interval(a, resamples: resamples, seed: 3))
+        var exact: [Double] = []
+        for code in 0..<256 {
+            var s = PRF(), c = code
+            for _ in 0..<4 { s = s + a[c % 4]; c /= 4 }
+            exact.append(s.f1)
+        }
+        func share(_ f: (Double) -> Bool) -> Double { Double(exact.filter(f).count) / Double(exact.count) }
+        let sigma = 7 * (0.025 * 0.975 / Double(resamples)).squareRoot()
+        #expect(share { $0 < r.lowerBound } <= 0.025 + sigma && share { $0 <= r.lowerBound } >= 0.025 - sigma)
+        #expect(share { $0 > r.upperBound } <= 0.025 + sigma && share { $0 >= r.upperBound } >= 0.025 - sigma)
+        #expect(r.contains(0.6) && r.lowerBound < r.upperBound)   // F1 on the documents as they are: 0.6
+        #expect(PairedBootstrap.f1Interval([]) == nil)
+    }
+
     @Test func identicalAndDominatingSystems() throws {
         let same = try #require(PairedBootstrap(a, a, resamples: 500))
         #expect(same.difference == 0 && same.interval == 0...0 && same.pValue == 1)
