@@ -312,14 +312,18 @@ public struct Report {
         var common: (ExperimentConfig) -> ExperimentConfig
     }
 
-    /// The paper's ablations (Xue et al. 2024): paradigm and descriptions, one against three adapters of
-    /// equal total rank, prompt order, and the LoRA settings.
+    /// How many adapters of which rank a config trains.
+    static func adapters(_ c: ExperimentConfig) -> String {
+        c.stage == "each" ? "\(c.paradigm.stages.count) × r\(c.lora.rank)" : "1 × r\(c.lora.rank)"
+    }
+
+    /// The paper's ablations (Xue et al. 2024): paradigm and descriptions, one against three adapters (of
+    /// equal total rank, and of equal rank each), prompt order, and the LoRA settings.
     static let axes: [AblationAxis] = [
         AblationAxis(title: "Paradigm and relation descriptions", column: "paradigm · descriptions",
                      value: { "\($0.paradigm.rawValue) · \(($0.descriptions ?? $0.paradigm.defaultDescriptions).rawValue)" },
                      common: { var c = $0; c.paradigm = .D_R_H_F; c.descriptions = nil; return c }),
-        AblationAxis(title: "One adapter per stage against one adapter of the same total rank", column: "adapters",
-                     value: { $0.stage == "each" ? "\($0.paradigm.stages.count) × r\($0.lora.rank)" : "1 × r\($0.lora.rank)" },
+        AblationAxis(title: "One adapter per stage against one adapter of the same total rank", column: "adapters", value: adapters,
                      common: { c in
                          guard c.stage == "each" else { return c }
                          var d = c
@@ -327,6 +331,8 @@ public struct Report {
                          d.stage = "all"; d.lora.rank *= k; d.lora.alpha *= Float(k)
                          return d
                      }),
+        AblationAxis(title: "One adapter per stage against one adapter of the same rank", column: "adapters", value: adapters,
+                     common: { var c = $0; if c.stage == "each" { c.stage = "all" }; return c }),
         AblationAxis(title: "Prompt order", column: "order", value: { $0.promptOrder.rawValue },
                      common: { var c = $0; c.promptOrder = .documentFirst; return c }),
         AblationAxis(title: "LoRA rank and targets", column: "LoRA",

@@ -125,6 +125,13 @@ import Testing
         let adapters = try section("One adapter per stage against one adapter of the same total rank")
         #expect(adapters.contains("| [abl_three](abl_three/) | 3 × r16 |") && adapters.contains("| [abl_one](abl_one/) | 1 × r48 |"))
         #expect(adapters.contains("Best: abl_three (3 × r16), ahead of abl_one (1 × r48)"))
+        // one adapter of rank 16 (abl_one16) against the three of rank 16: the same-rank axis
+        _ = try run("abl_one16", "paradigm: D_R_H_F_desc\nstage: all\n\(lora16)", [perfect[0]])
+        let md1 = try Report(root: root, results: root).markdown()
+        let sameRank = try #require(md1.components(separatedBy: "### One adapter per stage against one adapter of the same rank: select[0:20]").dropFirst().first)
+            .components(separatedBy: "\n### ").first!
+        #expect(sameRank.contains("| [abl_three](abl_three/) | 3 × r16 |") && sameRank.contains("| [abl_one16](abl_one16/) | 1 × r16 |"))
+        #expect(!sameRank.contains("abl_one/"))
         let order = try section("Prompt order")
         #expect(order.contains("No winner: abl_first (documentFirst) and abl_original (original) have the same AutoRE F1, 0.00."))
         // the LoRA axis groups one-adapter runs only: abl_one has no peer there
