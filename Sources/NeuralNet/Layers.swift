@@ -64,7 +64,7 @@ public final class Linear: UnaryLayer {
         if let bias { y = try y + bias.value }
         if let name = activeAdapter, name != mergedAdapter {
             guard let lora = adapters[name] else { throw TensorError("Linear: no adapter named '\(name)'") }
-            y = try y + lora(x)
+            y = try lora.adding(to: y, input: x)
         }
         return y
     }

@@ -49,9 +49,85 @@ public final class LoRA: UnaryLayer {
         return try matmul(matmul(h, a.value, transposeB: true), b.value, transposeB: true) * scale
     }
 
+    /// y + scale·((x⊙m)·Aᵀ)·Bᵀ as one recorded op: what `Linear` adds to its base output `y` (…, out).
+    ///
+    /// Same values as `y + self(x)` (same dropout draws), without the four tensors of the input's or the
+    /// output's size per token that the composed ops keep for backward (mask, masked input, product, scaled
+    /// product): it keeps x·Aᵀ (…, r) and the mask as bits, and recomputes x⊙m in backward. On all seven
+    /// projections of a block that is most of a training step's activation memory.
+    ///
+    /// `y` must be a fresh result that no recorded op reads back (a linear layer's output): the sum is
+    /// written over its storage.
+    func adding(to y: Tensor, input x: Tensor) throws -> Tensor {
+        let inF = a.value.shape[1], outF = b.value.shape[0], rows = x.count / max(inF, 1)
+        guard x.shape.last == inF, y.shape.last == outF, y.count / outF == rows else {
+            throw TensorError("LoRA: input \(x.shape) and base output \(y.shape) do not fit A (\(rank), \(inF)), B (\(outF), \(rank))")
+        }
+        let mask: DropoutMask?
+        if let d = dropout, d.training, d.p > 0 { mask = DropoutMask(count: x.count, p: d.p, generator: &d.generator) } else { mask = nil }
+        let (wa, wb, s) = (a.value, b.value, scale)
+        let u = try withNoGrad {
+            let h = try (mask?.applied(to: x) ?? x).reshaped([rows, inF])
+            let u = try matmul(h, wa, transposeB: true)                       // (rows, r)
+            let t = try matmul(u, wb, transposeB: true)                       // (rows, out)
+            let py = y.data, pt = t.data
+            parallelFor(rows, costPerItem: outF) { r in
+                for i in (r.lowerBound * outF)..<(r.upperBound * outF) { py[i] = py[i] + pt[i] * s }
+            }
+            return u
+        }
+        let out = y.detach()
+        guard isRecording([y, x, wa, wb]) else { return out }
+        return out.recorded("lora", inputs: [y, x, wa, wb]) { g in
+            let g2 = try g.reshaped([rows, outF])
+            let du = try matmul(g2, wb) * s                                   // (rows, r)
+            let db = wb.requiresGrad ? try matmul(g2, u, transposeA: true) * s : nil
+            let h = try (mask?.applied(to: x) ?? x).reshaped([rows, inF])
+            let da = wa.requiresGrad ? try matmul(du, h, transposeA: true) : nil
+            var dx: Tensor?
+            if x.requiresGrad {
+                let dh = try matmul(du, wa)                                   // (rows, in)
+                mask?.apply(inPlace: dh)
+                dx = try dh.reshaped(x.shape)
+            }
+            return [g, dx, da, db]
+        }
+    }
+
     /// scale · B·A   (out, in): the change this adapter makes to the weight.
     public func weightDelta() throws -> Tensor {
         try withNoGrad { try matmul(b.value, a.value) * scale }
+    }
+}
+
+/// An inverted-dropout mask as bits: the draws `dropout(_:p:generator:)` makes (element i kept unless
+/// its draw is below p), kept elements scaled by 1/(1−p).
+struct DropoutMask {
+    let bits: [UInt64]
+    let keep: Float
+    let count: Int
+
+    init(count: Int, p: Float, generator: inout SplitMix64) {
+        var bits = [UInt64](repeating: 0, count: (count + 63) / 64)
+        for i in 0..<count where !(generator.nextFloat() < p) { bits[i >> 6] |= 1 << UInt64(i & 63) }
+        self.bits = bits; self.count = count; keep = 1 / (1 - p)
+    }
+
+    /// x ⊙ m, a new tensor.
+    func applied(to x: Tensor) -> Tensor {
+        let y = x.copy()
+        apply(inPlace: y)
+        return y
+    }
+
+    /// t ⊙ m over t's storage (multiplying by 0 or 1/(1−p), as the composed op does).
+    func apply(inPlace t: Tensor) {
+        let p = t.data, k = keep
+        bits.withUnsafeBufferPointer { b in
+            parallelFor(count, costPerItem: 1) { r in
+                for i in r { p[i] = p[i] * ((b[i >> 6] >> UInt64(i & 63)) & 1 != 0 ? k : 0) }
+            }
+        }
     }
 }
 

@@ -27,6 +27,66 @@ import Testing
         #expect(r.passed, "\(r)")
     }
 
+    /// The one-op adapter path of `Linear` (mask kept as bits, written over the base output) against the
+    /// composed ops it replaces, base(x) + scale·((dropout(x)·Aᵀ)·Bᵀ), drawing the same dropout masks.
+    @Test func fusedAdapterMatchesComposedOps() throws {
+        let l = try layer()
+        var g = SplitMix64(seed: 21)
+        try l.addAdapter("facts", rank: 3, scale: 2, dropout: 0.3, generator: &g)
+        let lora = l.adapters["facts"]!
+        lora.b.value = Tensor.randn([5, 3], std: 0.3, seed: 8, requiresGrad: true)
+        let start = lora.dropout!.generator.state
+        let seed = Tensor.randn([2, 3, 5], seed: 13)
+
+        func run(fused: Bool) throws -> (y: [Float], dx: [Float], da: [Float], db: [Float], state: UInt64) {
+            lora.dropout!.generator.state = start
+            lora.a.value.zeroGrad(); lora.b.value.zeroGrad()
+            let x = Tensor.randn([2, 3, 7], seed: 5, requiresGrad: true)
+            let y: Tensor
+            if fused {
+                l.activeAdapter = "facts"
+                y = try l(x)
+            } else {
+                l.activeAdapter = nil
+                y = try l(x) + lora(x)
+            }
+            try y.backward(seed: seed)
+            return (y.scalars, x.grad!.scalars, lora.a.value.grad!.scalars, lora.b.value.grad!.scalars,
+                    lora.dropout!.generator.state)
+        }
+        let fused = try run(fused: true), composed = try run(fused: false)
+        #expect(fused.state == composed.state && fused.state != start)
+        #expect(fused.y == composed.y)
+        for (f, c) in [(fused.dx, composed.dx), (fused.da, composed.da), (fused.db, composed.db)] {
+            #expect(f.count == c.count)
+            for (u, v) in zip(f, c) { #expect(abs(u - v) <= 1e-5 * max(1, abs(v)), "\(u) vs \(v)") }
+        }
+        // Non-vacuity: dropout zeroed some inputs of the adapter (its gradient differs from the undropped one).
+        lora.dropout!.training = false
+        let plain = try run(fused: true)
+        #expect(zip(plain.da, fused.da).map { abs($0 - $1) }.max()! > 1e-3)
+    }
+
+    /// Finite differences through the dropped-out adapter: each evaluation redraws the same mask.
+    @Test func gradientsWithDropoutMatchFiniteDifferences() throws {
+        let l = try layer()
+        var g = SplitMix64(seed: 22)
+        try l.addAdapter("facts", rank: 3, scale: 2, dropout: 0.4, generator: &g)
+        l.activeAdapter = "facts"
+        let lora = l.adapters["facts"]!
+        lora.b.value = Tensor.randn([5, 3], std: 0.3, seed: 10, requiresGrad: true)
+        let start = lora.dropout!.generator.state
+        let x = Tensor.randn([4, 7], seed: 6)
+        let r = try gradientCheck([x, lora.a.value, lora.b.value], eps: 1e-2, atol: 2e-3, rtol: 2e-3) { ins in
+            let saved = (lora.a.value, lora.b.value)
+            lora.a.value = ins[1]; lora.b.value = ins[2]
+            lora.dropout!.generator.state = start
+            defer { lora.a.value = saved.0; lora.b.value = saved.1 }
+            return try l(ins[0])
+        }
+        #expect(r.passed, "\(r)")
+    }
+
     @Test func mergedEqualsUnmergedAndDiffersFromBase() throws {
         let l = try layer()
         let x = Tensor.randn([6, 7], seed: 11)
