@@ -1,5 +1,6 @@
 // Experiment configs: a full config parses; unknown keys and wrong types are errors naming them.
 import DocRE
+import Foundation
 import Testing
 @testable import AutoRE
 
@@ -46,5 +47,31 @@ import Testing
         #expect(error("name: a\ntraining: {steps: 1}\ndata: {train: 'dev[5:2]'}").contains("bad slice 'dev[5:2]'"))
         #expect(error("name: a").contains("training needs steps or epochs"))
         #expect(error("name: [a").contains("not valid YAML"))
+    }
+
+    /// Every config and sweep the project ships parses, with unique names and slices that parse: a typo in
+    /// one would otherwise surface only when a sweep reaches it, hours in.
+    @Test func shippedConfigsAndSweepsParse() throws {
+        let experiments = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Experiments")
+        func yamls(_ folder: String) throws -> [String] {
+            let dir = experiments.appendingPathComponent(folder)
+            return try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }
+                .sorted().map { dir.appendingPathComponent($0).standardizedFileURL.path }
+        }
+        let configs = try yamls(".") + yamls("ablations")
+        #expect(configs.count >= 14)
+        var names: [String: String] = [:]
+        for path in configs {
+            let c = try ExperimentConfig.load(path: path)
+            #expect(names.updateValue(path, forKey: c.name) == nil, "\(c.name) named twice")
+            for slice in [c.data.train, c.data.select, c.data.test] { _ = try SplitSlice(parsing: slice, file: path) }
+        }
+        let sweeps = try yamls("sweeps")
+        #expect(sweeps.count >= 2)
+        for path in sweeps {
+            let s = try Sweep.load(path: path)
+            for c in s.configs { #expect(configs.contains(c), "\(path) runs \(c), which is not a shipped config") }
+        }
     }
 }
