@@ -189,11 +189,41 @@ public func `where`(_ mask: Tensor, _ a: Tensor, _ b: Tensor) throws -> Tensor {
 public func dropout(_ x: Tensor, p: Float, generator: inout SplitMix64) throws -> Tensor {
     guard p >= 0 && p < 1 else { throw TensorError("dropout: p = \(p) must be in [0, 1) for shape \(fmt(x.shape))") }
     if p == 0 { return x }
-    let mask = Tensor(uninitialized: x.shape), pm = mask.data, k = 1 / (1 - p)
-    for i in 0..<x.count { pm[i] = generator.nextFloat() < p ? 0 : k }
-    let y = binaryKernel(x, mask, x.shape, MulFn())
+    let mask = DropoutMask(count: x.count, p: p, generator: &generator)
+    let y = mask.applied(to: x)
     guard recording(x) else { return y }
-    return y.record("dropout", [x]) { g in [binaryKernel(g, mask, g.shape, MulFn())] }
+    return y.record("dropout", [x]) { g in [mask.applied(to: g)] }
+}
+
+/// An inverted-dropout mask as bits, drawn from `generator` (element i kept unless its draw is below p);
+/// kept elements are scaled by 1/(1−p). `dropout` and ops that fuse it (a LoRA branch) draw through it.
+public struct DropoutMask: Sendable {
+    let bits: [UInt64]
+    let keep: Float
+    public let count: Int
+
+    public init(count: Int, p: Float, generator: inout SplitMix64) {
+        var bits = [UInt64](repeating: 0, count: (count + 63) / 64)
+        for i in 0..<count where !(generator.nextFloat() < p) { bits[i >> 6] |= 1 << UInt64(i & 63) }
+        self.bits = bits; self.count = count; keep = 1 / (1 - p)
+    }
+
+    /// x ⊙ m, a new tensor (not recorded).
+    public func applied(to x: Tensor) -> Tensor {
+        let y = x.copy()
+        apply(inPlace: y)
+        return y
+    }
+
+    /// t ⊙ m over t's storage: each element times 0 or 1/(1−p).
+    public func apply(inPlace t: Tensor) {
+        let p = t.data, k = keep
+        bits.withUnsafeBufferPointer { b in
+            parallelFor(count) { r in
+                for i in r { p[i] = p[i] * ((b[i >> 6] >> UInt64(i & 63)) & 1 != 0 ? k : 0) }
+            }
+        }
+    }
 }
 
 extension Tensor {

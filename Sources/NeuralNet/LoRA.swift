@@ -100,37 +100,6 @@ public final class LoRA: UnaryLayer {
     }
 }
 
-/// An inverted-dropout mask as bits: the draws `dropout(_:p:generator:)` makes (element i kept unless
-/// its draw is below p), kept elements scaled by 1/(1−p).
-struct DropoutMask {
-    let bits: [UInt64]
-    let keep: Float
-    let count: Int
-
-    init(count: Int, p: Float, generator: inout SplitMix64) {
-        var bits = [UInt64](repeating: 0, count: (count + 63) / 64)
-        for i in 0..<count where !(generator.nextFloat() < p) { bits[i >> 6] |= 1 << UInt64(i & 63) }
-        self.bits = bits; self.count = count; keep = 1 / (1 - p)
-    }
-
-    /// x ⊙ m, a new tensor.
-    func applied(to x: Tensor) -> Tensor {
-        let y = x.copy()
-        apply(inPlace: y)
-        return y
-    }
-
-    /// t ⊙ m over t's storage (multiplying by 0 or 1/(1−p), as the composed op does).
-    func apply(inPlace t: Tensor) {
-        let p = t.data, k = keep
-        bits.withUnsafeBufferPointer { b in
-            parallelFor(count, costPerItem: 1) { r in
-                for i in r { p[i] = p[i] * ((b[i >> 6] >> UInt64(i & 63)) & 1 != 0 ? k : 0) }
-            }
-        }
-    }
-}
-
 extension Linear {
     /// Parameters of the base layer, then of every adapter under PEFT's in-memory names
     /// (`lora_A.<adapter>.weight`, `lora_B.<adapter>.weight`), adapters in name order.
