@@ -85,6 +85,16 @@ public struct Report {
         var splits: [SplitResult]
         var training: [AdapterRunSummary]
         var command: String?
+
+        /// The settings a table shows, as cells ("?" when the folder has no readable config).
+        var adapters: String { config.map { $0.stage == "each" ? "one per stage" : ($0.stage == "all" ? "one" : $0.stage) } ?? "?" }
+        var lora: String { config.map(Report.lora) ?? "?" }
+        var descriptions: String { config.map { ($0.descriptions ?? $0.paradigm.defaultDescriptions).rawValue } ?? "?" }
+    }
+
+    /// LoRA settings as a table cell: `r16 α32 q,v`.
+    static func lora(_ c: ExperimentConfig) -> String {
+        "r\(c.lora.rank) α\(Int(c.lora.alpha)) \(c.lora.targets.map { $0.replacingOccurrences(of: "_proj", with: "") }.joined(separator: ","))"
     }
 
     func entries() throws -> [Entry] {
@@ -137,18 +147,24 @@ public struct Report {
         }
     }
 
-    /// Writes the README and returns its path.
+    /// Writes the README, and beside it `results.csv`, `results.tex` and (when there are ablation tables)
+    /// `ablations.svg`; returns the README's path.
     @discardableResult
     public func write() throws -> String {
-        let text = try markdown()
-        let path = results.appendingPathComponent("README.md")
+        let entries = try entries()
         try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
-        try AtomicFile.write(Data(text.utf8), to: path)
-        return path.path
+        let files = [("README.md", markdown(entries)), ("results.csv", csv(entries)), ("results.tex", latex(entries)),
+                     ("ablations.svg", ablationTables(entries).isEmpty ? nil : ablationFigure(entries))]
+        for (name, text) in files {
+            let path = results.appendingPathComponent(name)
+            if let text { try AtomicFile.write(Data(text.utf8), to: path) } else { try? FileManager.default.removeItem(at: path) }
+        }
+        return results.appendingPathComponent("README.md").path
     }
 
-    public func markdown() throws -> String {
-        let entries = try entries()
+    public func markdown() throws -> String { markdown(try entries()) }
+
+    func markdown(_ entries: [Entry]) -> String {
         let pct = ReportTable.pct
         let fallback = entries.flatMap { $0.splits.flatMap(\.notes) }.contains { $0.contains("train_revised.json absent") }
         var s = """
@@ -156,7 +172,8 @@ public struct Report {
 
         Written by `autore report` from the folders beside this file (each holds the config, the command,
         predictions, metrics per split, training summaries and loss curves). Regenerate with
-        `swift run -c release autore report`.
+        `swift run -c release autore report`. The same numbers for a paper: [results.csv](results.csv) (every
+        scored split, every metric, in %) and [results.tex](results.tex) (these tables in LaTeX, booktabs).
 
         **Read these numbers with these caveats.**
         - *Model size*: every run here fine-tunes SmolLM2-135M-Instruct (4-bit NF4 base, LoRA adapters) on
@@ -189,11 +206,9 @@ public struct Report {
         s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         for e in entries {
             let c = e.config
-            let adapters = c.map { $0.stage == "each" ? "one per stage" : ($0.stage == "all" ? "one" : $0.stage) } ?? "?"
-            let lora = c.map { "r\($0.lora.rank) α\(Int($0.lora.alpha)) \($0.lora.targets.map { $0.replacingOccurrences(of: "_proj", with: "") }.joined(separator: ","))" } ?? "?"
             for r in e.splits.sorted(by: { $0.split < $1.split }) {
                 let a = r.autore.total
-                s += "| [\(e.name)](\(e.name)/) | \(c?.paradigm.rawValue ?? "?") | \(adapters) | \(c.map { ($0.descriptions ?? $0.paradigm.defaultDescriptions).rawValue } ?? "?") | \(c?.promptOrder.rawValue ?? "?") | \(lora) | \(r.split) | \(r.documents) | \(pct(a.precision)) | \(pct(a.recall)) | **\(pct(a.f1))** | \(Self.f1Interval(r)) | \(pct(r.strict.total.f1)) | \(pct(r.official.total.f1)) | \(pct(r.official.ignF1)) | \(pct(r.stages.extra["relations"]?.f1)) | \(pct(r.stages.extra["heads"]?.f1)) | \(pct(r.stages.extra["facts"]?.f1)) |\n"
+                s += "| [\(e.name)](\(e.name)/) | \(c?.paradigm.rawValue ?? "?") | \(e.adapters) | \(e.descriptions) | \(c?.promptOrder.rawValue ?? "?") | \(e.lora) | \(r.split) | \(r.documents) | \(pct(a.precision)) | \(pct(a.recall)) | **\(pct(a.f1))** | \(Self.f1Interval(r)) | \(pct(r.strict.total.f1)) | \(pct(r.official.total.f1)) | \(pct(r.official.ignF1)) | \(pct(r.stages.extra["relations"]?.f1)) | \(pct(r.stages.extra["heads"]?.f1)) | \(pct(r.stages.extra["facts"]?.f1)) |\n"
             }
         }
         s += "\nF1 95% interval: AutoRE F1's percentile interval over \(PairedBootstrap.defaultResamples) resamples of the documents (bootstrap, seed 0). relations / heads / facts: per-stage F1 of the pipeline's own outputs (relations of a document; (relation, subject) pairs; triples).\n\n"
@@ -265,7 +280,7 @@ public struct Report {
             s += "On \(m.split) (\(m.documents) documents):\n\n| experiment | paradigm | adapters | trained on | AutoRE P | R | F1 | relations F1 | heads F1 | facts F1 |\n|---|---|---|---|---|---|---|---|---|---|\n"
             for (e, r) in [(main, m)] + peers.sorted(by: { $0.1.autore.total.f1 > $1.1.autore.total.f1 }) {
                 let a = r.autore.total
-                s += "| \(e.name) | \(e.config?.paradigm.rawValue ?? "?") | \(e.config?.stage == "each" ? "one per stage" : "one") | \(e.config?.data.train ?? "?") | \(pct(a.precision)) | \(pct(a.recall)) | \(pct(a.f1)) | \(pct(r.stages.extra["relations"]?.f1)) | \(pct(r.stages.extra["heads"]?.f1)) | \(pct(r.stages.extra["facts"]?.f1)) |\n"
+                s += "| \(e.name) | \(e.config?.paradigm.rawValue ?? "?") | \(e.adapters) | \(e.config?.data.train ?? "?") | \(pct(a.precision)) | \(pct(a.recall)) | \(pct(a.f1)) | \(pct(r.stages.extra["relations"]?.f1)) | \(pct(r.stages.extra["heads"]?.f1)) | \(pct(r.stages.extra["facts"]?.f1)) |\n"
             }
             let best = peers.max(by: { $0.1.autore.total.f1 < $1.1.autore.total.f1 })!
             let d = 100 * (m.autore.total.f1 - best.1.autore.total.f1)
@@ -336,15 +351,32 @@ public struct Report {
         AblationAxis(title: "Prompt order", column: "order", value: { $0.promptOrder.rawValue },
                      common: { var c = $0; c.promptOrder = .documentFirst; return c }),
         AblationAxis(title: "LoRA rank and targets", column: "LoRA",
-                     value: { "r\($0.lora.rank) α\(Int($0.lora.alpha)) \($0.lora.targets.map { $0.replacingOccurrences(of: "_proj", with: "") }.joined(separator: ","))" },
+                     value: lora,
                      common: { var c = $0; c.lora = LoRASettings(); return c }),
     ]
 
-    /// For each ablation axis, the experiments that differ only there, on each split they share: their
-    /// scores, and how far each falls behind the best with a paired bootstrap over the documents.
-    func ablationSection(_ entries: [Entry]) -> String {
-        let pct = ReportTable.pct
-        var s = ""
+    /// The experiments of one ablation axis that differ only there, scored on one split, best first.
+    struct AblationTable {
+        var axis: AblationAxis
+        var split: String
+        var documents: Int
+        var rows: [AblationRow]
+        var best: AblationRow { rows[0] }
+    }
+
+    struct AblationRow {
+        var entry: Entry
+        var result: SplitResult
+        /// The best row's paired bootstrap against this one (nil for the best row, or without
+        /// per-document counts).
+        var test: PairedBootstrap?
+        var setting: String
+    }
+
+    /// For each ablation axis, the experiments that differ only there, on each split they share, best
+    /// first, each with the paired bootstrap of the best against it.
+    func ablationTables(_ entries: [Entry]) -> [AblationTable] {
+        var tables: [AblationTable] = []
         for axis in Self.axes {
             var groups: [(key: ExperimentConfig, members: [(Entry, ExperimentConfig)])] = []
             for e in entries {
@@ -356,32 +388,43 @@ public struct Report {
             for g in groups where Set(g.members.map { axis.value($0.1) }).count > 1 {
                 let splits = Set(g.members.flatMap { $0.0.splits.map(\.split) }).sorted()
                 for split in splits {
-                    let rows = g.members.compactMap { m in m.0.splits.first { $0.split == split }.map { (m.0, m.1, $0) } }
+                    let scored = g.members.compactMap { m in m.0.splits.first { $0.split == split }.map { (m.0, m.1, $0) } }
                         .sorted { ($0.2.autore.total.f1, $1.0.name) > ($1.2.autore.total.f1, $0.0.name) }
-                    guard rows.count > 1, let best = rows.first else { continue }
-                    if s.isEmpty {
-                        s = "## Ablations (same training slice, same documents, AutoRE scoring)\n\n"
-                        s += "Each table holds experiments whose configs differ only in the setting named. \"behind the best\" is the best row's F1 minus this row's, with the 95% interval and one-sided p of a paired bootstrap over the documents (\(PairedBootstrap.defaultResamples) resamples, seed 0): an interval that includes 0 means these documents do not separate the two.\n\n"
+                    guard scored.count > 1, let best = scored.first else { continue }
+                    let rows = scored.enumerated().map { i, m in
+                        AblationRow(entry: m.0, result: m.2,
+                                    test: i == 0 ? nil : best.2.autore.perDocument.flatMap { pa in m.2.autore.perDocument.flatMap { PairedBootstrap(pa, $0) } },
+                                    setting: axis.value(m.1))
                     }
-                    s += "### \(axis.title): \(split) (\(best.2.documents) documents)\n\n"
-                    s += "| experiment | \(axis.column) | AutoRE P | R | F1 | relations F1 | heads F1 | facts F1 | behind the best | 95% interval | p |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
-                    for (i, (e, c, r)) in rows.enumerated() {
-                        let a = r.autore.total
-                        var test = "| – | – | –"
-                        if i > 0 {
-                            let d = String(format: "%+.2f", 100 * (best.2.autore.total.f1 - a.f1))
-                            if let pa = best.2.autore.perDocument, let pb = r.autore.perDocument, let t = PairedBootstrap(pa, pb) {
-                                test = "| \(d) | \(Self.interval(t)) | \(String(format: "%.3f", t.pValue))"
-                            } else { test = "| \(d) | no per-document counts | –" }
-                        }
-                        s += "| [\(e.name)](\(e.name)/) | \(axis.value(c)) | \(pct(a.precision)) | \(pct(a.recall)) | \(pct(a.f1)) | \(pct(r.stages.extra["relations"]?.f1)) | \(pct(r.stages.extra["heads"]?.f1)) | \(pct(r.stages.extra["facts"]?.f1)) \(test) |\n"
-                    }
-                    let runnerUp = rows[1], lead = best.2.autore.total.f1 - runnerUp.2.autore.total.f1
-                    s += lead == 0
-                        ? "\nNo winner: \(best.0.name) (\(axis.value(best.1))) and \(runnerUp.0.name) (\(axis.value(runnerUp.1))) have the same AutoRE F1, \(pct(best.2.autore.total.f1)).\n\n"
-                        : "\nBest: \(best.0.name) (\(axis.value(best.1))), ahead of \(runnerUp.0.name) (\(axis.value(runnerUp.1))) by \(String(format: "%+.2f", 100 * lead)) points. \(Self.bootstrapSentence(best.2, runnerUp.2))\n\n"
+                    tables.append(AblationTable(axis: axis, split: split, documents: best.2.documents, rows: rows))
                 }
             }
+        }
+        return tables
+    }
+
+    func ablationSection(_ entries: [Entry]) -> String {
+        let pct = ReportTable.pct
+        let tables = ablationTables(entries)
+        guard !tables.isEmpty else { return "" }
+        var s = "## Ablations (same training slice, same documents, AutoRE scoring)\n\n"
+        s += "Each table holds experiments whose configs differ only in the setting named. \"behind the best\" is the best row's F1 minus this row's, with the 95% interval and one-sided p of a paired bootstrap over the documents (\(PairedBootstrap.defaultResamples) resamples, seed 0): an interval that includes 0 means these documents do not separate the two. [ablations.svg](ablations.svg) draws every table with each run's own interval.\n\n"
+        for t in tables {
+            s += "### \(t.axis.title): \(t.split) (\(t.documents) documents)\n\n"
+            s += "| experiment | \(t.axis.column) | AutoRE P | R | F1 | relations F1 | heads F1 | facts F1 | behind the best | 95% interval | p |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+            for (i, row) in t.rows.enumerated() {
+                let r = row.result, a = r.autore.total
+                var test = "| – | – | –"
+                if i > 0 {
+                    let d = String(format: "%+.2f", 100 * (t.best.result.autore.total.f1 - a.f1))
+                    test = row.test.map { "| \(d) | \(Self.interval($0)) | \(String(format: "%.3f", $0.pValue))" } ?? "| \(d) | no per-document counts | –"
+                }
+                s += "| [\(row.entry.name)](\(row.entry.name)/) | \(row.setting) | \(pct(a.precision)) | \(pct(a.recall)) | \(pct(a.f1)) | \(pct(r.stages.extra["relations"]?.f1)) | \(pct(r.stages.extra["heads"]?.f1)) | \(pct(r.stages.extra["facts"]?.f1)) \(test) |\n"
+            }
+            let best = t.best, runnerUp = t.rows[1], lead = best.result.autore.total.f1 - runnerUp.result.autore.total.f1
+            s += lead == 0
+                ? "\nNo winner: \(best.entry.name) (\(best.setting)) and \(runnerUp.entry.name) (\(runnerUp.setting)) have the same AutoRE F1, \(pct(best.result.autore.total.f1)).\n\n"
+                : "\nBest: \(best.entry.name) (\(best.setting)), ahead of \(runnerUp.entry.name) (\(runnerUp.setting)) by \(String(format: "%+.2f", 100 * lead)) points. \(Self.bootstrapSentence(best.result, runnerUp.result))\n\n"
         }
         return s
     }

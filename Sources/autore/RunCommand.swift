@@ -67,7 +67,7 @@ struct SweepCommand: ParsableCommand {
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Write Experiments/results/README.md: every experiment's scores beside AutoRE's and TAG's published numbers.")
+        abstract: "Write Experiments/results/README.md: every experiment's scores beside AutoRE's and TAG's published numbers (and results.csv, results.tex, ablations.svg beside it).")
 
     @Option(help: "The results folder.") var results: String?
     @Flag(help: "First score every results folder's predictions again with this build (adds per-document counts for the paired tests).")
@@ -83,7 +83,8 @@ struct ReportCommand: ParsableCommand {
             try r.rescore(loader: loader)
         }
         let path = try r.write()
-        print("wrote \(path)")
+        let beside = Report.exports.filter { FileManager.default.fileExists(atPath: r.results.appendingPathComponent($0).path) }
+        print("wrote \(path) and, beside it, \(beside.joined(separator: ", "))")
     }
 }
 

@@ -1,7 +1,11 @@
-// The report's comparison of the main run with single-adapter runs scored on the same documents, and its
-// table of timed extractions, on results folders written here by hand.
+// The report's comparison of the main run with single-adapter runs scored on the same documents, its
+// table of timed extractions, its ablation tables and its exports (CSV, LaTeX, SVG), on results folders
+// written here by hand.
 import DocRE
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import Testing
 @testable import AutoRE
 
@@ -185,5 +189,102 @@ import Testing
         #expect { try Report(root: root, results: results).rescore(loader: SplitLoader(directory: data)) { _ in } } throws: { e in
             "\(e)".contains(dir.metrics("test")) && "\(e)".contains("no predictions file")
         }
+    }
+
+    @Test func paperExportsCarryTheReportsNumbers() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-export-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (docs, perfect, cat) = try documents()
+        let slice = "data: {train: \"train[0:100]\"}"
+        _ = try experiment(root, "abl_rhf", config: "paradigm: D_R_H_F\n\(slice)", split: "select[0:20]", predictions: perfect, docs: docs, catalogue: cat)
+        let half = try experiment(root, "abl_df", config: "paradigm: D_F\n\(slice)", split: "select[0:20]", predictions: [perfect[0]], docs: docs, catalogue: cat)
+        _ = try experiment(root, "abl_df", config: "paradigm: D_F\n\(slice)", split: "test[0:50]", predictions: [], docs: docs, catalogue: cat)
+        try Report(root: root, results: root).write()
+        for f in Report.exports { #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent(f).path), "\(f) written") }
+
+        // CSV, read back with a reader of its own: one row per experiment and split, the metrics files' numbers
+        let table = Self.readCSV(try String(contentsOf: root.appendingPathComponent("results.csv"), encoding: .utf8))
+        #expect(table.first == Report.csvColumns)
+        let rows = table.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(Report.csvColumns, $0)) }
+        #expect(rows.count == 3 && rows.allSatisfy { $0.count == Report.csvColumns.count })
+        let df = try #require(rows.first { $0["experiment"] == "abl_df" && $0["split"] == "select[0:20]" })
+        #expect(abs(Double(df["autore_f1"]!)! - 100 * half.autore.total.f1) < 1e-4)
+        #expect(abs(Double(df["official_f1"]!)! - 100 * half.official.total.f1) < 1e-4)
+        #expect(abs(Double(df["autore_precision"]!)! - 100 * half.autore.total.precision) < 1e-4)
+        // the F1 of (first document right) over draws of the two documents is 1, 2/3 or 0: interval 0–100
+        #expect(df["autore_f1_low"] == "0.0000" && df["autore_f1_high"] == "100.0000")
+        #expect(df["paradigm"] == "D_F" && df["train"] == "train[0:100]" && df["documents"] == "2" && df["lora_targets"] == "q_proj v_proj")
+        #expect(df["documents_per_minute"] == "")
+        #expect(Report.csvField("a,\"b\"") == "\"a,\"\"b\"\"\"" && Report.csvField("plain") == "plain")
+
+        // LaTeX: every row of a tabular has its header's column count; special characters escaped
+        let tex = try String(contentsOf: root.appendingPathComponent("results.tex"), encoding: .utf8)
+        // published, runs (spanning both columns), one ablation table with its best F1 in bold
+        #expect(tex.components(separatedBy: "\\begin{table}").count - 1 == 2 && tex.components(separatedBy: "\\begin{table*}").count - 1 == 1)
+        for tabular in tex.components(separatedBy: "\\toprule\n").dropFirst() {
+            let lines = tabular.components(separatedBy: "\\bottomrule").first!.split(separator: "\n").filter { $0 != "\\midrule" }
+            #expect(lines.count > 1 && Set(lines.map { Self.unescapedAmpersands(String($0)) }).count == 1, "rows of one table have its header's columns")
+        }
+        #expect(tex.contains("abl\\_df & D\\_F") && !tex.contains(" abl_df"))
+        #expect(tex.contains("\\textbf{100.00}"))
+        #expect(Report.latexEscape("a_b & 50% {x} #1 $ ~^\\ r16 α32") == "a\\_b \\& 50\\% \\{x\\} \\#1 \\$ \\textasciitilde{}\\textasciicircum{}\\textbackslash{} r16 $\\alpha$32")
+
+        // the figure: well-formed SVG, one dot per ablation row, the better run further right, intervals as bars
+        let svg = try Data(contentsOf: root.appendingPathComponent("ablations.svg"))
+        let shapes = SVGShapes()
+        let parser = XMLParser(data: svg)
+        parser.delegate = shapes
+        #expect(parser.parse(), "ablations.svg parses as XML")
+        #expect(shapes.circles.count == 2 && shapes.texts.contains { $0.hasPrefix("abl_rhf") } && shapes.texts.contains { $0.hasPrefix("abl_df") })
+        let xs = shapes.circles.map(\.cx)
+        #expect(xs[0] > xs[1], "the best row (F1 100) is drawn right of the other")
+        // abl_df's interval runs from 0 to 100 points: from the axis' left end to the best row's dot
+        let bar = try #require(shapes.lines.last)
+        #expect(abs(bar.x2 - xs[0]) < 0.11 && bar.x1 < xs[1] + 0.11 && bar.x1 < bar.x2)
+    }
+
+    /// RFC 4180 fields: commas separate, quotes enclose, a doubled quote inside quotes is one quote.
+    static func readCSV(_ text: String) -> [[String]] {
+        var rows: [[String]] = [], row: [String] = [], field = "", quoted = false
+        var it = Array(text).makeIterator(), pending: Character? = nil
+        while let ch = pending ?? it.next() {
+            pending = nil
+            if quoted {
+                if ch == "\"" {
+                    if let n = it.next() { if n == "\"" { field.append("\"") } else { quoted = false; pending = n } } else { quoted = false }
+                } else { field.append(ch) }
+            } else if ch == "\"" { quoted = true
+            } else if ch == "," { row.append(field); field = ""
+            } else if ch == "\r\n" || ch == "\n" { row.append(field); rows.append(row); row = []; field = ""
+            } else { field.append(ch) }
+        }
+        if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
+        return rows
+    }
+
+    static func unescapedAmpersands(_ line: String) -> Int {
+        var n = 0, previous: Character = " "
+        for ch in line { if ch == "&" && previous != "\\" { n += 1 }; previous = ch }
+        return n
+    }
+}
+
+/// The circles, lines and texts of an SVG, in document order.
+final class SVGShapes: NSObject, XMLParserDelegate {
+    var circles: [(cx: Double, cy: Double)] = []
+    var lines: [(x1: Double, x2: Double, stroke: String)] = []
+    var texts: [String] = []
+    private var text: String?
+    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes a: [String: String] = [:]) {
+        switch name {
+        case "circle": circles.append((Double(a["cx"] ?? "") ?? .nan, Double(a["cy"] ?? "") ?? .nan))
+        case "line" where a["stroke"] != "#eee": lines.append((Double(a["x1"] ?? "") ?? .nan, Double(a["x2"] ?? "") ?? .nan, a["stroke"] ?? ""))
+        case "text": text = ""
+        default: break
+        }
+    }
+    func parser(_ parser: XMLParser, foundCharacters string: String) { text? += string }
+    func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+        if name == "text", let t = text { texts.append(t); text = nil }
     }
 }
