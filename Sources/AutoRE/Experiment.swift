@@ -70,8 +70,13 @@ public struct SplitDocuments {
     public var note: String?
 
     public init(_ slice: SplitSlice, loader: SplitLoader) throws {
-        self.slice = slice
         let (docs, note) = try loader.load(slice.split)
+        try self.init(slice, of: docs, note: note)
+    }
+
+    /// The slice of a split already loaded (`docs` are all of `slice.split`'s documents).
+    public init(_ slice: SplitSlice, of docs: [Document], note: String?) throws {
+        self.slice = slice
         self.note = note
         if let r = slice.range {
             guard r.lowerBound < docs.count else {

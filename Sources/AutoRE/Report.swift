@@ -119,6 +119,7 @@ public struct Report {
     /// extraction measured) and rewrites its metrics files; `say` reports each split and any changed F1.
     public func rescore(loader: SplitLoader, say: (String) -> Void = { print($0) }) throws {
         let catalogue = try loader.catalogue()
+        // each split is read once, however many folders score a slice of it
         var loaded: [Split: [Document]] = [:]
         func documents(_ split: Split) throws -> [Document] {
             if let d = loaded[split] { return d }
@@ -134,7 +135,7 @@ public struct Report {
                     throw AutoREError("\(dir.metrics(old.split)): no predictions file to score again (\(dir.predictions(old.split)))")
                 }
                 let slice = try SplitSlice(parsing: old.split, file: dir.metrics(old.split))
-                let docs = try SplitDocuments(slice, loader: loader).documents
+                let docs = try SplitDocuments(slice, of: documents(slice.split), note: nil).documents
                 guard docs.count == old.documents else {
                     throw AutoREError("\(dir.metrics(old.split)): scored \(old.documents) documents, but \(old.split) has \(docs.count) here (another copy of the data?)")
                 }
@@ -217,8 +218,8 @@ public struct Report {
         for e in entries {
             let ex = e.splits.compactMap { r in r.extraction.map { "\(r.split): \(String(format: "%.1f", $0.documentsPerMinute)) docs/min, \(String(format: "%.0f", $0.tokensPerSecond)) tok/s" } }.joined(separator: "; ")
             if e.training.isEmpty { s += "| \(e.name) | – | – | – | – | \(ex) |\n" }
-            for t in e.training {
-                s += "| \(e.name) | \(t.stage) | \(t.steps) | \(t.trainTokensPerEpoch) | \(ProgressLine.clock(t.seconds)) | \(ex) |\n"
+            for (k, t) in e.training.enumerated() {
+                s += "| \(e.name) | \(t.stage) | \(t.steps) | \(t.trainTokensPerEpoch) | \(ProgressLine.clock(t.seconds)) | \(k == 0 || ex.isEmpty ? ex : "the same extraction (all stages)") |\n"
             }
         }
         s += "\nTraining time counts the session that finished the adapter (a resumed run's earlier sessions are not added).\n\n"
