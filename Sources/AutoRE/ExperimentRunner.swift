@@ -16,10 +16,11 @@ public struct ExperimentRunner {
     public var runs: RunDirectory
     public var results: ResultsDirectory
 
-    public init(configPath: String, dataDir: String? = nil, command: String, runsRoot: URL? = nil, resultsRoot: URL? = nil) throws {
+    /// The experiment of `configPath` with `overrides` applied (`--set`, a sweep's grid).
+    public init(configPath: String, overrides: [ConfigOverride] = [], dataDir: String? = nil, command: String,
+                runsRoot: URL? = nil, resultsRoot: URL? = nil) throws {
         self.configPath = configPath
-        config = try ExperimentConfig.load(path: configPath)
-        configText = try String(contentsOfFile: configPath, encoding: .utf8)
+        (config, configText) = try SweepExperiment(config: configPath, overrides: overrides).load()
         self.dataDir = dataDir
         self.command = command
         let name = config.name

@@ -1,37 +1,9 @@
 // `Experiments/results/README.md` from the results folders: every experiment's scores under each metric
 // beside the published numbers, training cost, loss curves and a per-relation breakdown of the main run.
-// Also the sweep file format. Not the scoring itself (DocRE) and not the runs (ExperimentRunner).
+// Not the scoring itself (DocRE), not the runs (ExperimentRunner), not the sweep files (Sweep).
 import DocRE
 import FineTuning
 import Foundation
-import Yams
-
-/// A sweep: experiments run one after another (`autore sweep`).
-public struct Sweep: Codable {
-    public var name: String
-    public var configs: [String]
-    public var compute: String?
-
-    public static func load(path: String) throws -> Sweep {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw AutoREError("\(path): cannot read the file") }
-        guard let top = (try? Yams.load(yaml: text)) as? [String: Any] else { throw AutoREError("\(path): not a YAML mapping") }
-        if let k = top.keys.sorted().first(where: { !["name", "configs", "compute"].contains($0) }) {
-            throw AutoREError("\(path): unknown key '\(k)' (allowed: name, configs, compute)")
-        }
-        let s: Sweep
-        do { s = try YAMLDecoder().decode(Sweep.self, from: text) } catch { throw AutoREError("\(path): \(error)") }
-        guard !s.configs.isEmpty else { throw AutoREError("\(path): configs is empty") }
-        let base = URL(fileURLWithPath: path).deletingLastPathComponent()
-        var resolved = s
-        resolved.configs = s.configs.map { c in
-            (FileManager.default.fileExists(atPath: c) ? URL(fileURLWithPath: c) : base.appendingPathComponent(c)).standardizedFileURL.path
-        }
-        for c in resolved.configs where !FileManager.default.fileExists(atPath: c) {
-            throw AutoREError("\(path): config \(c) does not exist")
-        }
-        return resolved
-    }
-}
 
 /// Published Re-DocRED results (F1 on dev / test) the report stands beside.
 public struct PublishedResult {

@@ -11,12 +11,13 @@ struct RunCommand: ParsableCommand {
         discussion: "Results go to Experiments/results/<name>/: metrics_<split>.json, predictions_<split>.jsonl, config.yaml, command.txt, training.json, loss curves. Rerunning resumes.")
 
     @Option(help: "The experiment config (YAML).") var config: String
+    @OptionGroup var overrides: Overrides
     @Option(help: "Re-DocRED directory (default: $AUTORE_DATA, the cache, or ../shared/data/redocred).") var dataDir: String?
     @Flag(help: "Also write Experiments/results/README.md afterwards.") var report = false
     @OptionGroup var limit: TimeLimit
 
     func run() throws {
-        let runner = try ExperimentRunner(configPath: config, dataDir: dataDir, command: commandLine())
+        let runner = try ExperimentRunner(configPath: config, overrides: overrides.parsed(), dataDir: dataDir, command: commandLine())
         let results = try limit.catchingStop { try runner.run(stop: limit.condition) }
         guard let results else { return }
         print(ReportTable.experimentTable(results))
@@ -28,7 +29,7 @@ struct SweepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
         abstract: "Run every experiment a sweep file lists, skipping finished ones and resuming unfinished ones.",
-        discussion: "A sweep file (YAML): `name: …`, `configs: [Experiments/ablations/a.yaml, …]`, optionally `compute: …`. Several sweeps over the same file share the work: an experiment another process is running is skipped (its run folder is locked), so on 2 cores two sweeps with AUTORE_THREADS=1 each run two experiments at once.")
+        discussion: "A sweep file (YAML): `name: …`, `configs: [Experiments/ablations/a.yaml, …]` and/or `base: X.yaml` with `grid: {lora.rank: [8, 32], …}` (every combination) or `variants: [{lora.rank: 8, lora.alpha: 16}, …]`, optionally `compute: …`. An experiment made from the base is named after it with the changed settings appended. Several sweeps over the same file share the work: an experiment another process is running is skipped (its run folder is locked), so on 2 cores two sweeps with AUTORE_THREADS=1 each run two experiments at once.")
 
     @Argument(help: "The sweep file.") var sweep: String
     @Option(help: "Re-DocRED directory.") var dataDir: String?
@@ -39,12 +40,14 @@ struct SweepCommand: ParsableCommand {
         let s = try Sweep.load(path: sweep)
         let stop = limit.condition
         var bases: [String: LoadedModel] = [:]
-        for (i, path) in s.configs.enumerated() {
+        for (i, e) in s.experiments.enumerated() {
             // the command that reproduces this experiment alone (what the sweep runs for it)
+            let path = e.config
             let relative = path.hasPrefix(DataLocation.repositoryRoot.path + "/") ? String(path.dropFirst(DataLocation.repositoryRoot.path.count + 1)) : path
-            let runner = try ExperimentRunner(configPath: path, dataDir: dataDir, command: "autore run --config \(relative)")
+            let runner = try ExperimentRunner(configPath: path, overrides: e.overrides, dataDir: dataDir, command: e.command(config: relative))
             let state = runner.isFinished() ? "finished" : "to run"
-            print("[\(i + 1)/\(s.configs.count)] \(runner.config.name) (\(path)): \(state)")
+            let changed = e.overrides.isEmpty ? "" : " with " + e.overrides.map(\.description).joined(separator: ", ")
+            print("[\(i + 1)/\(s.experiments.count)] \(runner.config.name) (\(path)\(changed)): \(state)")
             if dryRun || runner.isFinished() { continue }
             let c = runner.config
             let key = "\(c.baseModel)|\(c.quantization)|\(c.doubleQuantization)"
@@ -91,6 +94,14 @@ struct ReportCommand: ParsableCommand {
 /// The command as typed, for the results folder.
 func commandLine() -> String {
     (["autore"] + CommandLine.arguments.dropFirst()).map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+}
+
+/// `--set key.path=value` (repeatable): settings changed in the config without editing it.
+struct Overrides: ParsableArguments {
+    @Option(name: .customLong("set"), help: ArgumentHelp("Change a setting of the config: a dotted key path and a YAML value (lora.rank=8, lora.targets=[q_proj,k_proj]); repeatable. Unless one sets name, the experiment is named after the config with the changes appended.", valueName: "key=value"))
+    var values: [String] = []
+
+    func parsed() throws -> [ConfigOverride] { try values.map(ConfigOverride.init(parsing:)) }
 }
 
 /// `--time-limit`: stop a long job at its next safe point (a checkpoint, a finished batch) after so many

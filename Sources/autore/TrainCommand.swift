@@ -15,6 +15,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "The experiment config (YAML).")
     var config: String
+    @OptionGroup var overrides: Overrides
     @Option(help: "The run folder (default Experiments/runs/<name>).")
     var out: String?
     @Option(help: "Override training.steps (for a quick look).")
@@ -26,8 +27,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var limit: TimeLimit
 
     func run() throws {
-        let cfg = try ExperimentConfig.load(path: config)
-        let configText = try String(contentsOfFile: config, encoding: .utf8)
+        let (cfg, configText) = try SweepExperiment(config: config, overrides: overrides.parsed()).load()
         let root = out.map { RunDirectory(URL(fileURLWithPath: $0)) } ?? RunDirectory.forExperiment(cfg.name)
         let lock = try RunLock(root)
         defer { lock.release() }

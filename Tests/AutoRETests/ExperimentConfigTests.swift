@@ -70,7 +70,7 @@ import Testing
         #expect(sweeps.count >= 2)
         for path in sweeps {
             let s = try Sweep.load(path: path)
-            for c in s.configs { #expect(configs.contains(c), "\(path) runs \(c), which is not a shipped config") }
+            for c in s.experiments.map(\.config) { #expect(configs.contains(c), "\(path) runs \(c), which is not a shipped config") }
         }
     }
 }
