@@ -198,6 +198,7 @@ public struct Report {
         s += timingSection()
         s += comparisonSection(entries)
         s += ablationSection(entries)
+        s += seedSection(entries)
 
         s += "## Loss curves\n\n"
         for e in entries {
@@ -401,4 +402,54 @@ public struct Report {
         }
         return s
     }
+
+    /// Runs of one config that differ only in the training seed, on one split they were all scored on.
+    struct SeedGroup {
+        var split: String
+        var runs: [(entry: Entry, seed: UInt64, result: SplitResult)]
+        /// Mean and sample standard deviation (n − 1) of a score over the runs.
+        func spread(_ score: (SplitResult) -> Double) -> (mean: Double, std: Double, min: Double, max: Double) {
+            let x = runs.map { score($0.result) }
+            let mean = x.reduce(0, +) / Double(x.count)
+            let std = (x.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(x.count - 1)).squareRoot()
+            return (mean, std, x.min()!, x.max()!)
+        }
+    }
+
+    /// Experiments whose configs differ only in `training.seed`, grouped, on each split two or more share
+    /// (lowest seed first).
+    func seedGroups(_ entries: [Entry]) -> [SeedGroup] {
+        var groups: [(key: ExperimentConfig, members: [(Entry, UInt64)])] = []
+        for e in entries {
+            guard let c = e.config else { continue }
+            var key = c.trainingPart
+            key.name = ""; key.training.seed = 0
+            if let i = groups.firstIndex(where: { $0.key == key }) { groups[i].members.append((e, c.training.seed)) } else { groups.append((key, [(e, c.training.seed)])) }
+        }
+        var out: [SeedGroup] = []
+        for g in groups where Set(g.members.map(\.1)).count > 1 {
+            let members = g.members.sorted { ($0.1, $0.0.name) < ($1.1, $1.0.name) }
+            for split in Set(members.flatMap { $0.0.splits.map(\.split) }).sorted() {
+                let runs = members.compactMap { m in m.0.splits.first { $0.split == split }.map { (entry: m.0, seed: m.1, result: $0) } }
+                if Set(runs.map(\.seed)).count > 1 { out.append(SeedGroup(split: split, runs: runs)) }
+            }
+        }
+        return out
+    }
+
+    func seedSection(_ entries: [Entry]) -> String {
+        let groups = seedGroups(entries)
+        guard !groups.isEmpty else { return "" }
+        func f(_ x: (mean: Double, std: Double, min: Double, max: Double)) -> String {
+            String(format: "%.2f ± %.2f | %.2f | %.2f", 100 * x.mean, 100 * x.std, 100 * x.min, 100 * x.max)
+        }
+        var s = "## Training seeds (same config, different `training.seed`)\n\n"
+        s += "Mean ± sample standard deviation (n − 1) over the runs, with the lowest and highest; F1 in %. The spread is what a change of seed alone moves a score by: a gap between two settings smaller than it is not a finding.\n\n"
+        s += "| experiments | split | runs (seeds) | AutoRE F1 mean ± std | min | max | official F1 mean ± std | min | max |\n|---|---|---|---|---|---|---|---|---|\n"
+        for g in groups {
+            s += "| \(g.runs.map { "[\($0.entry.name)](\($0.entry.name)/)" }.joined(separator: ", ")) | \(g.split) | \(g.runs.count) (\(g.runs.map { "\($0.seed)" }.joined(separator: ", "))) | \(f(g.spread { $0.autore.total.f1 })) | \(f(g.spread { $0.official.total.f1 })) |\n"
+        }
+        return s + "\n"
+    }
 }
+

@@ -90,6 +90,19 @@ extension Report {
                        label: "tab:ablation-\(k + 1)", columns: "llrrrrrr",
                        header: ["Experiment", x(t.axis.column), "P", "R", "F1", "Gap", "95\\% interval", "$p$"], rows: rows)
         }
+        let seeds = seedGroups(entries)
+        if !seeds.isEmpty {
+            func f(_ x: (mean: Double, std: Double, min: Double, max: Double)) -> String {
+                String(format: "%.2f $\\pm$ %.2f", 100 * x.mean, 100 * x.std)
+            }
+            s += table(caption: "Runs of one config that differ only in the training seed: mean $\\pm$ sample standard deviation over the runs (F1 in \\%).",
+                       label: "tab:seeds", columns: "llrrr",
+                       header: ["Experiments", "Split", "Seeds", "AutoRE F1", "Official F1"],
+                       rows: seeds.map { g in
+                           [x(g.runs.map(\.entry.name).joined(separator: ", ")), x(g.split), g.runs.map { "\($0.seed)" }.joined(separator: ", "),
+                            f(g.spread { $0.autore.total.f1 }), f(g.spread { $0.official.total.f1 })]
+                       })
+        }
         return s
     }
 

@@ -23,7 +23,8 @@ import Testing
                     docs: [Document], catalogue: RelationCatalogue) throws -> SplitResult {
         let dir = ResultsDirectory(root.appendingPathComponent(name))
         try dir.create()
-        try "name: \(name)\ntraining: {steps: 1}\n\(config)\n".write(toFile: dir.file("config.yaml"), atomically: true, encoding: .utf8)
+        let training = config.contains("training:") ? "" : "training: {steps: 1}\n"
+        try "name: \(name)\n\(training)\(config)\n".write(toFile: dir.file("config.yaml"), atomically: true, encoding: .utf8)
         let r = SplitResult(experiment: name, split: split, documents: docs, predictions: predictions, trainDocuments: [],
                             catalogue: catalogue, extraction: nil, adapterSteps: [:], notes: [])
         try dir.write(r)
@@ -241,6 +242,33 @@ import Testing
         // abl_df's interval runs from 0 to 100 points: from the axis' left end to the best row's dot
         let bar = try #require(shapes.lines.last)
         #expect(abs(bar.x2 - xs[0]) < 0.11 && bar.x1 < xs[1] + 0.11 && bar.x1 < bar.x2)
+    }
+
+    @Test func runsThatDifferOnlyInTheSeedAreSummarised() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-seeds-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (docs, perfect, cat) = try documents()
+        func run(_ name: String, _ config: String, _ preds: [PredictionRecord]) throws -> SplitResult {
+            try experiment(root, name, config: config, split: "select[0:20]", predictions: preds, docs: docs, catalogue: cat)
+        }
+        let a = try run("abl_s0", "training: {steps: 1, seed: 0}", perfect)
+        let b = try run("abl_s1", "training: {steps: 1, seed: 1}", [perfect[0]])
+        let c = try run("abl_s2", "training: {steps: 1, seed: 2}", [])
+        _ = try run("abl_other", "training: {steps: 1, seed: 3}\nlora: {rank: 8}", perfect)   // differs in more than the seed
+        let md = try Report(root: root, results: root).markdown()
+        let section = try #require(md.components(separatedBy: "## Training seeds").dropFirst().first)
+        // by hand: mean and sample standard deviation of the three F1s, and of the official F1s
+        func spread(_ x: [Double]) -> String {
+            let m = x.reduce(0, +) / 3
+            let sd = ((x.map { ($0 - m) * ($0 - m) }.reduce(0, +)) / 2).squareRoot()
+            return String(format: "%.2f ± %.2f | %.2f | %.2f", 100 * m, 100 * sd, 100 * x.min()!, 100 * x.max()!)
+        }
+        let f1 = [a, b, c].map(\.autore.total.f1), official = [a, b, c].map(\.official.total.f1)
+        #expect(f1[1] > 0 && f1[1] < 1)
+        #expect(section.contains("| [abl_s0](abl_s0/), [abl_s1](abl_s1/), [abl_s2](abl_s2/) | select[0:20] | 3 (0, 1, 2) | \(spread(f1)) | \(spread(official)) |"))
+        #expect(!section.contains("abl_other"))
+        let tex = Report(root: root, results: root).latex(try Report(root: root, results: root).entries())
+        #expect(tex.contains("abl\\_s0, abl\\_s1, abl\\_s2 & select[0:20] & 0, 1, 2 & "))
     }
 
     /// RFC 4180 fields: commas separate, quotes enclose, a doubled quote inside quotes is one quote.
