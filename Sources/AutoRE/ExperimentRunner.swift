@@ -31,10 +31,21 @@ public struct ExperimentRunner {
     /// The splits scored: the config's selection and test documents.
     public var splits: [String] { [config.data.select, config.data.test] }
 
-    /// True when every split has its metrics file, written with this very config.
+    /// True when every split has its metrics file, written with this config.
     public func isFinished() -> Bool {
-        guard (try? String(contentsOfFile: results.file("config.yaml"), encoding: .utf8)) == configText else { return false }
+        guard madeTheResults() else { return false }
         return splits.allSatisfy { FileManager.default.fileExists(atPath: results.metrics($0)) }
+    }
+
+    /// Whether the results folder's config is this one: the same text, or the same settings (comments,
+    /// formatting, the path a derived config names in its header and the compute note may differ).
+    func madeTheResults() -> Bool {
+        guard let stored = try? String(contentsOfFile: results.file("config.yaml"), encoding: .utf8) else { return false }
+        if stored == configText { return true }
+        guard var a = try? ExperimentConfig.parse(stored, file: results.file("config.yaml")) else { return false }
+        var b = config
+        a.compute = nil; b.compute = nil
+        return a == b
     }
 
     /// Trains, extracts and scores; returns the split results.
@@ -50,7 +61,7 @@ public struct ExperimentRunner {
         let summaries = try TrainingRun.train(config: config, configText: configText, root: runs, base: base,
                                               dataDir: dataDir, policy: .resume, stop: stop, say: say)
         try results.create()
-        if (try? String(contentsOfFile: results.file("config.yaml"), encoding: .utf8)) != configText {
+        if !madeTheResults() {
             // results of another config under this name: start the results afresh
             for f in (try? FileManager.default.contentsOfDirectory(atPath: results.url.path)) ?? [] {
                 try? FileManager.default.removeItem(atPath: results.file(f))

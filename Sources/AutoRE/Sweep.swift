@@ -1,5 +1,6 @@
 // Sweep files (`autore sweep S.yaml`): the experiments to run one after another, listed as config files,
 // or made from one base config by changing settings (a grid of values, or listed variants), or both.
+import DocRE
 import Foundation
 import Yams
 
@@ -13,7 +14,7 @@ public struct SweepExperiment: Equatable {
     /// The config with the overrides applied, and its YAML text.
     public func load() throws -> (config: ExperimentConfig, text: String) {
         guard let data = FileManager.default.contents(atPath: config) else { throw ConfigError(file: config, reason: "cannot read the file") }
-        return try ExperimentConfig.applying(overrides, to: String(decoding: data, as: UTF8.self), file: config)
+        return try ExperimentConfig.applying(overrides, to: String(decoding: data, as: UTF8.self), file: DataLocation.shown(config))
     }
 
     /// The `autore run` command that runs this experiment alone (`config` as the user should type it).

@@ -34,6 +34,13 @@ public enum DataLocation {
             .deletingLastPathComponent().deletingLastPathComponent()
     }
 
+    /// `path` as a reader of this repository would type it: relative to the repository root when inside it
+    /// (`Experiments/ablations/D_F.yaml`), else as given.
+    public static func shown(_ path: String) -> String {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path, root = repositoryRoot.standardizedFileURL.path + "/"
+        return absolute.hasPrefix(root) ? String(absolute.dropFirst(root.count)) : path
+    }
+
     /// Project-authored data directory (`Data/`).
     public static var projectData: URL { repositoryRoot.appendingPathComponent("Data") }
 }

@@ -43,8 +43,7 @@ struct SweepCommand: ParsableCommand {
         for (i, e) in s.experiments.enumerated() {
             // the command that reproduces this experiment alone (what the sweep runs for it)
             let path = e.config
-            let relative = path.hasPrefix(DataLocation.repositoryRoot.path + "/") ? String(path.dropFirst(DataLocation.repositoryRoot.path.count + 1)) : path
-            let runner = try ExperimentRunner(configPath: path, overrides: e.overrides, dataDir: dataDir, command: e.command(config: relative))
+            let runner = try ExperimentRunner(configPath: path, overrides: e.overrides, dataDir: dataDir, command: e.command(config: DataLocation.shown(path)))
             let state = runner.isFinished() ? "finished" : "to run"
             let changed = e.overrides.isEmpty ? "" : " with " + e.overrides.map(\.description).joined(separator: ", ")
             print("[\(i + 1)/\(s.experiments.count)] \(runner.config.name) (\(path)\(changed)): \(state)")

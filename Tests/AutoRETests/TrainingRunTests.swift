@@ -133,6 +133,18 @@ import Testing
         let again = try runner.run(base: base(), say: { said.append($0) })
         #expect(said.count == 1 && said[0].contains("finished earlier"))
         #expect(again.map(\.autore.total) == results.map(\.autore.total))
+        // the same settings written otherwise (a comment, the compute note, block style after --set) are
+        // still finished; another setting under the same name is not
+        let text = try String(contentsOf: ws.appendingPathComponent("tiny.yaml"), encoding: .utf8)
+        let reworded = ws.appendingPathComponent("reworded.yaml")
+        try ("# the same experiment\n" + text + "\ncompute: a few seconds\n").write(to: reworded, atomically: true, encoding: .utf8)
+        func sameResultsRunner(_ path: URL, _ sets: [String] = []) throws -> ExperimentRunner {
+            try ExperimentRunner(configPath: path.path, overrides: sets.map(ConfigOverride.init(parsing:)), command: "autore run",
+                                 runsRoot: ws.appendingPathComponent("runs"), resultsRoot: ws.appendingPathComponent("results"))
+        }
+        #expect(try sameResultsRunner(reworded).isFinished())
+        #expect(try sameResultsRunner(reworded, ["name=tiny"]).isFinished())
+        #expect(try !sameResultsRunner(reworded, ["name=tiny", "extraction.max_new_tokens=7"]).isFinished())
 
         let md = try Report(root: ws, results: ws.appendingPathComponent("results")).markdown()
         #expect(md.contains("[tiny](tiny/)") && md.contains("test[0:2]") && md.contains("54.29"))
