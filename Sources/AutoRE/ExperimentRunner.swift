@@ -37,6 +37,35 @@ public struct ExperimentRunner {
         return splits.allSatisfy { FileManager.default.fileExists(atPath: results.metrics($0)) }
     }
 
+    /// Where the experiment stands, read from its folders alone: each adapter run trained (with its steps),
+    /// at its last logged step, or not started; each split scored, or how many documents its predictions
+    /// file holds.
+    public func progress() -> String {
+        let fm = FileManager.default
+        var parts: [String] = []
+        for plan in config.adapterRuns(in: runs) {
+            let d = plan.directory
+            if let data = fm.contents(atPath: d.file("summary.json")), let s = try? ResultsJSON.decode(AdapterRunSummary.self, from: data) {
+                parts.append("\(plan.stage): trained (\(s.steps) steps)")
+            } else if let last = (try? MetricsLog.read(MetricsRecord.self, from: d.file("metrics.jsonl")))?.last(where: { $0.kind == "train" }) {
+                parts.append("\(plan.stage): training, last logged step \(last.step)")
+            } else {
+                parts.append("\(plan.stage): not started")
+            }
+        }
+        let ours = madeTheResults()
+        for split in splits {
+            if ours && fm.fileExists(atPath: results.metrics(split)) {
+                parts.append("\(split): scored")
+            } else if ours, let n = try? PredictionRecord.load(URL(fileURLWithPath: results.predictions(split))).count {
+                parts.append("\(split): \(n) documents extracted")
+            } else {
+                parts.append("\(split): not extracted")
+            }
+        }
+        return parts.joined(separator: "; ")
+    }
+
     /// Whether the results folder's config is this one: the same text, or the same settings (comments,
     /// formatting, the path a derived config names in its header and the compute note may differ).
     func madeTheResults() -> Bool {

@@ -33,7 +33,7 @@ struct SweepCommand: ParsableCommand {
 
     @Argument(help: "The sweep file.") var sweep: String
     @Option(help: "Re-DocRED directory.") var dataDir: String?
-    @Flag(help: "List what would run and what is finished, and stop.") var dryRun = false
+    @Flag(help: "List what would run, how far each unfinished experiment got, and what is finished; then stop.") var dryRun = false
     @OptionGroup var limit: TimeLimit
 
     func run() throws {
@@ -44,9 +44,9 @@ struct SweepCommand: ParsableCommand {
             // the command that reproduces this experiment alone (what the sweep runs for it)
             let path = e.config
             let runner = try ExperimentRunner(configPath: path, overrides: e.overrides, dataDir: dataDir, command: e.command(config: DataLocation.shown(path)))
-            let state = runner.isFinished() ? "finished" : "to run"
+            let state = runner.isFinished() ? "finished" : "to run (\(runner.progress()))"
             let changed = e.overrides.isEmpty ? "" : " with " + e.overrides.map(\.description).joined(separator: ", ")
-            print("[\(i + 1)/\(s.experiments.count)] \(runner.config.name) (\(path)\(changed)): \(state)")
+            print("[\(i + 1)/\(s.experiments.count)] \(runner.config.name) (\(DataLocation.shown(path))\(changed)): \(state)")
             if dryRun || runner.isFinished() { continue }
             let c = runner.config
             let key = "\(c.baseModel)|\(c.quantization)|\(c.doubleQuantization)"

@@ -113,17 +113,23 @@ import Testing
                                           command: "autore run --config tiny.yaml", runsRoot: ws.appendingPathComponent("runs"),
                                           resultsRoot: ws.appendingPathComponent("results"))
         #expect(!runner.isFinished())
+        #expect(runner.progress() == "relations: not started; heads: not started; facts: not started; dev[3:5]: not extracted; test[0:2]: not extracted")
         // While another claim holds the run folder, the run refuses to start (and writes nothing) …
         let other = try RunLock(runner.runs)
         #expect(throws: RunBusy.self) { try runner.run(base: base(), say: { _ in }) }
         #expect(throws: RunBusy.self) { try RunLock(runner.runs) }
         #expect(!FileManager.default.fileExists(atPath: runner.runs.file("relations")))
-        // … and starts once it is released.
+        // … and starts once it is released; stopped at its first safe point, it says how far it got
         other.release()
+        var asked = 0   // asked before the relations adapter (go on), then after its step 1 (stop)
+        #expect(throws: RunStopped.self) { try runner.run(base: base(), stop: StopCondition { asked += 1; return asked > 1 }, say: { _ in }) }
+        #expect(runner.progress() == "relations: training, last logged step 1; heads: not started; facts: not started; dev[3:5]: not extracted; test[0:2]: not extracted")
         let results = try runner.run(base: base(), say: { _ in })
         #expect(results.map(\.split) == ["dev[3:5]", "test[0:2]"])
         #expect(results.allSatisfy { $0.documents == 2 && $0.autore.total.gold > 0 && $0.extraction != nil })
         #expect(runner.isFinished())
+        let steps = try ResultsJSON.decode([AdapterRunSummary].self, from: Data(contentsOf: URL(fileURLWithPath: runner.results.file("training.json")))).map(\.steps)
+        #expect(runner.progress() == "relations: trained (\(steps[0]) steps); heads: trained (\(steps[1]) steps); facts: trained (\(steps[2]) steps); dev[3:5]: scored; test[0:2]: scored")
         for f in ["config.yaml", "command.txt", "training.json", "loss_heads.svg", "predictions_test_0-2.jsonl", "metrics_dev_3-5.json"] {
             #expect(FileManager.default.fileExists(atPath: runner.results.file(f)), "\(f) missing")
         }
