@@ -165,4 +165,38 @@ import TestSupport
         // Not vacuous: training moved the adapter away from its initial B = 0.
         #expect(want.floats.contains { $0.key.hasPrefix("adapter/") && $0.key.contains("lora_B") && $0.value.values.contains { $0 != 0 } })
     }
+
+    /// `--set` through the command line: the run trains the changed config under the derived name and
+    /// records it; a misspelt key is one error naming it, and nothing is written.
+    @Test func settingsChangedOnTheCommandLine() throws {
+        let exe = try Self.autoreExecutable()
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        func train(_ folder: URL, _ sets: [String]) throws -> (status: Int32, errors: String) {
+            let p = Process(), err = Pipe()
+            p.executableURL = exe
+            p.arguments = ["train", "--config", f.config.path, "--out", folder.path, "--data-dir", f.data.path] + sets.flatMap { ["--set", $0] }
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = err
+            try p.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        let good = f.runFolder("set")
+        let ok = try train(good, ["training.steps=2", "lora.rank=2"])
+        #expect(ok.status == 0, "\(ok.errors)")
+        let stored = try String(contentsOf: good.appendingPathComponent("config.yaml"), encoding: .utf8)
+        #expect(stored.contains("--set training.steps=2 --set lora.rank=2") && stored.contains("name: kill-resume-training.steps=2-lora.rank=2"))
+        let summary = try String(contentsOf: good.appendingPathComponent("summary.json"), encoding: .utf8)
+        #expect(summary.contains("\"steps\" : 2"), "\(summary.prefix(300))")
+        let a = try Checkpoint(contentsOf: good.appendingPathComponent("adapter.h5").path).floats.filter { $0.key.contains("lora_A") }
+        #expect(!a.isEmpty && a.values.allSatisfy { $0.shape.first == 2 }, "\(a.mapValues(\.shape))")   // rank 2, not the file's 4
+
+        let bad = f.runFolder("misspelt")
+        let refused = try train(bad, ["lora.rnak=2"])
+        #expect(refused.status != 0 && refused.errors.contains("unknown key 'lora.rnak'") && refused.errors.contains("tiny.yaml"))
+        #expect(!FileManager.default.fileExists(atPath: bad.path))
+    }
 }
+
