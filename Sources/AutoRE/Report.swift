@@ -383,6 +383,7 @@ public struct Report {
         guard !tables.isEmpty else { return "" }
         var s = "## Ablations (same training slice, same documents, AutoRE scoring)\n\n"
         s += "Each table holds experiments whose configs differ only in the setting named. \"behind the best\" is the best row's F1 minus this row's, with the 95% interval and one-sided p of a paired bootstrap over the documents (\(PairedBootstrap.defaultResamples) resamples, seed 0): an interval that includes 0 means these documents do not separate the two. [ablations.svg](ablations.svg) draws every table with each run's own interval.\n\n"
+        s += "The bootstrap draws documents again; it does not train again, so it leaves out what the training seed moves" + (seedGroups(entries).isEmpty ? " (runs that differ only in `training.seed` would measure that).\n\n" : ": see \"Training seeds\" below for that spread, which a gap must also exceed.\n\n")
         for t in tables {
             s += "### \(t.axis.title): \(t.split) (\(t.documents) documents)\n\n"
             s += "| experiment | \(t.axis.column) | AutoRE P | R | F1 | relations F1 | heads F1 | facts F1 | behind the best | 95% interval | p |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
