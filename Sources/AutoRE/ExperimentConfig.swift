@@ -209,8 +209,16 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     /// This config with what does not shape an adapter reset: the extraction settings, the test split and
     /// the compute note. Two configs that agree here train the same adapters bit for bit.
     public var trainingPart: ExperimentConfig {
+        var c = resultsPart
+        c.extraction = ExtractionSettings(); c.data.test = DataSettings().test
+        return c
+    }
+
+    /// This config with what does not change its results reset: the compute note. Two configs that agree
+    /// here make the same predictions and scores.
+    public var resultsPart: ExperimentConfig {
         var c = self
-        c.extraction = ExtractionSettings(); c.data.test = DataSettings().test; c.compute = nil
+        c.compute = nil
         return c
     }
 
@@ -223,10 +231,15 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     }
 
     public static func load(path: String) throws -> ExperimentConfig {
+        try parse(text(path: path), file: path)
+    }
+
+    /// A config file's text (an error naming the file when it cannot be read).
+    public static func text(path: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(file: path, reason: "cannot read the file")
         }
-        return try parse(String(decoding: data, as: UTF8.self), file: path)
+        return String(decoding: data, as: UTF8.self)
     }
 
     public static func parse(_ text: String, file: String) throws -> ExperimentConfig {

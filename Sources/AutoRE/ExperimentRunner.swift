@@ -66,15 +66,12 @@ public struct ExperimentRunner {
         return parts.joined(separator: "; ")
     }
 
-    /// Whether the results folder's config is this one: the same text, or the same settings (comments,
+    /// Whether the results folder's config is this one: the same text, or the same `resultsPart` (comments,
     /// formatting, the path a derived config names in its header and the compute note may differ).
     func madeTheResults() -> Bool {
         guard let stored = try? String(contentsOfFile: results.file("config.yaml"), encoding: .utf8) else { return false }
         if stored == configText { return true }
-        guard var a = try? ExperimentConfig.parse(stored, file: results.file("config.yaml")) else { return false }
-        var b = config
-        a.compute = nil; b.compute = nil
-        return a == b
+        return (try? ExperimentConfig.parse(stored, file: results.file("config.yaml")))?.resultsPart == config.resultsPart
     }
 
     /// Trains, extracts and scores; returns the split results.

@@ -57,6 +57,14 @@ public struct Report {
         var splits: [SplitResult]
         var training: [AdapterRunSummary]
         var command: String?
+        /// AutoRE F1's bootstrap interval over the documents of each scored split (absent without
+        /// per-document counts).
+        var intervals: [String: ClosedRange<Double>] = [:]
+
+        /// AutoRE F1's interval in points as a table cell ("–" without per-document counts).
+        func interval(_ r: SplitResult) -> String {
+            intervals[r.split].map { String(format: "%.2f–%.2f", 100 * $0.lowerBound, 100 * $0.upperBound) } ?? "–"
+        }
 
         /// The settings a table shows, as cells ("?" when the folder has no readable config).
         var adapters: String { config.map { $0.stage == "each" ? "one per stage" : ($0.stage == "all" ? "one" : $0.stage) } ?? "?" }
@@ -82,9 +90,24 @@ public struct Report {
             let config = try? ExperimentConfig.load(path: dir.file("config.yaml"))
             let training = (fm.contents(atPath: dir.file("training.json")).flatMap { try? ResultsJSON.decode([AdapterRunSummary].self, from: $0) }) ?? []
             let command = try? String(contentsOfFile: dir.file("command.txt"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            out.append(Entry(name: n, config: config, splits: splits, training: training, command: command))
+            var intervals: [String: ClosedRange<Double>] = [:]
+            for r in splits { intervals[r.split] = r.autore.perDocument.flatMap { PairedBootstrap.f1Interval($0) } }
+            out.append(Entry(name: n, config: config, splits: splits, training: training, command: command, intervals: intervals))
         }
         return out
+    }
+
+    /// What the report shows, computed once for all its files: the experiments, the ablation tables and
+    /// the groups of runs that differ only in their seed.
+    struct Contents {
+        var entries: [Entry]
+        var ablations: [AblationTable]
+        var seeds: [SeedGroup]
+    }
+
+    func contents() throws -> Contents {
+        let entries = try entries()
+        return Contents(entries: entries, ablations: ablationTables(entries), seeds: seedGroups(entries))
     }
 
     /// Scores every results folder's predictions again with this build's evaluator (keeping what each
@@ -124,10 +147,10 @@ public struct Report {
     /// `ablations.svg`; returns the README's path.
     @discardableResult
     public func write() throws -> String {
-        let entries = try entries()
+        let c = try contents()
         try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
-        let files = [("README.md", markdown(entries)), ("results.csv", csv(entries)), ("results.tex", latex(entries)),
-                     ("ablations.svg", ablationTables(entries).isEmpty ? nil : ablationFigure(entries))]
+        let files = [("README.md", markdown(c)), ("results.csv", csv(c.entries)), ("results.tex", latex(c)),
+                     ("ablations.svg", c.ablations.isEmpty ? nil : ablationFigure(c.ablations))]
         for (name, text) in files {
             let path = results.appendingPathComponent(name)
             if let text { try AtomicFile.write(Data(text.utf8), to: path) } else { try? FileManager.default.removeItem(at: path) }
@@ -135,9 +158,10 @@ public struct Report {
         return results.appendingPathComponent("README.md").path
     }
 
-    public func markdown() throws -> String { markdown(try entries()) }
+    public func markdown() throws -> String { markdown(try contents()) }
 
-    func markdown(_ entries: [Entry]) -> String {
+    func markdown(_ contents: Contents) -> String {
+        let entries = contents.entries
         let pct = ReportTable.pct
         let fallback = entries.flatMap { $0.splits.flatMap(\.notes) }.contains { $0.contains("train_revised.json absent") }
         var s = """
@@ -181,7 +205,7 @@ public struct Report {
             let c = e.config
             for r in e.splits.sorted(by: { $0.split < $1.split }) {
                 let a = r.autore.total
-                s += "| [\(e.name)](\(e.name)/) | \(c?.paradigm.rawValue ?? "?") | \(e.adapters) | \(e.descriptions) | \(c?.promptOrder.rawValue ?? "?") | \(e.lora) | \(r.split) | \(r.documents) | \(pct(a.precision)) | \(pct(a.recall)) | **\(pct(a.f1))** | \(Self.f1Interval(r)) | \(pct(r.strict.total.f1)) | \(pct(r.official.total.f1)) | \(pct(r.official.ignF1)) | \(pct(r.stages.extra["relations"]?.f1)) | \(pct(r.stages.extra["heads"]?.f1)) | \(pct(r.stages.extra["facts"]?.f1)) |\n"
+                s += "| [\(e.name)](\(e.name)/) | \(c?.paradigm.rawValue ?? "?") | \(e.adapters) | \(e.descriptions) | \(c?.promptOrder.rawValue ?? "?") | \(e.lora) | \(r.split) | \(r.documents) | \(pct(a.precision)) | \(pct(a.recall)) | **\(pct(a.f1))** | \(e.interval(r)) | \(pct(r.strict.total.f1)) | \(pct(r.official.total.f1)) | \(pct(r.official.ignF1)) | \(pct(r.stages.extra["relations"]?.f1)) | \(pct(r.stages.extra["heads"]?.f1)) | \(pct(r.stages.extra["facts"]?.f1)) |\n"
             }
         }
         s += "\nF1 95% interval: AutoRE F1's percentile interval over \(PairedBootstrap.defaultResamples) resamples of the documents (bootstrap, seed 0). relations / heads / facts: per-stage F1 of the pipeline's own outputs (relations of a document; (relation, subject) pairs; triples).\n\n"
@@ -197,8 +221,8 @@ public struct Report {
         s += "\nTraining time counts the session that finished the adapter (a resumed run's earlier sessions are not added).\n\n"
         s += timingSection()
         s += comparisonSection(entries)
-        s += ablationSection(entries)
-        s += seedSection(entries)
+        s += ablationSection(contents)
+        s += seedSection(contents.seeds)
 
         s += "## Loss curves\n\n"
         for e in entries {
@@ -274,16 +298,15 @@ public struct Report {
             return "(No per-document counts in these metrics files for a paired test: `autore report --rescore` adds them.)"
         }
         guard let t = PairedBootstrap(pa, pb) else { return "(The two were not scored on the same documents: no paired test.)" }
+        return bootstrapSentence(t)
+    }
+
+    /// A paired bootstrap of the leader against another run, in words.
+    static func bootstrapSentence(_ t: PairedBootstrap) -> String {
         let separated = t.interval.lowerBound > 0 || t.interval.upperBound < 0
         return "Paired bootstrap over the \(t.documents) documents (\(t.resamples) resamples): 95% interval of the difference " +
             "\(Self.interval(t)) points, p = \(String(format: "%.3f", t.pValue)); " +
             (separated ? "the interval excludes 0." : "the interval includes 0, so these documents do not separate the two.")
-    }
-
-    /// AutoRE F1's bootstrap interval over the documents, in points ("–" without per-document counts).
-    static func f1Interval(_ r: SplitResult) -> String {
-        guard let i = r.autore.perDocument.flatMap({ PairedBootstrap.f1Interval($0) }) else { return "–" }
-        return String(format: "%.2f–%.2f", 100 * i.lowerBound, 100 * i.upperBound)
     }
 
     static func interval(_ t: PairedBootstrap) -> String {
@@ -377,13 +400,13 @@ public struct Report {
         return tables
     }
 
-    func ablationSection(_ entries: [Entry]) -> String {
+    func ablationSection(_ contents: Contents) -> String {
         let pct = ReportTable.pct
-        let tables = ablationTables(entries)
+        let tables = contents.ablations
         guard !tables.isEmpty else { return "" }
         var s = "## Ablations (same training slice, same documents, AutoRE scoring)\n\n"
         s += "Each table holds experiments whose configs differ only in the setting named. \"behind the best\" is the best row's F1 minus this row's, with the 95% interval and one-sided p of a paired bootstrap over the documents (\(PairedBootstrap.defaultResamples) resamples, seed 0): an interval that includes 0 means these documents do not separate the two. [ablations.svg](ablations.svg) draws every table with each run's own interval.\n\n"
-        s += "The bootstrap draws documents again; it does not train again, so it leaves out what the training seed moves" + (seedGroups(entries).isEmpty ? " (runs that differ only in `training.seed` would measure that).\n\n" : ": see \"Training seeds\" below for that spread, which a gap must also exceed.\n\n")
+        s += "The bootstrap draws documents again; it does not train again, so it leaves out what the training seed moves" + (contents.seeds.isEmpty ? " (runs that differ only in `training.seed` would measure that).\n\n" : ": see \"Training seeds\" below for that spread, which a gap must also exceed.\n\n")
         for t in tables {
             s += "### \(t.axis.title): \(t.split) (\(t.documents) documents)\n\n"
             s += "| experiment | \(t.axis.column) | AutoRE P | R | F1 | relations F1 | heads F1 | facts F1 | behind the best | 95% interval | p |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
@@ -399,7 +422,7 @@ public struct Report {
             let best = t.best, runnerUp = t.rows[1], lead = best.result.autore.total.f1 - runnerUp.result.autore.total.f1
             s += lead == 0
                 ? "\nNo winner: \(best.entry.name) (\(best.setting)) and \(runnerUp.entry.name) (\(runnerUp.setting)) have the same AutoRE F1, \(pct(best.result.autore.total.f1)).\n\n"
-                : "\nBest: \(best.entry.name) (\(best.setting)), ahead of \(runnerUp.entry.name) (\(runnerUp.setting)) by \(String(format: "%+.2f", 100 * lead)) points. \(Self.bootstrapSentence(best.result, runnerUp.result))\n\n"
+                : "\nBest: \(best.entry.name) (\(best.setting)), ahead of \(runnerUp.entry.name) (\(runnerUp.setting)) by \(String(format: "%+.2f", 100 * lead)) points. \(runnerUp.test.map(Self.bootstrapSentence) ?? Self.bootstrapSentence(best.result, runnerUp.result))\n\n"
         }
         return s
     }
@@ -438,8 +461,7 @@ public struct Report {
         return out
     }
 
-    func seedSection(_ entries: [Entry]) -> String {
-        let groups = seedGroups(entries)
+    func seedSection(_ groups: [SeedGroup]) -> String {
         guard !groups.isEmpty else { return "" }
         func f(_ x: (mean: Double, std: Double, min: Double, max: Double)) -> String {
             String(format: "%.2f ± %.2f | %.2f | %.2f", 100 * x.mean, 100 * x.std, 100 * x.min, 100 * x.max)

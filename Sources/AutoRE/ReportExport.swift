@@ -32,7 +32,7 @@ extension Report {
             let c = e.config
             for r in e.splits.sorted(by: { $0.split < $1.split }) {
                 let a = r.autore.total
-                let interval = r.autore.perDocument.flatMap { PairedBootstrap.f1Interval($0) }
+                let interval = e.intervals[r.split]
                 let fields: [String] = [
                     e.name, c?.paradigm.rawValue ?? "", e.adapters, c == nil ? "" : e.descriptions, c?.promptOrder.rawValue ?? "",
                     c.map { "\($0.lora.rank)" } ?? "", c.map { num(Double($0.lora.alpha), 2) } ?? "", c?.lora.targets.joined(separator: " ") ?? "",
@@ -57,40 +57,37 @@ extension Report {
     // MARK: LaTeX
 
     /// The published rows, our runs and each ablation table as LaTeX tables (`\usepackage{booktabs}`).
-    func latex(_ entries: [Entry]) -> String {
-        func pct(_ x: Double?) -> String { x.map { String(format: "%.2f", 100 * $0) } ?? "--" }
+    func latex(_ contents: Contents) -> String {
         let x = Self.latexEscape
+        func pct(_ v: Double?) -> String { x(ReportTable.pct(v)) }
         var s = "% Written by `autore report` from Experiments/results/; needs \\usepackage{booktabs}. F1 in %.\n\n"
         s += table(caption: "Published results on Re-DocRED (F1).", label: "tab:published", columns: "lrr",
                    header: ["System", "Dev", "Test"],
                    rows: PublishedResult.table.map { [x($0.system), String(format: "%.2f", $0.dev), String(format: "%.2f", $0.test)] })
         var rows: [[String]] = []
-        for e in entries {
+        for e in contents.entries {
             for r in e.splits.sorted(by: { $0.split < $1.split }) {
                 let a = r.autore.total
-                let i = r.autore.perDocument.flatMap { PairedBootstrap.f1Interval($0) }
                 rows.append([x(e.name), x(e.config?.paradigm.rawValue ?? "?"), x(e.adapters), x(e.lora), x(r.split), "\(r.documents)",
-                             pct(a.precision), pct(a.recall), pct(a.f1),
-                             i.map { String(format: "%.2f--%.2f", 100 * $0.lowerBound, 100 * $0.upperBound) } ?? "--",
+                             pct(a.precision), pct(a.recall), pct(a.f1), x(e.interval(r)),
                              pct(r.official.total.f1), pct(r.official.ignF1)])
             }
         }
         s += table(caption: "Our runs (SmolLM2-135M-Instruct, NF4 base): AutoRE scoring with its 95\\% bootstrap interval over documents, and the official entity-level F1 and Ign F1.",
                    label: "tab:runs", columns: "lllllrrrrrrr", wide: true,
                    header: ["Experiment", "Paradigm", "Adapters", "LoRA", "Split", "Docs", "P", "R", "F1", "95\\% interval", "Official F1", "Ign F1"], rows: rows)
-        for (k, t) in ablationTables(entries).enumerated() {
+        for (k, t) in contents.ablations.enumerated() {
             let rows = t.rows.enumerated().map { i, row -> [String] in
                 let a = row.result.autore.total
                 let gap = i == 0 ? "--" : String(format: "%+.2f", 100 * (t.best.result.autore.total.f1 - a.f1))
-                let interval = row.test.map { String(format: "[%+.2f, %+.2f]", 100 * $0.interval.lowerBound, 100 * $0.interval.upperBound) } ?? "--"
                 return [x(row.entry.name), x(row.setting), pct(a.precision), pct(a.recall), i == 0 ? "\\textbf{\(pct(a.f1))}" : pct(a.f1),
-                        gap, interval, row.test.map { String(format: "%.3f", $0.pValue) } ?? "--"]
+                        gap, row.test.map(Self.interval) ?? "--", row.test.map { String(format: "%.3f", $0.pValue) } ?? "--"]
             }
             s += table(caption: "\(x(t.axis.title)): \(x(t.split)), \(t.documents) documents, AutoRE scoring. Gap: the best row's F1 minus this row's, with the 95\\% interval and one-sided $p$ of a paired bootstrap over the documents.",
                        label: "tab:ablation-\(k + 1)", columns: "llrrrrrr",
                        header: ["Experiment", x(t.axis.column), "P", "R", "F1", "Gap", "95\\% interval", "$p$"], rows: rows)
         }
-        let seeds = seedGroups(entries)
+        let seeds = contents.seeds
         if !seeds.isEmpty {
             func f(_ x: (mean: Double, std: Double, min: Double, max: Double)) -> String {
                 String(format: "%.2f $\\pm$ %.2f", 100 * x.mean, 100 * x.std)
@@ -139,10 +136,9 @@ extension Report {
 
     /// Every ablation table as a panel of rows: each run's AutoRE F1 (dot) and its 95% bootstrap interval
     /// over the documents (bar), on one axis in points; the best row of a panel is filled.
-    func ablationFigure(_ entries: [Entry]) -> String {
-        let tables = ablationTables(entries)
+    func ablationFigure(_ tables: [AblationTable]) -> String {
         let rowHeight = 18.0, panelGap = 32.0, left = 330.0, right = 70.0, top = 40.0, bottom = 46.0, width = 860.0
-        let intervals = tables.map { t in t.rows.map { r in r.result.autore.perDocument.flatMap { PairedBootstrap.f1Interval($0) } } }
+        let intervals = tables.map { t in t.rows.map { $0.entry.intervals[$0.result.split] } }
         let xMax = LossPlot.niceCeiling(max(1e-3, tables.flatMap { $0.rows.map(\.result.autore.total.f1) }.max() ?? 0,
                                             intervals.joined().compactMap { $0?.upperBound }.max() ?? 0) * 100)
         let plotted = tables.reduce(0.0) { $0 + panelGap + Double($1.rows.count) * rowHeight }

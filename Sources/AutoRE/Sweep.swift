@@ -13,8 +13,7 @@ public struct SweepExperiment: Equatable {
 
     /// The config with the overrides applied, and its YAML text.
     public func load() throws -> (config: ExperimentConfig, text: String) {
-        guard let data = FileManager.default.contents(atPath: config) else { throw ConfigError(file: config, reason: "cannot read the file") }
-        return try ExperimentConfig.applying(overrides, to: String(decoding: data, as: UTF8.self), file: DataLocation.shown(config))
+        try ExperimentConfig.applying(overrides, to: ExperimentConfig.text(path: config), file: DataLocation.shown(config))
     }
 
     /// The `autore run` command that runs this experiment alone (`config` as the user should type it).

@@ -267,7 +267,7 @@ import Testing
         #expect(f1[1] > 0 && f1[1] < 1)
         #expect(section.contains("| [abl_s0](abl_s0/), [abl_s1](abl_s1/), [abl_s2](abl_s2/) | select[0:20] | 3 (0, 1, 2) | \(spread(f1)) | \(spread(official)) |"))
         #expect(!section.contains("abl_other"))
-        let tex = Report(root: root, results: root).latex(try Report(root: root, results: root).entries())
+        let tex = Report(root: root, results: root).latex(try Report(root: root, results: root).contents())
         #expect(tex.contains("abl\\_s0, abl\\_s1, abl\\_s2 & select[0:20] & 0, 1, 2 & "))
     }
 
