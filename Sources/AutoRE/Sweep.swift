@@ -18,12 +18,14 @@ public struct SweepExperiment: Equatable {
 
     /// The `autore run` command that runs this experiment alone (`config` as the user should type it).
     public func command(config shown: String) -> String {
-        (["autore", "run", "--config", shown] + overrides.flatMap { ["--set", Self.shellWord($0.description)] }).joined(separator: " ")
+        (["autore", "run", "--config", shown] + overrides.flatMap { ["--set", $0.description] }).map(shellWord).joined(separator: " ")
     }
+}
 
-    static func shellWord(_ s: String) -> String {
-        s.allSatisfy({ $0.isLetter || $0.isNumber || "._=-:/+@,".contains($0) }) ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
+/// A command-line word as a POSIX shell reads it back: as it is when it holds only safe characters, else
+/// single-quoted (`'lora.targets=[q_proj, k_proj]'`). Recorded commands (`command.txt`, timings) use it.
+public func shellWord(_ s: String) -> String {
+    s.allSatisfy({ $0.isLetter || $0.isNumber || "._=-:/+@,".contains($0) }) ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
 
 /// A sweep: experiments run one after another (`autore sweep`).

@@ -72,8 +72,7 @@ struct ExtractCommand: ParsableCommand {
         }
         if let timing {
             let input = split.map { "split \($0)" } ?? input.map { "file \($0)" } ?? "text"
-            let command = "autore " + CommandLine.arguments.dropFirst().joined(separator: " ")
-            try ExtractionTiming(command: command, input: input, threads: Threads.count, statistics: s,
+            try ExtractionTiming(command: commandLine(), input: input, threads: Threads.count, statistics: s,
                                  resumedFrom: preds.count - s.documents).write(to: timing)
         }
         if text != nil {

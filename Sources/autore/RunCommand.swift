@@ -44,10 +44,11 @@ struct SweepCommand: ParsableCommand {
             // the command that reproduces this experiment alone (what the sweep runs for it)
             let path = e.config
             let runner = try ExperimentRunner(configPath: path, overrides: e.overrides, dataDir: dataDir, command: e.command(config: DataLocation.shown(path)))
-            let state = runner.isFinished() ? "finished" : "to run (\(runner.progress()))"
+            let finished = runner.isFinished()
+            let state = finished ? "finished" : "to run (\(runner.progress()))"
             let changed = e.overrides.isEmpty ? "" : " with " + e.overrides.map(\.description).joined(separator: ", ")
             print("[\(i + 1)/\(s.experiments.count)] \(runner.config.name) (\(DataLocation.shown(path))\(changed)): \(state)")
-            if dryRun || runner.isFinished() { continue }
+            if dryRun || finished { continue }
             let c = runner.config
             let key = "\(c.baseModel)|\(c.quantization)|\(c.doubleQuantization)"
             if bases[key] == nil { bases = [key: try LoadedModel(config: c)] }   // one base in memory at a time
@@ -92,7 +93,7 @@ struct ReportCommand: ParsableCommand {
 
 /// The command as typed, for the results folder.
 func commandLine() -> String {
-    (["autore"] + CommandLine.arguments.dropFirst()).map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+    (["autore"] + CommandLine.arguments.dropFirst()).map(shellWord).joined(separator: " ")
 }
 
 /// `--set key.path=value` (repeatable): settings changed in the config without editing it.
