@@ -284,27 +284,57 @@ public struct Report {
             let d = 100 * (m.autore.total.f1 - best.1.autore.total.f1)
             let verdict = d > 0 ? "beats" : (d == 0 ? "ties with" : "falls behind")
             s += "\n\(main.name) \(verdict) the best single-adapter run (\(best.0.name), AutoRE F1 \(pct(best.1.autore.total.f1))) by \(String(format: "%+.2f", d)) points"
-            if let mt = main.config?.data.train, let bt = best.0.config?.data.train, mt != bt {
-                s += "; the two were not trained on the same documents (\(mt) against \(bt)), so this row measures the system as shipped, and the three-against-one-adapter ablation on the shared slice is the controlled comparison"
+            if let mt = main.config?.data.train, let bt = best.0.config?.data.train {
+                s += mt != bt
+                    ? "; the two were not trained on the same documents (\(mt) against \(bt)), so this row measures the system as shipped, and the three-against-one-adapter ablation on the shared slice is the controlled comparison"
+                    : "; both were trained on the same documents (\(mt)), so this is the controlled comparison of one adapter per stage against one shared adapter"
             }
-            s += ". " + Self.bootstrapSentence(m, best.1) + "\n\n"
+            // the leader first, so that the one-sided p-value asks whether its lead is an accident of the documents
+            s += ". " + (d >= 0 ? Self.bootstrapSentence(m, best.1) : Self.bootstrapSentence(best.1, m, of: "\(best.0.name) minus \(main.name)")) + "\n\n"
+            if let mt = main.config?.data.train, mt == best.0.config?.data.train {
+                s += Self.stageEvidence((main, m), best) + "\n\n"
+            }
         }
         return s
     }
 
+    /// Where two runs on the same training data differ: each stage's precision, recall and F1, and how long
+    /// each adapter trained on what (its steps, examples and the checkpoint scored).
+    static func stageEvidence(_ a: (Entry, SplitResult), _ b: (Entry, SplitResult)) -> String {
+        func prf(_ r: SplitResult, _ st: String) -> String? {
+            r.stages.extra[st].map { String(format: "%.1f/%.1f/%.1f", 100 * $0.precision, 100 * $0.recall, 100 * $0.f1) }
+        }
+        let cells = ["relations", "heads", "facts"].compactMap { st in
+            prf(a.1, st).flatMap { x in prf(b.1, st).map { "\(st) \(x) against \($0)" } }
+        }
+        var s = ""
+        if !cells.isEmpty {
+            s += "Stage scores, precision/recall/F1 of \(a.0.name) against \(b.0.name): " + cells.joined(separator: "; ") +
+                " (heads are scored under gold relations and facts under gold (relation, head) pairs, so a stage's precision is its own," +
+                " while its recall also counts what earlier stages missed). "
+        }
+        s += "Training: " + [a, b].map { e, r in
+            let runs = e.training.map { t in
+                "\(t.stage) \(t.steps) steps over \(t.examples) examples" + (r.adapterSteps[t.stage].map { $0 == t.steps ? "" : " (checkpoint of step \($0) scored)" } ?? "")
+            }
+            return "\(e.name) " + (runs.isEmpty ? "(no training summary)" : runs.joined(separator: ", "))
+        }.joined(separator: "; ") + "."
+        return s
+    }
+
     /// The paired bootstrap of `a` against `b` in words (or why there is none).
-    static func bootstrapSentence(_ a: SplitResult, _ b: SplitResult) -> String {
+    static func bootstrapSentence(_ a: SplitResult, _ b: SplitResult, of label: String? = nil) -> String {
         guard let pa = a.autore.perDocument, let pb = b.autore.perDocument else {
             return "(No per-document counts in these metrics files for a paired test: `autore report --rescore` adds them.)"
         }
         guard let t = PairedBootstrap(pa, pb) else { return "(The two were not scored on the same documents: no paired test.)" }
-        return bootstrapSentence(t)
+        return bootstrapSentence(t, of: label)
     }
 
     /// A paired bootstrap of the leader against another run, in words.
-    static func bootstrapSentence(_ t: PairedBootstrap) -> String {
+    static func bootstrapSentence(_ t: PairedBootstrap, of label: String? = nil) -> String {
         let separated = t.interval.lowerBound > 0 || t.interval.upperBound < 0
-        return "Paired bootstrap over the \(t.documents) documents (\(t.resamples) resamples): 95% interval of the difference " +
+        return "Paired bootstrap\(label.map { " of " + $0 } ?? "") over the \(t.documents) documents (\(t.resamples) resamples): 95% interval of the difference " +
             "\(Self.interval(t)) points, p = \(String(format: "%.3f", t.pValue)); " +
             (separated ? "the interval excludes 0." : "the interval includes 0, so these documents do not separate the two.")
     }
@@ -422,7 +452,7 @@ public struct Report {
             let best = t.best, runnerUp = t.rows[1], lead = best.result.autore.total.f1 - runnerUp.result.autore.total.f1
             s += lead == 0
                 ? "\nNo winner: \(best.entry.name) (\(best.setting)) and \(runnerUp.entry.name) (\(runnerUp.setting)) have the same AutoRE F1, \(pct(best.result.autore.total.f1)).\n\n"
-                : "\nBest: \(best.entry.name) (\(best.setting)), ahead of \(runnerUp.entry.name) (\(runnerUp.setting)) by \(String(format: "%+.2f", 100 * lead)) points. \(runnerUp.test.map(Self.bootstrapSentence) ?? Self.bootstrapSentence(best.result, runnerUp.result))\n\n"
+                : "\nBest: \(best.entry.name) (\(best.setting)), ahead of \(runnerUp.entry.name) (\(runnerUp.setting)) by \(String(format: "%+.2f", 100 * lead)) points. \(runnerUp.test.map { Self.bootstrapSentence($0) } ?? Self.bootstrapSentence(best.result, runnerUp.result))\n\n"
         }
         return s
     }

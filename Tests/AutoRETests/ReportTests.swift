@@ -61,10 +61,19 @@ import Testing
         // when a single-adapter run does better, the verdict says so
         _ = try experiment(root, "abl_all", config: "stage: all\ndata: {train: train}", split: "select[0:20]",
                            predictions: perfect, docs: docs, catalogue: cat)
-        _ = try experiment(root, "main_rhf", config: "stage: each\ndata: {train: train}", split: "select[0:20]",
-                           predictions: [perfect[0]], docs: docs, catalogue: cat)
+        let weaker = try experiment(root, "main_rhf", config: "stage: each\ndata: {train: train}", split: "select[0:20]",
+                                    predictions: [perfect[0]], docs: docs, catalogue: cat)
         let md2 = try Report(root: root, results: root).markdown()
-        #expect(md2.contains("main_rhf falls behind the best single-adapter run (abl_all, AutoRE F1 100.00) by \(String(format: "%+.2f", -100 * (1 - half.autore.total.f1))) points."))
+        #expect(md2.contains("main_rhf falls behind the best single-adapter run (abl_all, AutoRE F1 100.00) by \(String(format: "%+.2f", -100 * (1 - half.autore.total.f1))) points; both were trained on the same documents (train), so this is the controlled comparison"))
+        #expect(md2.contains("Paired bootstrap of abl_all minus main_rhf over the 2 documents"))
+        // trained on the same documents, the two are set side by side stage by stage
+        let rel = try #require(weaker.stages.extra["relations"])
+        #expect(rel.f1 > 0 && rel.f1 < 1)
+        #expect(md2.contains("Stage scores, precision/recall/F1 of main_rhf against abl_all: relations " +
+                             String(format: "%.1f/%.1f/%.1f", 100 * rel.precision, 100 * rel.recall, 100 * rel.f1) + " against 100.0/100.0/100.0; heads "))
+        #expect(md2.contains("Training: main_rhf (no training summary); abl_all (no training summary)."))
+        // runs trained on other documents get no stage comparison
+        #expect(!md.contains("Stage scores"))
     }
 
     @Test func timedExtractionsAreListedWithTheirRates() throws {
