@@ -284,14 +284,16 @@ public struct Report {
             let d = 100 * (m.autore.total.f1 - best.1.autore.total.f1)
             let verdict = d > 0 ? "beats" : (d == 0 ? "ties with" : "falls behind")
             s += "\n\(main.name) \(verdict) the best single-adapter run (\(best.0.name), AutoRE F1 \(pct(best.1.autore.total.f1))) by \(String(format: "%+.2f", d)) points"
-            if let mt = main.config?.data.train, let bt = best.0.config?.data.train {
-                s += mt != bt
-                    ? "; the two were not trained on the same documents (\(mt) against \(bt)), so this row measures the system as shipped, and the three-against-one-adapter ablation on the shared slice is the controlled comparison"
-                    : "; both were trained on the same documents (\(mt)), so this is the controlled comparison of one adapter per stage against one shared adapter"
+            // nil when either folder has no readable config
+            let trainedOn = main.config.flatMap { mc in best.0.config.map { (main: mc.data.train, best: $0.data.train) } }
+            if let t = trainedOn {
+                s += t.main != t.best
+                    ? "; the two were not trained on the same documents (\(t.main) against \(t.best)), so this row measures the system as shipped, and the three-against-one-adapter ablation on the shared slice is the controlled comparison"
+                    : "; both were trained on the same documents (\(t.main)), so this is the controlled comparison of one adapter per stage against one shared adapter"
             }
             // the leader first, so that the one-sided p-value asks whether its lead is an accident of the documents
             s += ". " + (d >= 0 ? Self.bootstrapSentence(m, best.1) : Self.bootstrapSentence(best.1, m, of: "\(best.0.name) minus \(main.name)")) + "\n\n"
-            if let mt = main.config?.data.train, mt == best.0.config?.data.train {
+            if let t = trainedOn, t.main == t.best {
                 s += Self.stageEvidence((main, m), best) + "\n\n"
             }
         }
@@ -304,7 +306,7 @@ public struct Report {
         func prf(_ r: SplitResult, _ st: String) -> String? {
             r.stages.extra[st].map { String(format: "%.1f/%.1f/%.1f", 100 * $0.precision, 100 * $0.recall, 100 * $0.f1) }
         }
-        let cells = ["relations", "heads", "facts"].compactMap { st in
+        let cells = Stage.allCases.map(\.rawValue).compactMap { st in
             prf(a.1, st).flatMap { x in prf(b.1, st).map { "\(st) \(x) against \($0)" } }
         }
         var s = ""
