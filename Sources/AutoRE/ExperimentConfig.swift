@@ -115,10 +115,51 @@ public struct EvaluationSettings: Codable, Equatable, Sendable {
     }
 }
 
+/// What a list answer does when it writes a line it has written before.
+public enum RepeatedLines: String, Codable, CaseIterable, Sendable {
+    /// The answer ends there (a greedy loop adds nothing more).
+    case stop
+    /// The answer goes on to its end or budget; the parser drops the repeat.
+    case drop
+}
+
+/// The longest answer per stage, in tokens: `max_new_tokens: 128` (every stage) or
+/// `max_new_tokens: {relations: 96, heads: 96, facts: 160}` (an absent stage keeps 128).
+public struct StageBudget: Codable, Equatable, Sendable, ExpressibleByIntegerLiteral {
+    public init(integerLiteral all: Int) { self.init(all) }
+    public var relations = 128, heads = 128, facts = 128
+    public init(_ all: Int = 128) { relations = all; heads = all; facts = all }
+    enum CodingKeys: String, CodingKey, CaseIterable { case relations, heads, facts }
+    public init(from decoder: Decoder) throws {
+        if let all = try? decoder.singleValueContainer().decode(Int.self) { self.init(all); return }
+        let keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
+        if let k = keys.first(where: { Stage(rawValue: $0) == nil }) {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                debugDescription: "unknown stage '\(k)' (max_new_tokens is a number, or a mapping of relations, heads, facts)"))
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = StageBudget()
+        self.init()
+        relations = try c(.relations, d.relations); heads = try c(.heads, d.heads); facts = try c(.facts, d.facts)
+    }
+    public func encode(to encoder: Encoder) throws {
+        if relations == heads && heads == facts { var c = encoder.singleValueContainer(); try c.encode(relations); return }
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(relations, forKey: .relations); try c.encode(heads, forKey: .heads); try c.encode(facts, forKey: .facts)
+    }
+    struct AnyKey: CodingKey {
+        var stringValue: String, intValue: Int?
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { stringValue = String(intValue); self.intValue = intValue }
+    }
+    public var byStage: [Stage: Int] { [.relations: relations, .heads: heads, .facts: facts] }
+    public var all: [Int] { [relations, heads, facts] }
+}
+
 /// How answers are generated (`extraction:`).
 public struct ExtractionSettings: Codable, Equatable, Sendable {
-    /// Longest answer of one question, in tokens.
-    public var maxNewTokens = 128
+    /// Longest answer of one question, in tokens, per stage.
+    public var maxNewTokens = StageBudget()
     /// 0 is greedy decoding.
     public var temperature: Float = 0
     public var topK = 0
@@ -129,9 +170,21 @@ public struct ExtractionSettings: Codable, Equatable, Sendable {
     /// At most this many relations of one document are followed, and this many subjects of one relation.
     public var maxRelations = 16
     public var maxHeads = 8
+    /// `stop` (the answer ends at its first repeated line) or `drop` (it goes on; repeats are dropped).
+    public var repeatedLines = RepeatedLines.stop
+    /// Answers spell only catalogue relation names and passage spans (Extractor.constraint).
+    public var constrained = false
+    /// `generate` (the adapter writes the relations) or `likelihood` (every catalogue relation scored).
+    public var relations = RelationsMethod.generate
+    /// With `relations: likelihood`: keep the best `relations_top_k`, of those only the ones whose
+    /// log-probability (nats) reaches `relations_min_log_probability` when set, but at least one.
+    public var relationsTopK = 8
+    public var relationsMinLogProbability: Double?
     enum CodingKeys: String, CodingKey, CaseIterable {
         case maxNewTokens = "max_new_tokens", temperature, topK = "top_k", topP = "top_p", seed
         case batchDocuments = "batch_documents", maxRelations = "max_relations", maxHeads = "max_heads"
+        case repeatedLines = "repeated_lines", constrained, relations
+        case relationsTopK = "relations_top_k", relationsMinLogProbability = "relations_min_log_probability"
     }
     public init() {}
     public init(from decoder: Decoder) throws {
@@ -141,6 +194,13 @@ public struct ExtractionSettings: Codable, Equatable, Sendable {
         topK = try c(.topK, topK); topP = try c(.topP, topP); seed = try c(.seed, seed)
         batchDocuments = try c(.batchDocuments, batchDocuments)
         maxRelations = try c(.maxRelations, maxRelations); maxHeads = try c(.maxHeads, maxHeads)
+        repeatedLines = try c(.repeatedLines, repeatedLines); constrained = try c(.constrained, constrained)
+        relations = try c(.relations, relations); relationsTopK = try c(.relationsTopK, relationsTopK)
+        relationsMinLogProbability = try c.decodeIfPresent(Double.self, forKey: .relationsMinLogProbability)
+    }
+    public var budget: [Stage: Int] { maxNewTokens.byStage }
+    public var relationSelection: RelationSelection {
+        RelationSelection(topK: relationsTopK, minLogProbability: relationsMinLogProbability)
     }
 }
 
@@ -285,9 +345,10 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
             throw bad("stage '\(stage)' is not one of \(paradigm.rawValue)'s stages (\(paradigm.stages.map(\.rawValue).joined(separator: ", ")), all or each)")
         }
         guard ["f1", "loss"].contains(evaluation.selectBy) else { throw bad("evaluation.select_by must be f1 or loss, not '\(evaluation.selectBy)'") }
-        guard extraction.maxNewTokens > 0, extraction.batchDocuments > 0, extraction.maxRelations > 0, extraction.maxHeads > 0,
+        guard extraction.maxNewTokens.all.allSatisfy({ $0 > 0 }), extraction.relationsTopK > 0,
+              extraction.relationsMinLogProbability.map({ $0.isFinite && $0 <= 0 }) ?? true, extraction.batchDocuments > 0, extraction.maxRelations > 0, extraction.maxHeads > 0,
               extraction.temperature >= 0, extraction.topK >= 0, extraction.topP > 0, extraction.topP <= 1 else {
-            throw bad("extraction needs max_new_tokens, batch_documents, max_relations, max_heads > 0, temperature ≥ 0, top_k ≥ 0, 0 < top_p ≤ 1")
+            throw bad("extraction needs max_new_tokens, relations_top_k, batch_documents, max_relations, max_heads > 0, temperature ≥ 0, top_k ≥ 0, 0 < top_p ≤ 1, relations_min_log_probability ≤ 0")
         }
         guard lora.rank > 0, lora.alpha > 0, (0..<1).contains(lora.dropout) else { throw bad("lora needs rank > 0, alpha > 0, 0 ≤ dropout < 1") }
         if let t = lora.targets.first(where: { !LoRAConfig.allProjections.contains($0) }) {

@@ -7,21 +7,64 @@ import Foundation
 import LanguageModels
 import NeuralNet
 
+/// How a paradigm's relations stage is answered.
+public enum RelationsMethod: String, Codable, CaseIterable, Sendable {
+    /// The relations adapter writes the list.
+    case generate
+    /// Every catalogue relation is scored as the answer's first line (log p(name⏎ | prompt)) and the best
+    /// are kept (`RelationSelection`).
+    case likelihood
+}
+
+/// Which relations scored by likelihood are kept: the `topK` best, and of those only the ones with
+/// log-probability ≥ `minLogProbability` (when set), but at least `minimum`.
+public struct RelationSelection: Codable, Equatable, Sendable {
+    public var topK = 8
+    public var minLogProbability: Double?
+    public var minimum = 1
+    public init(topK: Int = 8, minLogProbability: Double? = nil, minimum: Int = 1) {
+        self.topK = topK; self.minLogProbability = minLogProbability; self.minimum = minimum
+    }
+    /// The kept names of `scored` (name, log p), best first.
+    public func select(_ scored: [(name: String, logProbability: Double)]) -> [String] {
+        let ranked = scored.enumerated().sorted { a, b in
+            a.element.logProbability != b.element.logProbability ? a.element.logProbability > b.element.logProbability : a.offset < b.offset
+        }.map(\.element)
+        var kept = ranked.prefix(topK).filter { r in minLogProbability.map { r.logProbability >= $0 } ?? true }
+        if kept.count < minimum { kept = Array(ranked.prefix(min(minimum, topK))) }
+        return kept.map(\.name)
+    }
+}
+
 /// How answers are decoded.
 public struct ExtractionOptions: Sendable {
-    public var maxNewTokens = 128
+    /// Longest answer of one question, in tokens, per stage.
+    public var budget: [Stage: Int] = [.relations: 128, .heads: 128, .facts: 128]
+    /// One budget for every stage.
+    public var maxNewTokens: Int {
+        get { budget.values.max() ?? 0 }
+        set { budget = [.relations: newValue, .heads: newValue, .facts: newValue] }
+    }
     public var sampling = SamplingOptions.greedy
     public var seed: UInt64 = 0
     public var batchDocuments = 4
     public var maxRelations = 16
     public var maxHeads = 8
-    /// End an answer when it repeats one of its lines (answers are lists; a repeat is a loop).
+    /// End an answer when it repeats one of its lines (answers are lists; a repeat is a loop). Off: the
+    /// answer goes on to its end or budget, and the parser drops the repeats.
     public var stopOnRepeatedLine = true
+    /// Answers spell only what can be right: catalogue names in the relations answer, passage spans on word
+    /// boundaries in the heads and facts answers of D_R_H_F(_desc), nothing twice (AnswerConstraints.swift).
+    public var constrained = false
+    public var relations = RelationsMethod.generate
+    public var relationSelection = RelationSelection()
     public init() {}
     public init(_ s: ExtractionSettings) {
-        maxNewTokens = s.maxNewTokens
+        budget = s.budget
         sampling = SamplingOptions(temperature: s.temperature, topK: s.topK, topP: s.topP)
         seed = s.seed; batchDocuments = s.batchDocuments; maxRelations = s.maxRelations; maxHeads = s.maxHeads
+        stopOnRepeatedLine = s.repeatedLines == .stop
+        constrained = s.constrained; relations = s.relations; relationSelection = s.relationSelection
     }
 }
 
@@ -57,6 +100,9 @@ public final class Extractor {
     /// (gold answers to check the pipeline, a cache, another system).
     public var answerSource: ((Stage, Document, StageQuery) throws -> String)?
     lazy var lineBreaks: Set<Int> = format.lineBreakTokens
+    /// The vocabulary's token bytes as a trie, built on the first constrained answer.
+    lazy var vocabularyTrie = VocabularyTrie(vocabularySize: format.tokenizer.vocabularySize) { self.format.tokenizer.textBytes(of: $0) }
+    lazy var relationNames = try? NameListAutomaton(names: builder.catalogue.names)
 
     public init(model: LlamaModel, format: PromptFormat, builder: ParadigmBuilder, parser: OutputParser,
                 adapters: [Stage: String], options: ExtractionOptions = ExtractionOptions()) {
@@ -72,7 +118,7 @@ public final class Extractor {
         model.activateAdapter(adapters[stage])
         model.setTraining(false)
         // Queries of a document that share a prefix text form one group (all of them, in document-first order).
-        var groups: [PromptGroup] = [], slots: [[(doc: Int, query: Int)]] = []
+        var groups: [PromptGroup] = [], slots: [[(doc: Int, query: Int)]] = [], rules: [[any TokenConstraint]] = []
         for (d, doc) in docs.enumerated() {
             var byPrefix: [String: Int] = [:]
             for (k, q) in queries[d].enumerated() {
@@ -80,18 +126,21 @@ public final class Extractor {
                 if byPrefix[prefix] == nil {
                     byPrefix[prefix] = groups.count
                     groups.append(PromptGroup(prefix: format.encodePrefix(prefix), prompts: []))
-                    slots.append([])
+                    slots.append([]); rules.append([])
                 }
                 let g = byPrefix[prefix]!
                 groups[g].prompts.append(format.encodeQuestion(question))
                 slots[g].append((d, k))
+                if options.constrained { rules[g].append(try constraint(doc, q) ?? AnyTokenAllowed()) }
             }
         }
         var answers = queries.map { Array(repeating: "", count: $0.count) }
         guard !groups.isEmpty else { return answers }
+        let flatRules = rules.flatMap { $0 }
         let out = try model.generate(groups: groups, options: GenerationOptions(
-            maxNewTokens: options.maxNewTokens, sampling: options.sampling, stopTokens: format.stopTokens, seed: options.seed,
-            lineBreaks: options.stopOnRepeatedLine ? lineBreaks : []))
+            maxNewTokens: options.budget[stage] ?? 128, sampling: options.sampling, stopTokens: format.stopTokens, seed: options.seed,
+            lineBreaks: options.stopOnRepeatedLine ? lineBreaks : []),
+            constraints: options.constrained ? flatRules : nil)
         for (g, group) in groups.enumerated() {
             statistics.promptTokens += group.prefix.count + group.prompts.reduce(0) { $0 + $1.count }
             for (i, slot) in slots[g].enumerated() {
@@ -101,6 +150,39 @@ public final class Extractor {
             statistics.questions += group.prompts.count
         }
         return answers
+    }
+
+    /// The rule a constrained answer to `q` follows; nil where the paradigm's answer has no fixed form here
+    /// (the facts questions of D_F, D_RS_F and D_R_F write free heads).
+    func constraint(_ doc: Document, _ q: StageQuery) throws -> (any TokenConstraint)? {
+        let stops = format.stopTokens
+        switch q {
+        case .relations:
+            return relationNames.map { AutomatonConstraint($0, trie: vocabularyTrie, stopTokens: stops) }
+        case .heads:
+            return AutomatonConstraint(try PassageSpanLinesAutomaton.heads(passage: doc.passage), trie: vocabularyTrie, stopTokens: stops)
+        case let .factsOfHead(relation, head):
+            return AutomatonConstraint(try PassageSpanLinesAutomaton.facts(passage: doc.passage, relation: relation, head: head),
+                                       trie: vocabularyTrie, stopTokens: stops)
+        case .allFacts, .factsGivenRelations, .factsOfRelation:
+            return nil
+        }
+    }
+
+    /// log p(name⏎ | document, relations question) of every catalogue relation, as the first line of the
+    /// relations answer, scored with the relations stage's adapter; each document's prompt is computed once.
+    public func relationLikelihoods(_ docs: [Document]) throws -> [[(name: String, logProbability: Double)]] {
+        model.activateAdapter(adapters[.relations])
+        model.setTraining(false)
+        let names = builder.catalogue.names
+        let continuations = names.map { format.tokenizer.encode($0 + "\n") }
+        return try docs.map { doc in
+            let (prefix, question) = try builder.prompt(doc, .relations)
+            let prompt = format.encodePrefix(prefix) + format.encodeQuestion(question)
+            let lp = try model.logProbabilities(of: continuations, after: prompt)
+            statistics.promptTokens += prompt.count + continuations.reduce(0) { $0 + $1.count }
+            return Array(zip(names, lp)).map { (name: $0.0, logProbability: $0.1) }
+        }
     }
 
     /// Predictions for `docs`, `options.batchDocuments` documents at a time; `progress(done)` after each batch.
@@ -127,7 +209,15 @@ public final class Extractor {
         var unparsed = Array(repeating: [String](), count: n)
         var raw = Array(repeating: [String: JSONValue](), count: n)
 
-        if stages.contains(.relations) {
+        if stages.contains(.relations) && options.relations == .likelihood && answerSource == nil {
+            for (d, scored) in try relationLikelihoods(docs).enumerated() {
+                relations[d] = Array(options.relationSelection.select(scored).prefix(options.maxRelations))
+                raw[d]["relations"] = .string(relations[d].joined(separator: "\n"))
+                raw[d]["relation log-probabilities"] = .object(Dictionary(uniqueKeysWithValues: scored.map {
+                    ($0.name, .number(($0.logProbability * 1000).rounded() / 1000))
+                }))
+            }
+        } else if stages.contains(.relations) {
             let answers = try ask(docs, Array(repeating: [.relations], count: n), stage: .relations)
             for d in 0..<n {
                 raw[d]["relations"] = .string(answers[d][0])

@@ -3,9 +3,21 @@
 // closest passage span when asked; every change is counted in a `ParseReport`.
 import Foundation
 
+/// How an entity string written by the model is tied to the passage.
+public enum SpanMatching: String, Codable, CaseIterable, Sendable {
+    /// The string must equal a run of whole passage words (ignoring whitespace); a match that differs only
+    /// in letter case is rewritten to the passage's text; anything else is dropped. Never changes a value.
+    case wordBoundary
+    /// The string may occur anywhere in the passage (ignoring whitespace), else it is replaced by the most
+    /// similar span within `repairThreshold` (which can turn one value into another: "March 2002" →
+    /// "March 2008"). The matching of runs before the word-boundary rule.
+    case fuzzy
+}
+
 public struct ParserOptions: Sendable {
-    /// Replace an entity string that is not in the passage by the most similar passage span.
+    /// Tie entity strings to the passage (`spanMatching` says how); off: keep them as written.
     public var repairSpans: Bool = true
+    public var spanMatching: SpanMatching = .wordBoundary
     /// Minimum similarity ratio (1 − Levenshtein / longer length, case-folded) for a repair.
     public var repairThreshold: Double = 0.75
     /// Add r⁻¹(t, h) for every r(h, t) of a known inverse or symmetric pair.
@@ -14,9 +26,10 @@ public struct ParserOptions: Sendable {
     /// language and "French" the nationality), so a repeated line can be a second, distinct fact;
     /// the evaluators never count a repeat of a matched fact as a false positive.
     public var dedupe: Bool = false
-    public init(repairSpans: Bool = true, repairThreshold: Double = 0.75, inverseCompletion: Bool = false, dedupe: Bool = false) {
-        self.repairSpans = repairSpans; self.repairThreshold = repairThreshold; self.inverseCompletion = inverseCompletion
-        self.dedupe = dedupe
+    public init(repairSpans: Bool = true, spanMatching: SpanMatching = .wordBoundary, repairThreshold: Double = 0.75,
+                inverseCompletion: Bool = false, dedupe: Bool = false) {
+        self.repairSpans = repairSpans; self.spanMatching = spanMatching; self.repairThreshold = repairThreshold
+        self.inverseCompletion = inverseCompletion; self.dedupe = dedupe
     }
 }
 
@@ -199,7 +212,7 @@ public struct OutputParser: Sendable {
     /// Entity names (one per line), repaired to passage spans when `passage` is given.
     public func parseHeads(_ text: String, passage: String?) -> ParsedList {
         var out = ParsedList()
-        let matcher = passage.map { SpanMatcher(passage: $0, threshold: options.repairThreshold) }
+        let matcher = passage.map { SpanMatcher(passage: $0, matching: options.spanMatching, threshold: options.repairThreshold) }
         for line in Self.cleanLines(text) {
             out.report.lines += 1
             let names: [String]
@@ -222,7 +235,7 @@ public struct OutputParser: Sendable {
     public func parseTriples(_ text: String, passage: String?) -> ParsedTriples {
         var out = ParsedTriples()
         var seen = Set<Triple>()
-        let matcher = passage.map { SpanMatcher(passage: $0, threshold: options.repairThreshold) }
+        let matcher = passage.map { SpanMatcher(passage: $0, matching: options.spanMatching, threshold: options.repairThreshold) }
         for line in Self.cleanLines(text) {
             out.report.lines += 1
             guard let (h0, r0, t0) = splitTriplet(line) else { out.unparsed.append(line); out.report.unparseable += 1; continue }
@@ -262,20 +275,29 @@ public struct SpanMatcher: Sendable {
     let tokens: [String]
     let lowerTokens: [[Unicode.Scalar]]
     let squeezedPassage: String
+    let matching: SpanMatching
     let threshold: Double
 
-    public init(passage: String, threshold: Double = 0.75) {
+    public init(passage: String, matching: SpanMatching = .wordBoundary, threshold: Double = 0.75) {
         tokens = passage.split(whereSeparator: { $0.isWhitespace }).map(String.init)
         lowerTokens = tokens.map { Array($0.lowercased().unicodeScalars) }
         squeezedPassage = Text.squeezed(passage)
+        self.matching = matching
         self.threshold = threshold
     }
 
-    /// `.exact` when the string occurs in the passage ignoring whitespace; otherwise the most similar
-    /// span of within ±2 tokens of its length if its ratio reaches the threshold.
+    /// `.wordBoundary`: `.exact` when the string, ignoring whitespace, equals passage words i..<j joined;
+    /// `.repaired` with those words when it does so only ignoring letter case; else `.none`.
+    /// `.fuzzy`: `.exact` when the string occurs in the passage ignoring whitespace; otherwise the most
+    /// similar span of within ±2 tokens of its length if its ratio reaches the threshold.
     public func match(_ s: String) -> Match {
         let sq = Text.squeezed(s)
         if sq.isEmpty { return .none }
+        if matching == .wordBoundary {
+            if wordRun(Array(sq.unicodeScalars), lowercased: false) != nil { return .exact }
+            if let r = wordRun(Array(sq.lowercased().unicodeScalars), lowercased: true) { return .repaired(tokens[r].joined(separator: " ")) }
+            return .none
+        }
         if squeezedPassage.contains(sq) { return .exact }
         let q = Array(Text.normalised(s).lowercased().unicodeScalars)
         let n = max(1, Text.normalised(s).split(separator: " ").count)
@@ -292,6 +314,22 @@ public struct SpanMatcher: Sendable {
         }
         if let sp = bestSpan, best >= threshold { return .repaired(tokens[sp].joined(separator: " ")) }
         return .none
+    }
+}
+
+extension SpanMatcher {
+    /// The first run of whole passage words whose concatenation (no spaces) equals `target`.
+    func wordRun(_ target: [Unicode.Scalar], lowercased: Bool) -> Range<Int>? {
+        for i in tokens.indices {
+            var k = 0, j = i
+            while j < tokens.count && k < target.count {
+                let w = lowercased ? lowerTokens[j] : Array(tokens[j].unicodeScalars)
+                guard k + w.count <= target.count, target[k..<(k + w.count)].elementsEqual(w) else { break }
+                k += w.count; j += 1
+            }
+            if k == target.count && j > i { return i..<j }
+        }
+        return nil
     }
 }
 

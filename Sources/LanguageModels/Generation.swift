@@ -87,8 +87,17 @@ extension LlamaModel {
     ///
     ///     let out = try model.generate(groups: documents.map { PromptGroup(prefix: $0.ids, prompts: qs) }, options: opts)
     ///     // out[g][i]: the answer to prompt i of group g
-    public func generate(groups: [PromptGroup], options: GenerationOptions) throws -> [[[Int]]] {
-        try withNoGrad {
+    ///
+    /// `constraints`, when given, holds one rule per prompt (in flattened order): each step samples only
+    /// among the tokens its rule allows (greedy: the most likely allowed token), and a sequence whose rule
+    /// allows nothing ends there.
+    public func generate(groups: [PromptGroup], options: GenerationOptions,
+                         constraints: [any TokenConstraint]? = nil) throws -> [[[Int]]] {
+        var constraints = constraints
+        if let c = constraints, c.count != groups.reduce(0, { $0 + $1.prompts.count }) {
+            throw TensorError("generate: \(c.count) constraints for \(groups.reduce(0, { $0 + $1.prompts.count })) prompts")
+        }
+        return try withNoGrad {
             let prompts = groups.flatMap(\.prompts)
             guard !prompts.isEmpty else { return groups.map { _ in [] } }
             if let i = prompts.firstIndex(where: \.isEmpty) {
@@ -137,9 +146,15 @@ extension LlamaModel {
                 var next: [Int32] = []
                 var stillActive: [Int] = []
                 for (row, i) in active.enumerated() {
-                    let token = UnsafeBufferPointer(start: logits.data + row * v, count: v).withMemoryRebound(to: Float.self) {
-                        options.sampling.sample($0, using: &rngs[i])
+                    let rowLogits = UnsafeBufferPointer(start: logits.data + row * v, count: v)
+                    let token: Int
+                    if let allowed = constraints?[i].allowedTokens() {
+                        guard !allowed.isEmpty else { continue }   // the rule allows nothing more: the answer ends
+                        token = options.sampling.sample(rowLogits, among: allowed, using: &rngs[i])
+                    } else {
+                        token = options.sampling.sample(rowLogits, using: &rngs[i])
                     }
+                    constraints?[i].advance(token)
                     outputs[i].append(token)
                     var repeated = false
                     if options.lineBreaks.contains(token) {

@@ -34,6 +34,22 @@ public struct SamplingOptions: Sendable, Equatable, Codable {
         return best - logits.startIndex
     }
 
+    /// Draws one token id among `allowed` (sorted ids): the others' logits count as −∞. Greedy picks the
+    /// allowed token with the largest logit (the lowest id on ties), as `argmax` over the masked row would.
+    public func sample<G: RandomNumberGenerator>(_ logits: UnsafeBufferPointer<Float>, among allowed: [Int],
+                                                 using rng: inout G) -> Int {
+        precondition(!allowed.isEmpty, "sample(among:) needs at least one allowed token")
+        if allowed.count == 1 { return allowed[0] }
+        if isGreedy {
+            var best = allowed[0], bestValue = -Float.infinity
+            for id in allowed where logits[id] > bestValue { bestValue = logits[id]; best = id }
+            return best
+        }
+        var masked = [Float](repeating: -.infinity, count: logits.count)
+        for id in allowed { masked[id] = logits[id] }
+        return sample(masked, using: &rng)
+    }
+
     /// Draws one token id from `logits` (one row, length V).
     public func sample<C: RandomAccessCollection, G: RandomNumberGenerator>(
         _ logits: C, using rng: inout G

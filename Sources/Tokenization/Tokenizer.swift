@@ -184,19 +184,29 @@ public final class Tokenizer: @unchecked Sendable {
                 if skipSpecialTokens && controlTokenIds.contains(id) { continue }
                 if controlTokenIds.contains(id) || flavor == .sentencePiece { bytes.append(contentsOf: t.utf8); continue }
             }
-            switch flavor {
-            case .byteLevel:
-                bytes.append(contentsOf: ByteLevel.decode(t) ?? Array(t.utf8))
-            case .sentencePiece:
-                if t.count == 6, t.hasPrefix("<0x"), t.hasSuffix(">"), let b = UInt8(t.dropFirst(3).prefix(2), radix: 16) {
-                    bytes.append(b)
-                } else {
-                    bytes.append(contentsOf: t.replacingOccurrences(of: "▁", with: " ").utf8)
-                }
-            }
+            bytes.append(contentsOf: textBytes(t))
         }
         if stripLeadingSpaceOnDecode, bytes.first == 0x20 { bytes.removeFirst() }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The UTF-8 bytes an ordinary token adds to decoded text (a token may hold part of a character);
+    /// nil for special and control tokens, which write no text of the answer. Constrained decoding
+    /// matches these against what an answer may still spell. (A leading space that `decode` strips at the
+    /// very start of a text is kept here: the token adds it in the middle of one.)
+    public func textBytes(of id: Int) -> [UInt8]? {
+        guard let t = token(id), !specialIds.contains(id), !controlTokenIds.contains(id) else { return nil }
+        return textBytes(t)
+    }
+
+    private func textBytes(_ t: String) -> [UInt8] {
+        switch flavor {
+        case .byteLevel:
+            return ByteLevel.decode(t) ?? Array(t.utf8)
+        case .sentencePiece:
+            if t.count == 6, t.hasPrefix("<0x"), t.hasSuffix(">"), let b = UInt8(t.dropFirst(3).prefix(2), radix: 16) { return [b] }
+            return Array(t.replacingOccurrences(of: "▁", with: " ").utf8)
+        }
     }
 
     /// Tokens (vocabulary strings) of ids, for display.

@@ -5,6 +5,9 @@ import Autograd
 import DocRE
 import Foundation
 
+extension RelationsMethod: ExpressibleByArgument {}
+extension RepeatedLines: ExpressibleByArgument {}
+
 struct ExtractCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "extract",
@@ -30,6 +33,13 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Sample with this temperature instead of greedy decoding.") var temperature: Float?
     @Option(help: "Longest answer per question, in tokens.") var maxNewTokens: Int?
     @Option(help: "Documents decoded together.") var batchDocuments: Int?
+    @Option(help: "Constrained decoding: answers spell only catalogue relations and passage spans (true or false).")
+    var constrained: Bool?
+    @Option(help: "The relations stage: generate (the adapter writes the list) or likelihood (every relation scored).")
+    var relations: RelationsMethod?
+    @Option(help: "With --relations likelihood: how many of the best-scored relations are kept.") var relationsTopK: Int?
+    @Option(help: "stop (an answer ends at its first repeated line) or drop (it goes on; repeats are dropped).")
+    var repeatedLines: RepeatedLines?
     @Option(help: "Re-DocRED directory (default: $AUTORE_DATA, the cache, or ../shared/data/redocred).") var dataDir: String?
     @Flag(help: "Score the predictions of a split afterwards (AutoRE, official, stages).") var eval = false
     @Flag(help: "Print JSON (for --text).") var json = false
@@ -45,7 +55,11 @@ struct ExtractCommand: ParsableCommand {
             cfg = try ExperimentConfig.parse(adapters[0].config, file: adapters[0].source + " (stored config)")
         }
         if let temperature { cfg.extraction.temperature = temperature }
-        if let maxNewTokens { cfg.extraction.maxNewTokens = maxNewTokens }
+        if let maxNewTokens { cfg.extraction.maxNewTokens = StageBudget(maxNewTokens) }
+        if let constrained { cfg.extraction.constrained = constrained }
+        if let relations { cfg.extraction.relations = relations }
+        if let relationsTopK { cfg.extraction.relationsTopK = relationsTopK }
+        if let repeatedLines { cfg.extraction.repeatedLines = repeatedLines }
         if let batchDocuments { cfg.extraction.batchDocuments = batchDocuments }
         let experiment = try Experiment(config: cfg, dataDir: dataDir, requireData: split != nil)
         let base = try LoadedModel(config: cfg)

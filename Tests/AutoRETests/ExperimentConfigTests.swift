@@ -49,6 +49,27 @@ import Testing
         #expect(error("name: [a").contains("not valid YAML"))
     }
 
+    @Test func decodingSettingsParse() throws {
+        let c = try ExperimentConfig.parse("""
+            name: a
+            training: {steps: 1}
+            extraction: {max_new_tokens: {relations: 96, facts: 200}, constrained: true, repeated_lines: drop,
+                         relations: likelihood, relations_top_k: 12, relations_min_log_probability: -4.5}
+            """, file: "x.yaml")
+        #expect(c.extraction.budget == [.relations: 96, .heads: 128, .facts: 200])
+        let o = ExtractionOptions(c.extraction)
+        #expect(o.constrained && !o.stopOnRepeatedLine && o.relations == .likelihood)
+        #expect(o.relationSelection == RelationSelection(topK: 12, minLogProbability: -4.5))
+        // the defaults are the decoding of earlier runs
+        let d = ExtractionOptions(try ExperimentConfig.parse("name: a\ntraining: {steps: 1}", file: "x.yaml").extraction)
+        #expect(!d.constrained && d.stopOnRepeatedLine && d.relations == .generate && d.budget == [.relations: 128, .heads: 128, .facts: 128])
+        #expect(try ExperimentConfig.parse("name: a\ntraining: {steps: 1}\nextraction: {max_new_tokens: 64}", file: "x.yaml").extraction.budget[.heads] == 64)
+        #expect(error("name: a\ntraining: {steps: 1}\nextraction: {max_new_tokens: {head: 3}}").contains("unknown stage 'head'"))
+        #expect(error("name: a\ntraining: {steps: 1}\nextraction: {relations: vote}").contains("extraction.relations"))
+        #expect(error("name: a\ntraining: {steps: 1}\nextraction: {max_new_tokens: {facts: 0}}").contains("max_new_tokens"))
+        #expect(error("name: a\ntraining: {steps: 1}\nextraction: {relations_min_log_probability: 2}").contains("relations_min_log_probability"))
+    }
+
     /// Every config and sweep the project ships parses (slices included), with unique names: a typo in one
     /// would otherwise surface only when a sweep reaches it, hours in.
     @Test func shippedConfigsAndSweepsParse() throws {

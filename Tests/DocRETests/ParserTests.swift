@@ -32,7 +32,7 @@ import Foundation
 }
 
 @Test func listsAndRelationsAreReadTolerantly() {
-    let p = OutputParser()
+    let p = OutputParser(options: ParserOptions(spanMatching: .fuzzy))
     let rels = p.parseRelations("1. Country\n- place of birth\nRelations: spouse, sibling\ncountry\nfoo bar\nNone")
     #expect(rels.items == ["country", "place of birth", "spouse", "sibling"])
     #expect(rels.unparsed == ["foo bar"])
@@ -45,8 +45,8 @@ import Foundation
 
 @Test func spanRepairUsesThreshold() {
     let passage = Fixture.curie.passage
-    let strict = OutputParser(options: ParserOptions(repairThreshold: 0.95))
-    let loose = OutputParser(options: ParserOptions(repairThreshold: 0.7))
+    let strict = OutputParser(options: ParserOptions(spanMatching: .fuzzy, repairThreshold: 0.95))
+    let loose = OutputParser(options: ParserOptions(spanMatching: .fuzzy, repairThreshold: 0.7))
     let t = "[\"Piere Curie\", \"spouse\", \"marie curie\"]"
     #expect(loose.parseTriples(t, passage: passage).triples == [Triple("Pierre Curie", "spouse", "Marie Curie")])
     let s = strict.parseTriples(t, passage: passage)
@@ -88,4 +88,24 @@ import Foundation
         for x in t.triples { #expect(RelationCatalogue.standard.canonical(x.relation) == x.relation) }
     }
     #expect(lines > 0)
+}
+
+@Test func wordBoundaryMatchingNeverChangesAValue() {
+    let passage = "Marie Curie was born in Warsaw in March 2002 . Romanian voters , 55.5 % of them ."
+    let p = OutputParser()   // word-boundary matching is the default
+    let m = SpanMatcher(passage: passage)
+    #expect(m.match("Marie Curie") == .exact)
+    #expect(m.match("55.5%") == .exact)                       // whitespace is ignored, word edges are not
+    #expect(m.match("marie  curie") == .repaired("Marie Curie"))   // letter case only: the passage's text
+    #expect(m.match("Romania") == .none)                      // inside "Romanian"
+    #expect(m.match("arie Curie") == .none)                   // starts inside a word
+    #expect(m.match("March 2008") == .none)                   // fuzzy matching would make it "March 2002"
+    #expect(m.match("Warsw") == .none)
+    let heads = p.parseHeads("\"Warsaw\"\n\"Warsw\"\n\"Romania\"\n\"marie curie\"", passage: passage)
+    #expect(heads.items == ["Warsaw", "Marie Curie"])
+    #expect(heads.report.dropped == 2 && heads.report.repaired == 1)
+    // the fuzzy rule, kept for reproducing earlier runs, does change values
+    let fuzzy = SpanMatcher(passage: passage, matching: .fuzzy)
+    #expect(fuzzy.match("March 2008") == .repaired("March 2002"))
+    #expect(fuzzy.match("Romania") == .exact)
 }
