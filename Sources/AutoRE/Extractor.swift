@@ -72,7 +72,7 @@ public struct ExtractionOptions: Sendable {
 public struct ExtractionStatistics: Codable, Sendable {
     public var documents = 0
     public var questions = 0
-    /// Tokens read (prefixes once per stage, questions) and tokens written.
+    /// Tokens read (each prefix once per adapter in a batch, questions, scored continuations) and written.
     public var promptTokens = 0
     public var generatedTokens = 0
     public var seconds = 0.0
@@ -103,6 +103,21 @@ public final class Extractor {
     /// The vocabulary's token bytes as a trie, built on the first constrained answer.
     lazy var vocabularyTrie = VocabularyTrie(vocabularySize: format.tokenizer.vocabularySize) { self.format.tokenizer.textBytes(of: $0) }
     lazy var relationNames = try? NameListAutomaton(names: builder.catalogue.names)
+    /// Within one batch of documents: each document prefix already run through the model, by adapter and
+    /// prefix text, so an adapter that answers several stages reads each document once. nil outside a
+    /// batch (an adapter in training changes between calls).
+    var prefixStates: [String: [LayerKV]]?
+
+    /// The keys/values of `ids` (the encoding of `text`) under the active adapter `adapter`, from this
+    /// batch's cache when there.
+    func prefixState(_ ids: [Int], text: String, adapter: String?) throws -> [LayerKV] {
+        let key = (adapter ?? "") + "\u{1}" + text
+        if let s = prefixStates?[key] { return s }
+        let s = try withNoGrad { try model.forward(ids: ids.map(Int32.init), batch: 1, length: ids.count).present }
+        prefixStates?[key] = s
+        statistics.promptTokens += ids.count
+        return s
+    }
 
     public init(model: LlamaModel, format: PromptFormat, builder: ParadigmBuilder, parser: OutputParser,
                 adapters: [Stage: String], options: ExtractionOptions = ExtractionOptions()) {
@@ -119,6 +134,7 @@ public final class Extractor {
         model.setTraining(false)
         // Queries of a document that share a prefix text form one group (all of them, in document-first order).
         var groups: [PromptGroup] = [], slots: [[(doc: Int, query: Int)]] = [], rules: [[any TokenConstraint]] = []
+        var states: [Int: [LayerKV]] = [:]
         for (d, doc) in docs.enumerated() {
             var byPrefix: [String: Int] = [:]
             for (k, q) in queries[d].enumerated() {
@@ -127,6 +143,7 @@ public final class Extractor {
                     byPrefix[prefix] = groups.count
                     groups.append(PromptGroup(prefix: format.encodePrefix(prefix), prompts: []))
                     slots.append([]); rules.append([])
+                    if !groups[groups.count - 1].prefix.isEmpty { states[groups.count - 1] = try prefixState(groups[groups.count - 1].prefix, text: prefix, adapter: adapters[stage]) }
                 }
                 let g = byPrefix[prefix]!
                 groups[g].prompts.append(format.encodeQuestion(question))
@@ -140,9 +157,9 @@ public final class Extractor {
         let out = try model.generate(groups: groups, options: GenerationOptions(
             maxNewTokens: options.budget[stage] ?? 128, sampling: options.sampling, stopTokens: format.stopTokens, seed: options.seed,
             lineBreaks: options.stopOnRepeatedLine ? lineBreaks : []),
-            constraints: options.constrained ? flatRules : nil)
+            constraints: options.constrained ? flatRules : nil, prefixStates: states)
         for (g, group) in groups.enumerated() {
-            statistics.promptTokens += group.prefix.count + group.prompts.reduce(0) { $0 + $1.count }
+            statistics.promptTokens += group.prompts.reduce(0) { $0 + $1.count }
             for (i, slot) in slots[g].enumerated() {
                 statistics.generatedTokens += out[g][i].count
                 answers[slot.doc][slot.query] = format.decodeAnswer(out[g][i])
@@ -178,9 +195,10 @@ public final class Extractor {
         let continuations = names.map { format.tokenizer.encode($0 + "\n") }
         return try docs.map { doc in
             let (prefix, question) = try builder.prompt(doc, .relations)
-            let prompt = format.encodePrefix(prefix) + format.encodeQuestion(question)
-            let lp = try model.logProbabilities(of: continuations, after: prompt)
-            statistics.promptTokens += prompt.count + continuations.reduce(0) { $0 + $1.count }
+            let prefixIds = format.encodePrefix(prefix), questionIds = format.encodeQuestion(question)
+            let lp = try model.logProbabilities(of: continuations, after: questionIds,
+                                                past: prefixState(prefixIds, text: prefix, adapter: adapters[.relations]))
+            statistics.promptTokens += questionIds.count + continuations.reduce(0) { $0 + $1.count }
             return Array(zip(names, lp)).map { (name: $0.0, logProbability: $0.1) }
         }
     }
@@ -201,6 +219,8 @@ public final class Extractor {
 
     /// One batch of documents through every stage of the paradigm.
     func extractBatch(_ docs: [Document]) throws -> [PredictionRecord] {
+        prefixStates = [:]
+        defer { prefixStates = nil }
         let n = docs.count, stages = builder.paradigm.stages
         let passages = docs.map(\.passage)
         var relations = Array(repeating: [String](), count: n)

@@ -91,8 +91,11 @@ extension LlamaModel {
     /// `constraints`, when given, holds one rule per prompt (in flattened order): each step samples only
     /// among the tokens its rule allows (greedy: the most likely allowed token), and a sequence whose rule
     /// allows nothing ends there.
+    ///
+    /// `prefixStates[g]`, when given, is group g's prefix already run through the model (`forward(...).present`
+    /// of exactly `groups[g].prefix`, under the adapter active now): it is used instead of computing it again.
     public func generate(groups: [PromptGroup], options: GenerationOptions,
-                         constraints: [any TokenConstraint]? = nil) throws -> [[[Int]]] {
+                         constraints: [any TokenConstraint]? = nil, prefixStates: [Int: [LayerKV]] = [:]) throws -> [[[Int]]] {
         var constraints = constraints
         if let c = constraints, c.count != groups.reduce(0, { $0 + $1.prompts.count }) {
             throw TensorError("generate: \(c.count) constraints for \(groups.reduce(0, { $0 + $1.prompts.count })) prompts")
@@ -110,8 +113,11 @@ extension LlamaModel {
                 if group.prefix.count + (group.prompts.map(\.count).max() ?? 0) + maxNew > config.maxPositions {
                     throw TensorError("generate: \(group.prefix.count) + \(group.prompts.map(\.count).max() ?? 0) + \(maxNew) positions exceed the model's \(config.maxPositions)")
                 }
+                if let state = prefixStates[g], state.first?.length != group.prefix.count {
+                    throw TensorError("generate: the state given for group \(g)'s prefix has \(state.first?.length ?? 0) positions, the prefix \(group.prefix.count)")
+                }
                 prefixes.append(group.prefix.isEmpty || group.prompts.isEmpty ? nil
-                    : try forward(ids: group.prefix.map(Int32.init), batch: 1, length: group.prefix.count).present)
+                    : try prefixStates[g] ?? forward(ids: group.prefix.map(Int32.init), batch: 1, length: group.prefix.count).present)
                 prefixOf += Array(repeating: g, count: group.prompts.count)
             }
             let b = prompts.count, c = config.hiddenSize

@@ -10,14 +10,19 @@ extension LlamaModel {
     /// continuations run as one batch (in chunks of `chunk`) that continues them.
     ///
     ///     let lp = try model.logProbabilities(of: names.map { tok.encode($0 + "\n") }, after: promptIds)
-    public func logProbabilities(of continuations: [[Int]], after prompt: [Int], chunk: Int = 32) throws -> [Double] {
+    ///
+    /// `past`, when given, holds keys/values of tokens before `prompt` (a document prefix already computed).
+    public func logProbabilities(of continuations: [[Int]], after prompt: [Int], past before: [LayerKV]? = nil,
+                                 chunk: Int = 32) throws -> [Double] {
         guard !prompt.isEmpty else { throw TensorError("logProbabilities: the prompt is empty") }
-        let longest = continuations.map(\.count).max() ?? 0
-        if prompt.count + longest > config.maxPositions {
-            throw TensorError("logProbabilities: \(prompt.count) + \(longest) positions exceed the model's \(config.maxPositions)")
+        let longest = continuations.map(\.count).max() ?? 0, earlier = before?.first?.length ?? 0
+        if earlier + prompt.count + longest > config.maxPositions {
+            throw TensorError("logProbabilities: \(earlier + prompt.count) + \(longest) positions exceed the model's \(config.maxPositions)")
         }
         return try withNoGrad {
-            let (hidden, past) = try forward(ids: prompt.map(Int32.init), batch: 1, length: prompt.count)
+            let earlierPasts = before.map { [PastSegment($0)] } ?? []
+            let (hidden, promptPast) = try forward(ids: prompt.map(Int32.init), batch: 1, length: prompt.count, pasts: earlierPasts)
+            let pasts = earlierPasts + [PastSegment(promptPast)]
             let c = config.hiddenSize
             let last = Tensor.zeros([1, c])
             last.data.update(from: hidden.data + (prompt.count - 1) * c, count: c)
@@ -31,7 +36,7 @@ extension LlamaModel {
                 let t = batch.map { continuations[$0].count - 1 }.max()!
                 var ids = [Int32](repeating: 0, count: batch.count * t)   // right-padded: causal attention ignores the padding
                 for (b, j) in batch.enumerated() { for (k, tok) in continuations[j].dropLast().enumerated() { ids[b * t + k] = Int32(tok) } }
-                let (h, _) = try forward(ids: ids, batch: batch.count, length: t, past: past)
+                let (h, _) = try forward(ids: ids, batch: batch.count, length: t, pasts: pasts)
                 let rows = try logits(h.reshaped([batch.count * t, c])), v = rows.shape[1]
                 for (b, j) in batch.enumerated() {
                     let cont = continuations[j]
