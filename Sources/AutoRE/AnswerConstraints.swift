@@ -1,6 +1,7 @@
 // The RHF answers as byte automata for constrained decoding: a relations answer spells catalogue names,
-// one per line, none twice; a heads or facts answer spells lines whose variable part is a span of the
-// passage on word boundaries, none twice, around fixed text (the quotes, the fixed head and relation).
+// one per line; a heads or facts answer spells lines whose variable part is a span of the passage on word
+// boundaries, around fixed text (the quotes, the fixed head and relation). Nothing twice, unless repeats
+// are allowed so that decoding's repeated-line rule can end the answer at the first repeat.
 // Not the decoding loop (LanguageModels) and not parsing (DocRE's OutputParser reads what these allow).
 import DocRE
 import LanguageModels
@@ -27,8 +28,11 @@ public struct NameListAutomaton: ByteAutomaton {
     let ending: [Int]
     let below: [SmallIndexSet]
     public let names: [String]
+    /// Whether a name may come twice (then decoding's repeated-line rule decides what a repeat does).
+    public let allowsRepeats: Bool
 
-    public init(names: [String]) throws {
+    public init(names: [String], allowsRepeats: Bool = false) throws {
+        self.allowsRepeats = allowsRepeats
         guard names.count <= 128 else { throw AutoREError("constrained relations: at most 128 names, got \(names.count)") }
         var ch: [[UInt8: Int32]] = [[:]], end = [-1], bl = [SmallIndexSet()]
         for (i, name) in names.enumerated() {
@@ -54,16 +58,16 @@ public struct NameListAutomaton: ByteAutomaton {
         let n = Int(s.node)
         if byte == 0x0A {
             let e = ending[n]
-            guard e >= 0, !s.used.contains(e) else { return nil }
+            guard e >= 0, allowsRepeats || !s.used.contains(e) else { return nil }
             var used = s.used; used.insert(e)
             return State(node: 0, used: used)
         }
-        guard let next = children[n][byte], s.used.lacksSome(of: below[Int(next)]) else { return nil }
+        guard let next = children[n][byte], allowsRepeats || s.used.lacksSome(of: below[Int(next)]) else { return nil }
         return State(node: next, used: s.used)
     }
 
     public func accepts(_ s: State) -> Bool {
-        s.node == 0 || (ending[Int(s.node)] >= 0 && !s.used.contains(ending[Int(s.node)]))
+        s.node == 0 || (ending[Int(s.node)] >= 0 && (allowsRepeats || !s.used.contains(ending[Int(s.node)])))
     }
 }
 
@@ -89,8 +93,11 @@ public struct PassageSpanLinesAutomaton: ByteAutomaton {
     let passage: [UInt8]
     let wordStarts: [Int32]
     let opening: [UInt8], closing: [UInt8]
+    /// Whether a span may come twice (then decoding's repeated-line rule decides what a repeat does).
+    public let allowsRepeats: Bool
 
-    public init(passage: String, opening: String, closing: String) throws {
+    public init(passage: String, opening: String, closing: String, allowsRepeats: Bool = false) throws {
+        self.allowsRepeats = allowsRepeats
         self.passage = Array(passage.utf8)
         self.opening = Array(opening.utf8); self.closing = Array(closing.utf8)
         guard let c = self.closing.first, c != 0x20, c != 0x0A else {
@@ -115,6 +122,7 @@ public struct PassageSpanLinesAutomaton: ByteAutomaton {
                 // the span ends here: it must be non-empty, end on a word boundary and be new
                 guard length > 0, let p = starts.first(where: { isWordEnd(Int($0) + length) }) else { return nil }
                 let text = Array(passage[Int(p)..<(Int(p) + length)])
+                if allowsRepeats { return State(phase: closing.count == 1 ? .lineEnd : .closing(1), used: s.used) }
                 guard !s.used.contains(text) else { return nil }
                 var used = s.used; used.insert(text)
                 return State(phase: closing.count == 1 ? .lineEnd : .closing(1), used: used)
@@ -143,13 +151,13 @@ public struct PassageSpanLinesAutomaton: ByteAutomaton {
 
 extension PassageSpanLinesAutomaton {
     /// A heads answer: one subject per line in double quotes (ParadigmBuilder's gold heads answer).
-    public static func heads(passage: String) throws -> PassageSpanLinesAutomaton {
-        try PassageSpanLinesAutomaton(passage: passage, opening: "\"", closing: "\"")
+    public static func heads(passage: String, allowsRepeats: Bool = false) throws -> PassageSpanLinesAutomaton {
+        try PassageSpanLinesAutomaton(passage: passage, opening: "\"", closing: "\"", allowsRepeats: allowsRepeats)
     }
     /// A facts answer for a fixed relation and head: `["head", "relation", "tail"]` lines
     /// (TripletFormat), the tail a passage span.
-    public static func facts(passage: String, relation: String, head: String) throws -> PassageSpanLinesAutomaton {
+    public static func facts(passage: String, relation: String, head: String, allowsRepeats: Bool = false) throws -> PassageSpanLinesAutomaton {
         let fixed = TripletFormat.render(Triple(head, relation, ""))   // ["head", "relation", ""]
-        return try PassageSpanLinesAutomaton(passage: passage, opening: String(fixed.dropLast(2)), closing: "\"]")
+        return try PassageSpanLinesAutomaton(passage: passage, opening: String(fixed.dropLast(2)), closing: "\"]", allowsRepeats: allowsRepeats)
     }
 }

@@ -54,7 +54,8 @@ public struct ExtractionOptions: Sendable {
     /// answer goes on to its end or budget, and the parser drops the repeats.
     public var stopOnRepeatedLine = true
     /// Answers spell only what can be right: catalogue names in the relations answer, passage spans on word
-    /// boundaries in the heads and facts answers of D_R_H_F(_desc), nothing twice (AnswerConstraints.swift).
+    /// boundaries in the heads and facts answers of D_R_H_F(_desc) (AnswerConstraints.swift); nothing twice
+    /// unless `stopOnRepeatedLine`, where a repeat ends the answer.
     public var constrained = false
     public var relations = RelationsMethod.generate
     public var relationSelection = RelationSelection()
@@ -103,6 +104,7 @@ public final class Extractor {
     /// The vocabulary's token bytes as a trie, built on the first constrained answer.
     lazy var vocabularyTrie = VocabularyTrie(vocabularySize: format.tokenizer.vocabularySize) { self.format.tokenizer.textBytes(of: $0) }
     lazy var relationNames = try? NameListAutomaton(names: builder.catalogue.names)
+    lazy var relationNamesOrRepeats = try? NameListAutomaton(names: builder.catalogue.names, allowsRepeats: true)
     /// Within one batch of documents: each document prefix already run through the model, by adapter and
     /// prefix text, so an adapter that answers several stages reads each document once. nil outside a
     /// batch (an adapter in training changes between calls).
@@ -172,14 +174,16 @@ public final class Extractor {
     /// The rule a constrained answer to `q` follows; nil where the paradigm's answer has no fixed form here
     /// (the facts questions of D_F, D_RS_F and D_R_F write free heads).
     func constraint(_ doc: Document, _ q: StageQuery) throws -> (any TokenConstraint)? {
-        let stops = format.stopTokens
+        let stops = format.stopTokens, repeats = options.stopOnRepeatedLine
         switch q {
         case .relations:
-            return relationNames.map { AutomatonConstraint($0, trie: vocabularyTrie, stopTokens: stops) }
+            return (repeats ? relationNamesOrRepeats : relationNames).map { AutomatonConstraint($0, trie: vocabularyTrie, stopTokens: stops) }
         case .heads:
-            return AutomatonConstraint(try PassageSpanLinesAutomaton.heads(passage: doc.passage), trie: vocabularyTrie, stopTokens: stops)
+            return AutomatonConstraint(try PassageSpanLinesAutomaton.heads(passage: doc.passage, allowsRepeats: repeats),
+                                       trie: vocabularyTrie, stopTokens: stops)
         case let .factsOfHead(relation, head):
-            return AutomatonConstraint(try PassageSpanLinesAutomaton.facts(passage: doc.passage, relation: relation, head: head),
+            return AutomatonConstraint(try PassageSpanLinesAutomaton.facts(passage: doc.passage, relation: relation, head: head,
+                                                                           allowsRepeats: repeats),
                                        trie: vocabularyTrie, stopTokens: stops)
         case .allFacts, .factsGivenRelations, .factsOfRelation:
             return nil

@@ -109,3 +109,14 @@ func alive<A: ByteAutomaton>(_ automaton: A, _ text: String) -> Bool {
         #expect(free.allSatisfy { ($0.relations ?? []).isEmpty })
     }
 }
+
+@Suite struct RepeatableAnswerTests {
+    @Test func repeatsAreAllowedOnlyWhenAsked() throws {
+        let names = try NameListAutomaton(names: ["country", "spouse"], allowsRepeats: true)
+        #expect(accepts(names, "country\ncountry"))
+        #expect(!alive(names, "countri"))
+        let heads = try PassageSpanLinesAutomaton.heads(passage: "Marie Curie was born in Warsaw .", allowsRepeats: true)
+        #expect(accepts(heads, "\"Warsaw\"\n\"Warsaw\""))
+        #expect(!alive(heads, "\"Warsa\""))
+    }
+}
