@@ -123,43 +123,57 @@ public enum RepeatedLines: String, Codable, CaseIterable, Sendable {
     case drop
 }
 
-/// The longest answer per stage, in tokens: `max_new_tokens: 128` (every stage) or
-/// `max_new_tokens: {relations: 96, heads: 96, facts: 160}` (an absent stage keeps 128).
-public struct StageBudget: Codable, Equatable, Sendable, ExpressibleByIntegerLiteral {
-    public init(integerLiteral all: Int) { self.init(all) }
-    public var relations = 128, heads = 128, facts = 128
-    public init(_ all: Int = 128) { relations = all; heads = all; facts = all }
+/// One value per RHF stage, written as one value for every stage (`max_new_tokens: 128`) or as a mapping
+/// of some stages (`max_new_tokens: {relations: 96, facts: 200}`; an absent stage keeps the default).
+public struct PerStage<Value: Codable & Equatable & Sendable>: Codable, Equatable, Sendable {
+    public var relations: Value, heads: Value, facts: Value
+    public init(_ all: Value) { relations = all; heads = all; facts = all }
+    public init(relations: Value, heads: Value, facts: Value) { self.relations = relations; self.heads = heads; self.facts = facts }
     enum CodingKeys: String, CodingKey, CaseIterable { case relations, heads, facts }
-    public init(from decoder: Decoder) throws {
-        if let all = try? decoder.singleValueContainer().decode(Int.self) { self.init(all); return }
-        let keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
-        if let k = keys.first(where: { Stage(rawValue: $0) == nil }) {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                debugDescription: "unknown stage '\(k)' (max_new_tokens is a number, or a mapping of relations, heads, facts)"))
-        }
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = StageBudget()
-        self.init()
-        relations = try c(.relations, d.relations); heads = try c(.heads, d.heads); facts = try c(.facts, d.facts)
-    }
-    public func encode(to encoder: Encoder) throws {
-        if relations == heads && heads == facts { var c = encoder.singleValueContainer(); try c.encode(relations); return }
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(relations, forKey: .relations); try c.encode(heads, forKey: .heads); try c.encode(facts, forKey: .facts)
-    }
     struct AnyKey: CodingKey {
         var stringValue: String, intValue: Int?
         init(stringValue: String) { self.stringValue = stringValue }
         init?(intValue: Int) { stringValue = String(intValue); self.intValue = intValue }
     }
-    public var byStage: [Stage: Int] { [.relations: relations, .heads: heads, .facts: facts] }
-    public var all: [Int] { [relations, heads, facts] }
+    /// Decodes over `defaults`: the caller's field initial value is what an absent stage keeps.
+    init(from decoder: Decoder, defaults: PerStage) throws {
+        if let all = try? decoder.singleValueContainer().decode(Value.self) { self.init(all); return }
+        let keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
+        if let k = keys.first(where: { Stage(rawValue: $0) == nil }) {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                debugDescription: "unknown stage '\(k)' (a value, or a mapping of relations, heads, facts)"))
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(relations: try c(.relations, defaults.relations), heads: try c(.heads, defaults.heads), facts: try c(.facts, defaults.facts))
+    }
+    public init(from decoder: Decoder) throws { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "decoded by its section")) }
+    public func encode(to encoder: Encoder) throws {
+        if relations == heads && heads == facts { var c = encoder.singleValueContainer(); try c.encode(relations); return }
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(relations, forKey: .relations); try c.encode(heads, forKey: .heads); try c.encode(facts, forKey: .facts)
+    }
+    public var byStage: [Stage: Value] { [.relations: relations, .heads: heads, .facts: facts] }
+    public var all: [Value] { [relations, heads, facts] }
+}
+extension PerStage: ExpressibleByIntegerLiteral where Value == Int {
+    public init(integerLiteral all: Int) { self.init(all) }
+}
+
+/// The longest answer per stage, in tokens.
+public typealias StageBudget = PerStage<Int>
+
+extension KeyedDecodingContainer {
+    /// A per-stage value at `key`, or `fallback` (also for the stages a mapping leaves out).
+    func callAsFunction<V>(_ key: Key, _ fallback: PerStage<V>) throws -> PerStage<V> {
+        guard contains(key) else { return fallback }
+        return try PerStage<V>(from: try superDecoder(forKey: key), defaults: fallback)
+    }
 }
 
 /// How answers are generated (`extraction:`).
 public struct ExtractionSettings: Codable, Equatable, Sendable {
     /// Longest answer of one question, in tokens, per stage.
-    public var maxNewTokens = StageBudget()
+    public var maxNewTokens: StageBudget = 128
     /// 0 is greedy decoding.
     public var temperature: Float = 0
     public var topK = 0
@@ -180,11 +194,15 @@ public struct ExtractionSettings: Codable, Equatable, Sendable {
     /// log-probability (nats) reaches `relations_min_log_probability` when set, but at least one.
     public var relationsTopK = 8
     public var relationsMinLogProbability: Double?
+    /// Added to the end-of-answer logits at each choice, per stage: below 0, lists end only when the model
+    /// is surer they are complete (GenerationOptions.stopBias).
+    public var endBias = PerStage<Float>(Float(0))
     enum CodingKeys: String, CodingKey, CaseIterable {
         case maxNewTokens = "max_new_tokens", temperature, topK = "top_k", topP = "top_p", seed
         case batchDocuments = "batch_documents", maxRelations = "max_relations", maxHeads = "max_heads"
         case repeatedLines = "repeated_lines", constrained, relations
         case relationsTopK = "relations_top_k", relationsMinLogProbability = "relations_min_log_probability"
+        case endBias = "end_bias"
     }
     public init() {}
     public init(from decoder: Decoder) throws {
@@ -197,6 +215,7 @@ public struct ExtractionSettings: Codable, Equatable, Sendable {
         repeatedLines = try c(.repeatedLines, repeatedLines); constrained = try c(.constrained, constrained)
         relations = try c(.relations, relations); relationsTopK = try c(.relationsTopK, relationsTopK)
         relationsMinLogProbability = try c.decodeIfPresent(Double.self, forKey: .relationsMinLogProbability)
+        endBias = try c(.endBias, endBias)
     }
     public var budget: [Stage: Int] { maxNewTokens.byStage }
     public var relationSelection: RelationSelection {
@@ -346,9 +365,10 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         }
         guard ["f1", "loss"].contains(evaluation.selectBy) else { throw bad("evaluation.select_by must be f1 or loss, not '\(evaluation.selectBy)'") }
         guard extraction.maxNewTokens.all.allSatisfy({ $0 > 0 }), extraction.relationsTopK > 0,
-              extraction.relationsMinLogProbability.map({ $0.isFinite && $0 <= 0 }) ?? true, extraction.batchDocuments > 0, extraction.maxRelations > 0, extraction.maxHeads > 0,
+              extraction.relationsMinLogProbability.map({ $0.isFinite && $0 <= 0 }) ?? true, extraction.batchDocuments > 0,
+              extraction.endBias.all.allSatisfy({ $0.isFinite }), extraction.maxRelations > 0, extraction.maxHeads > 0,
               extraction.temperature >= 0, extraction.topK >= 0, extraction.topP > 0, extraction.topP <= 1 else {
-            throw bad("extraction needs max_new_tokens, relations_top_k, batch_documents, max_relations, max_heads > 0, temperature ≥ 0, top_k ≥ 0, 0 < top_p ≤ 1, relations_min_log_probability ≤ 0")
+            throw bad("extraction needs max_new_tokens, relations_top_k, batch_documents, max_relations, max_heads > 0, temperature ≥ 0, top_k ≥ 0, 0 < top_p ≤ 1, relations_min_log_probability ≤ 0, a finite end_bias")
         }
         guard lora.rank > 0, lora.alpha > 0, (0..<1).contains(lora.dropout) else { throw bad("lora needs rank > 0, alpha > 0, 0 ≤ dropout < 1") }
         if let t = lora.targets.first(where: { !LoRAConfig.allProjections.contains($0) }) {

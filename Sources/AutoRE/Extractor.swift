@@ -59,6 +59,8 @@ public struct ExtractionOptions: Sendable {
     public var constrained = false
     public var relations = RelationsMethod.generate
     public var relationSelection = RelationSelection()
+    /// Added to the end-of-answer logits, per stage (GenerationOptions.stopBias).
+    public var endBias: [Stage: Float] = [:]
     public init() {}
     public init(_ s: ExtractionSettings) {
         budget = s.budget
@@ -66,6 +68,7 @@ public struct ExtractionOptions: Sendable {
         seed = s.seed; batchDocuments = s.batchDocuments; maxRelations = s.maxRelations; maxHeads = s.maxHeads
         stopOnRepeatedLine = s.repeatedLines == .stop
         constrained = s.constrained; relations = s.relations; relationSelection = s.relationSelection
+        endBias = s.endBias.byStage
     }
 }
 
@@ -158,7 +161,7 @@ public final class Extractor {
         let flatRules = rules.flatMap { $0 }
         let out = try model.generate(groups: groups, options: GenerationOptions(
             maxNewTokens: options.budget[stage] ?? 128, sampling: options.sampling, stopTokens: format.stopTokens, seed: options.seed,
-            lineBreaks: options.stopOnRepeatedLine ? lineBreaks : []),
+            lineBreaks: options.stopOnRepeatedLine ? lineBreaks : [], stopBias: options.endBias[stage] ?? 0),
             constraints: options.constrained ? flatRules : nil, prefixStates: states)
         for (g, group) in groups.enumerated() {
             statistics.promptTokens += group.prompts.reduce(0) { $0 + $1.count }

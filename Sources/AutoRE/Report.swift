@@ -219,6 +219,7 @@ public struct Report {
             }
         }
         s += "\nTraining time counts the session that finished the adapter (a resumed run's earlier sessions are not added).\n\n"
+        s += errorAnalysisSection(entries)
         s += timingSection()
         s += comparisonSection(entries)
         s += ablationSection(contents)
@@ -241,6 +242,25 @@ public struct Report {
         s += "\n## Commands\n\n"
         for e in entries { if let c = e.command { s += "- \(e.name): `\(c)`\n" } }
         return s
+    }
+
+    /// Where each run loses the gold facts (DocRE's `ErrorAnalysis`, computed when a split is scored).
+    func errorAnalysisSection(_ entries: [Entry]) -> String {
+        let rows = entries.flatMap { e in e.splits.sorted(by: { $0.split < $1.split }).compactMap { r in r.analysis.map { (e, r, $0) } } }
+        guard !rows.isEmpty else { return "" }
+        func ratio(_ a: Int, _ b: Int) -> String { b > 0 ? String(format: "%.2f", Double(a) / Double(b)) : "–" }
+        var s = "## Where the gold facts are lost\n\n"
+        s += "Of the gold facts: the share whose relation the run named, whose subject it also listed for that relation, and whose object it also wrote in a triple of that relation and subject (about its true positives). Then answers per question against gold: relations per document, subjects per relation, objects per subject (predicted / gold), and the share of written names (subjects, objects) that are no run of whole passage words.\n\n"
+        s += "| experiment | split | relation named | + subject listed | + object found | relations / doc | subjects / relation | objects / subject | names not in the document |\n|---|---|---|---|---|---|---|---|---|\n"
+        for (e, r, a) in rows {
+            let c = a.cascade
+            s += "| \(e.name) | \(r.split) | \(ReportTable.pct(c.relation)) | \(ReportTable.pct(c.head)) | \(ReportTable.pct(c.tail))"
+            s += " | \(ratio(a.predictedRelations, a.documents)) / \(ratio(a.goldRelations, a.documents))"
+            s += " | \(ratio(a.predictedHeads, a.predictedRelations)) / \(ratio(a.goldHeads, a.goldRelations))"
+            s += " | \(ratio(a.predictedTriples, a.predictedPairs)) / \(ratio(a.goldFacts, a.goldHeads))"
+            s += " | \(a.namesWritten > 0 ? ReportTable.pct(Double(a.namesOutsideDocument) / Double(a.namesWritten)) : "–") |\n"
+        }
+        return s + "\n"
     }
 
     /// Timed extractions (`timing_*.json`, written by `autore extract --timing`).

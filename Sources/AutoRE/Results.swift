@@ -22,6 +22,8 @@ public struct SplitResult: Codable {
     /// The optimizer step of each stage's adapter.
     public var adapterSteps: [String: Int]
     public var notes: [String]
+    /// Where the gold facts are lost, stage by stage (absent in files scored before it existed).
+    public var analysis: ErrorAnalysis?
 
     /// Scores `predictions` on `documents`; `trainDocuments` gives Ign F1's training facts.
     public init(experiment: String, split: String, documents: [Document], predictions: [PredictionRecord],
@@ -34,6 +36,7 @@ public struct SplitResult: Codable {
         official = ev.official(predictions, trainFacts: Evaluator.trainFacts(trainDocuments))
         stages = ev.stages(predictions)
         strict.perRelation = [:]; official.perRelation = [:]; stages.perRelation = [:]; strict.perDocument = nil
+        analysis = ErrorAnalysis(documents: documents, predictions: predictions, catalogue: catalogue)
         self.extraction = extraction; self.adapterSteps = adapterSteps; self.notes = notes
     }
 

@@ -20,11 +20,14 @@ public struct GenerationOptions: Sendable {
     /// written (a model caught in a loop repeats one line until `maxNewTokens`; for list answers the
     /// repeat adds nothing).
     public var lineBreaks: Set<Int>
+    /// Added to the stop tokens' logits before each choice: below 0 an answer ends only when the model is
+    /// surer of it (longer lists), above 0 sooner. 0 leaves the model's distribution as it is.
+    public var stopBias: Float
 
     public init(maxNewTokens: Int = 64, sampling: SamplingOptions = .greedy, stopTokens: Set<Int> = [], seed: UInt64 = 0,
-                lineBreaks: Set<Int> = []) {
+                lineBreaks: Set<Int> = [], stopBias: Float = 0) {
         self.maxNewTokens = maxNewTokens; self.sampling = sampling; self.stopTokens = stopTokens; self.seed = seed
-        self.lineBreaks = lineBreaks
+        self.lineBreaks = lineBreaks; self.stopBias = stopBias
     }
 }
 
@@ -148,7 +151,9 @@ extension LlamaModel {
             var lines = Array(repeating: Set<[Int]>(), count: b), lineStart = Array(repeating: 0, count: b)
             var active = Array(0..<b)
             let v = config.vocabSize
+            let biased = options.stopBias == 0 ? [] : options.stopTokens.filter { $0 >= 0 && $0 < v }
             for _ in 0..<maxNew {
+                for row in 0..<active.count { for t in biased { logits.data[row * v + t] += options.stopBias } }
                 var next: [Int32] = []
                 var stillActive: [Int] = []
                 for (row, i) in active.enumerated() {

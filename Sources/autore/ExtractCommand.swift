@@ -40,6 +40,8 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "With --relations likelihood: how many of the best-scored relations are kept.") var relationsTopK: Int?
     @Option(help: "stop (an answer ends at its first repeated line) or drop (it goes on; repeats are dropped).")
     var repeatedLines: RepeatedLines?
+    @Option(help: "Added to the end-of-answer logits per stage, as relations,heads,facts (below 0: longer lists).")
+    var endBias: String?
     @Option(help: "Re-DocRED directory (default: $AUTORE_DATA, the cache, or ../shared/data/redocred).") var dataDir: String?
     @Flag(help: "Score the predictions of a split afterwards (AutoRE, official, stages).") var eval = false
     @Flag(help: "Print JSON (for --text).") var json = false
@@ -60,6 +62,11 @@ struct ExtractCommand: ParsableCommand {
         if let relations { cfg.extraction.relations = relations }
         if let relationsTopK { cfg.extraction.relationsTopK = relationsTopK }
         if let repeatedLines { cfg.extraction.repeatedLines = repeatedLines }
+        if let endBias {
+            let v = endBias.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+            guard v.count == 3, v.allSatisfy({ $0?.isFinite == true }) else { throw ValidationError("--end-bias takes three numbers: relations,heads,facts") }
+            cfg.extraction.endBias = PerStage(relations: v[0]!, heads: v[1]!, facts: v[2]!)
+        }
         if let batchDocuments { cfg.extraction.batchDocuments = batchDocuments }
         let experiment = try Experiment(config: cfg, dataDir: dataDir, requireData: split != nil)
         let base = try LoadedModel(config: cfg)

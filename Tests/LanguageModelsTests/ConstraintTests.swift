@@ -117,3 +117,22 @@ struct WordLines: ByteAutomaton {
         #expect(got[2] == 0 && got[4] < got[0])
     }
 }
+
+@Suite struct StopBiasTests {
+    @Test func stopBiasMovesTheEndOfAnAnswer() throws {
+        let model = try LlamaModel.load(path: Fixtures.tinyCheckpoint())
+        let free = try model.generate(prompt: [3, 4], options: GenerationOptions(maxNewTokens: 12))
+        let stop = free[3]
+        // no bias: the answer ends at the stop token's first greedy appearance
+        let plain = try model.generate(prompt: [3, 4], options: GenerationOptions(maxNewTokens: 12, stopTokens: [stop]))
+        #expect(plain == Array(free[...3]))
+        // a very low bias: the stop token is never chosen, as if it did not stop; a high one: chosen at once
+        let never = try model.generate(prompt: [3, 4], options: GenerationOptions(maxNewTokens: 12, stopTokens: [stop], stopBias: -1e4))
+        #expect(!never.contains(stop) && never.count == 12)
+        let first = try model.generate(prompt: [3, 4], options: GenerationOptions(maxNewTokens: 12, stopTokens: [stop], stopBias: 1e4))
+        #expect(first == [stop])
+        // a bias that changes nothing at its first choice gives the same first tokens
+        let slight = try model.generate(prompt: [3, 4], options: GenerationOptions(maxNewTokens: 12, stopTokens: [stop], stopBias: -1e-6))
+        #expect(slight == plain)
+    }
+}
