@@ -197,12 +197,15 @@ public struct ExtractionSettings: Codable, Equatable, Sendable {
     /// Added to the end-of-answer logits at each choice, per stage: below 0, lists end only when the model
     /// is surer they are complete (GenerationOptions.stopBias).
     public var endBias = PerStage<Float>(Float(0))
+    /// When set: a subject listed for one relation of a document is added to another of its relations when
+    /// its line scores at least this log-probability (nats) as that relation's first subject.
+    public var sharedHeadsMinLogProbability: Double?
     enum CodingKeys: String, CodingKey, CaseIterable {
         case maxNewTokens = "max_new_tokens", temperature, topK = "top_k", topP = "top_p", seed
         case batchDocuments = "batch_documents", maxRelations = "max_relations", maxHeads = "max_heads"
         case repeatedLines = "repeated_lines", constrained, relations
         case relationsTopK = "relations_top_k", relationsMinLogProbability = "relations_min_log_probability"
-        case endBias = "end_bias"
+        case endBias = "end_bias", sharedHeadsMinLogProbability = "shared_heads_min_log_probability"
     }
     public init() {}
     public init(from decoder: Decoder) throws {
@@ -216,6 +219,7 @@ public struct ExtractionSettings: Codable, Equatable, Sendable {
         relations = try c(.relations, relations); relationsTopK = try c(.relationsTopK, relationsTopK)
         relationsMinLogProbability = try c.decodeIfPresent(Double.self, forKey: .relationsMinLogProbability)
         endBias = try c(.endBias, endBias)
+        sharedHeadsMinLogProbability = try c.decodeIfPresent(Double.self, forKey: .sharedHeadsMinLogProbability)
     }
     public var budget: [Stage: Int] { maxNewTokens.byStage }
     public var relationSelection: RelationSelection {
@@ -366,9 +370,10 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         guard ["f1", "loss"].contains(evaluation.selectBy) else { throw bad("evaluation.select_by must be f1 or loss, not '\(evaluation.selectBy)'") }
         guard extraction.maxNewTokens.all.allSatisfy({ $0 > 0 }), extraction.relationsTopK > 0,
               extraction.relationsMinLogProbability.map({ $0.isFinite && $0 <= 0 }) ?? true, extraction.batchDocuments > 0,
-              extraction.endBias.all.allSatisfy({ $0.isFinite }), extraction.maxRelations > 0, extraction.maxHeads > 0,
+              extraction.endBias.all.allSatisfy({ $0.isFinite }),
+              extraction.sharedHeadsMinLogProbability.map({ $0.isFinite && $0 <= 0 }) ?? true, extraction.maxRelations > 0, extraction.maxHeads > 0,
               extraction.temperature >= 0, extraction.topK >= 0, extraction.topP > 0, extraction.topP <= 1 else {
-            throw bad("extraction needs max_new_tokens, relations_top_k, batch_documents, max_relations, max_heads > 0, temperature ≥ 0, top_k ≥ 0, 0 < top_p ≤ 1, relations_min_log_probability ≤ 0, a finite end_bias")
+            throw bad("extraction needs max_new_tokens, relations_top_k, batch_documents, max_relations, max_heads > 0, temperature ≥ 0, top_k ≥ 0, 0 < top_p ≤ 1, relations_min_log_probability ≤ 0, shared_heads_min_log_probability ≤ 0, a finite end_bias")
         }
         guard lora.rank > 0, lora.alpha > 0, (0..<1).contains(lora.dropout) else { throw bad("lora needs rank > 0, alpha > 0, 0 ≤ dropout < 1") }
         if let t = lora.targets.first(where: { !LoRAConfig.allProjections.contains($0) }) {

@@ -61,6 +61,10 @@ public struct ExtractionOptions: Sendable {
     public var relationSelection = RelationSelection()
     /// Added to the end-of-answer logits, per stage (GenerationOptions.stopBias).
     public var endBias: [Stage: Float] = [:]
+    /// When set (D_R_H_F): a subject listed for one relation of a document is also a subject of another of
+    /// its relations when its line, as the first line of that relation's heads answer, has at least this
+    /// log-probability (nats).
+    public var sharedHeadsMinLogProbability: Double?
     public init() {}
     public init(_ s: ExtractionSettings) {
         budget = s.budget
@@ -68,7 +72,7 @@ public struct ExtractionOptions: Sendable {
         seed = s.seed; batchDocuments = s.batchDocuments; maxRelations = s.maxRelations; maxHeads = s.maxHeads
         stopOnRepeatedLine = s.repeatedLines == .stop
         constrained = s.constrained; relations = s.relations; relationSelection = s.relationSelection
-        endBias = s.endBias.byStage
+        endBias = s.endBias.byStage; sharedHeadsMinLogProbability = s.sharedHeadsMinLogProbability
     }
 }
 
@@ -210,6 +214,31 @@ public final class Extractor {
         }
     }
 
+    /// For each document and relation: the subjects listed for the document's other relations, with
+    /// log p("subject"⏎ | document, heads question of the relation) as the answer's first line, under the
+    /// heads stage's adapter. Subjects already listed for the relation are not scored.
+    func sharedHeadLikelihoods(_ docs: [Document], _ relations: [[String]], _ heads: [[String: [String]]]) throws
+        -> [[String: [(name: String, logProbability: Double)]]] {
+        model.activateAdapter(adapters[.heads])
+        model.setTraining(false)
+        return try docs.indices.map { d in
+            let candidates = unique(relations[d].flatMap { heads[d][$0] ?? [] })
+            var out: [String: [(name: String, logProbability: Double)]] = [:]
+            for r in relations[d] {
+                let missing = candidates.filter { !(heads[d][r] ?? []).contains($0) }
+                guard !missing.isEmpty else { continue }
+                let (prefix, question) = try builder.prompt(docs[d], .heads(relation: r))
+                let questionIds = format.encodeQuestion(question)
+                let continuations = missing.map { format.tokenizer.encode(TripletFormat.quote($0) + "\n") }
+                let lp = try model.logProbabilities(of: continuations, after: questionIds,
+                                                    past: prefixState(format.encodePrefix(prefix), text: prefix, adapter: adapters[.heads]))
+                statistics.promptTokens += questionIds.count + continuations.reduce(0) { $0 + $1.count }
+                out[r] = Array(zip(missing, lp)).map { (name: $0.0, logProbability: $0.1) }
+            }
+            return out
+        }
+    }
+
     /// Predictions for `docs`, `options.batchDocuments` documents at a time; `progress(done)` after each batch.
     public func extract(_ docs: [Document], progress: ((Int) -> Void)? = nil) throws -> [PredictionRecord] {
         var out: [PredictionRecord] = []
@@ -272,9 +301,20 @@ public final class Extractor {
                     let hs = Array(unique(p.items).prefix(options.maxHeads))
                     heads[d][r] = hs
                     unparsed[d] += p.unparsed
-                    factQueries[d] += hs.map { .factsOfHead(relation: r, head: $0) }
                 }
             }
+            if let threshold = options.sharedHeadsMinLogProbability, answerSource == nil {
+                for (d, byRelation) in try sharedHeadLikelihoods(docs, relations, heads).enumerated() {
+                    for (r, scored) in byRelation {
+                        let added = scored.filter { $0.logProbability >= threshold }.map(\.name)
+                        heads[d][r] = Array((heads[d][r] ?? []) + added).prefix(options.maxHeads).map { $0 }
+                        raw[d]["shared heads | \(r)"] = .object(Dictionary(uniqueKeysWithValues: scored.map {
+                            ($0.name, .number(($0.logProbability * 1000).rounded() / 1000))
+                        }))
+                    }
+                }
+            }
+            for d in 0..<n { for r in relations[d] { factQueries[d] += (heads[d][r] ?? []).map { .factsOfHead(relation: r, head: $0) } } }
         }
         let answers = try ask(docs, factQueries, stage: .facts)
         for d in 0..<n {

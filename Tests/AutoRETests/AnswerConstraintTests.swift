@@ -120,3 +120,43 @@ func alive<A: ByteAutomaton>(_ automaton: A, _ text: String) -> Bool {
         #expect(!alive(heads, "\"Warsa\""))
     }
 }
+
+@Suite struct SharedHeadsTests {
+    @Test func subjectsOfOtherRelationsAreAddedByTheirScore() throws {
+        let model = try ExtractorTests.tinyModel()
+        let builder = try ParadigmBuilder(paradigm: .D_R_H_F, catalogue: .standard)
+        let format = try PromptFormat(tokenizer: ExtractorTests.tokenizer(), chatTemplate: "none")
+        var o = ExtractionOptions()
+        o.budget = [.relations: 90, .heads: 24, .facts: 8]; o.batchDocuments = 2; o.constrained = true; o.maxHeads = 50
+        o.endBias = [.relations: -1e4]; o.stopOnRepeatedLine = false   // several relations, each named once
+        func run(_ threshold: Double?) throws -> [PredictionRecord] {
+            var p = o; p.sharedHeadsMinLogProbability = threshold
+            return try Extractor(model: model, format: format, builder: builder, parser: OutputParser(), adapters: [:], options: p)
+                .extract(ExtractorTests.docs)
+        }
+        let plain = try run(nil), none = try run(0), all = try run(-1e9)
+        #expect(none.map(\.heads) == plain.map(\.heads))        // nothing scores log p ≥ 0
+        var added = 0
+        for (doc, (p, a)) in zip(ExtractorTests.docs, zip(plain, all)) {
+            let relations = p.relations ?? []
+            let union = unique(relations.flatMap { p.heads?[$0] ?? [] })
+            for r in relations {
+                let own = p.heads?[r] ?? []
+                let expected = own + union.filter { !own.contains($0) }
+                #expect(a.heads?[r] == expected, "\(r)")
+                added += expected.count - own.count
+                // the recorded scores are log p of the subject's line after the relation's heads question
+                guard case .object(let raw)? = a.raw, case .object(let scores)? = raw["shared heads | \(r)"] else { continue }
+                let (prefix, question) = try builder.prompt(doc, .heads(relation: r))
+                let names = scores.keys.sorted()
+                let direct = try model.logProbabilities(of: names.map { format.tokenizer.encode(TripletFormat.quote($0) + "\n") },
+                                                        after: format.encodePrefix(prefix) + format.encodeQuestion(question))
+                for (n, lp) in zip(names, direct) {
+                    guard case .number(let got)? = scores[n] else { Issue.record("no score for \(n)"); continue }
+                    #expect(abs(got - lp) <= 2e-3, "\(n): \(got) vs \(lp)")
+                }
+            }
+        }
+        #expect(added > 0)   // not vacuous
+    }
+}
