@@ -65,6 +65,8 @@ public struct ExtractionOptions: Sendable {
     /// its relations when its line, as the first line of that relation's heads answer, has at least this
     /// log-probability (nats).
     public var sharedHeadsMinLogProbability: Double?
+    /// Largest Float32 copy of the base's projection weights kept while extracting (SmolLM2-135M: 0.4 GB).
+    public var dequantizedCopyLimit = 2 << 30
     public init() {}
     public init(_ s: ExtractionSettings) {
         budget = s.budget
@@ -239,8 +241,17 @@ public final class Extractor {
         }
     }
 
+    /// Float32 bytes of the blocks' projection weights (what keeping dequantised copies costs).
+    var projectionBytes: Int {
+        let c = model.config, q = c.headCount * c.headDim, kv = c.kvHeadCount * c.headDim
+        return 4 * c.layerCount * (c.hiddenSize * (2 * q + 2 * kv) + 3 * c.hiddenSize * c.intermediateSize)
+    }
+
     /// Predictions for `docs`, `options.batchDocuments` documents at a time; `progress(done)` after each batch.
+    /// A 4-bit base whose Float32 copy fits in `options.dequantizedCopyLimit` bytes is dequantised once and
+    /// kept (the same products, not dequantised again at every decoding step).
     public func extract(_ docs: [Document], progress: ((Int) -> Void)? = nil) throws -> [PredictionRecord] {
+        if projectionBytes <= options.dequantizedCopyLimit { model.keepDequantizedCopies(true) }
         var out: [PredictionRecord] = []
         for start in stride(from: 0, to: docs.count, by: max(1, options.batchDocuments)) {
             let t0 = Date()

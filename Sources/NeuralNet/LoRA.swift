@@ -2,6 +2,7 @@
 // with one active: the three RHF stages share one frozen base. Not PEFT's file format (ModelFormats).
 import Autograd
 import Foundation
+import Quantization
 
 /// Which layers get adapters and how they are shaped.
 public struct LoRAConfig: Codable, Sendable, Equatable {
@@ -186,6 +187,15 @@ extension Module {
         for (_, m) in namedModules() {
             guard let l = m as? Linear else { continue }
             l.activeAdapter = name.flatMap { l.adapters[$0] == nil ? nil : $0 }
+        }
+    }
+
+    /// Keeps (or drops) a Float32 copy of every NF4 weight, which products then read instead of
+    /// dequantising at each call (the same products; 4 bytes per weight element).
+    public func keepDequantizedCopies(_ on: Bool) {
+        for (_, m) in namedModules() {
+            guard let l = m as? Linear, case .nf4(let w) = l.weight else { continue }
+            w.keepDequantizedCopy(on)
         }
     }
 

@@ -98,6 +98,26 @@ public struct DoubleQuantizedScales: Sendable, Equatable {
     }
 }
 
+/// A Float32 copy of an NF4 weight, made on request and then read by the products instead of dequantising
+/// tile by tile (the same values, so the same products). For extraction and generation of small models,
+/// where a decoding step is a thin product and dequantising dominates it; never made unless asked (training
+/// and 7B models need the memory: 4 bytes per element, 7.75× the NF4 bytes).
+final class DenseCopy: @unchecked Sendable {
+    private var values: UnsafeMutablePointer<Float>?
+    private let lock = NSLock()
+    deinit { values?.deallocate() }
+    /// The copy, if made.
+    var current: UnsafePointer<Float>? { lock.lock(); defer { lock.unlock() }; return values.map { UnsafePointer($0) } }
+    func make(_ w: NF4Matrix) {
+        lock.lock(); defer { lock.unlock() }
+        guard values == nil else { return }
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: w.count)
+        w.dequantize(elements: 0..<w.count, into: v)
+        values = v
+    }
+    func drop() { lock.lock(); defer { lock.unlock() }; values?.deallocate(); values = nil }
+}
+
 /// A row-major (rows = out, columns = in) weight in NF4: blocks of 64 consecutive elements of the flattened
 /// weight, each with a Float32 absmax (or a double-quantized one), two codes per byte, the first element
 /// in the HIGH nibble. Storage per element: 0.5 byte + 4/64 (absmax) = 0.5625 byte, or with double
@@ -118,12 +138,15 @@ public struct NF4Matrix: Sendable {
     public let scales: Scales
     /// The Float32 absmax of every block (decoded once from double quantization).
     public let absmax: [Float]
+    /// The dequantised weight, when `keepDequantizedCopy(true)` made it; shared by copies of this matrix.
+    let dense: DenseCopy
 
     public var count: Int { rows * columns }
     public var blockCount: Int { (count + Self.blockSize - 1) / Self.blockSize }
 
     public init(rows: Int, columns: Int, codes: [UInt8], scales: Scales) {
         self.rows = rows; self.columns = columns; self.codes = codes; self.scales = scales
+        dense = DenseCopy()
         switch scales {
         case .float(let a): absmax = a
         case .doubleQuantized(let d): absmax = d.decode()
@@ -152,6 +175,9 @@ public struct NF4Matrix: Sendable {
     public init(quantizing values: [Float], rows: Int, columns: Int, doubleQuantization: Bool = false) {
         self = values.withUnsafeBufferPointer { NF4Matrix(quantizing: $0, rows: rows, columns: columns, doubleQuantization: doubleQuantization) }
     }
+
+    /// Keeps (or drops) a Float32 copy of this weight that products read instead of dequantising.
+    public func keepDequantizedCopy(_ on: Bool) { if on { dense.make(self) } else { dense.drop() } }
 
     /// Bytes held: codes plus scales.
     public var byteCount: Int {

@@ -14,10 +14,14 @@ import Foundation
 public func nf4MatmulForward(_ x: UnsafePointer<Float>, rows n: Int, _ w: NF4Matrix, into y: UnsafeMutablePointer<Float>) {
     Threads.configureBLAS()
     let k = w.columns, m = w.rows
+    // With a kept Float32 copy, every tile below reads its rows there instead of dequantising them again:
+    // the same values in the same products.
+    let dense = w.dense.current
     if n == 1 {   // decoding: one dequantised row at a time, dotted with x
         let chunk = 64
         parallelTasks((m + chunk - 1) / chunk) { task, _ in
             let r0 = task * chunk, r1 = min(m, r0 + chunk)
+            if let dense { for r in r0..<r1 { y[r] = cblas_sdot(Int32(k), x, 1, dense + r * k, 1) }; return }
             let row = UnsafeMutablePointer<Float>.allocate(capacity: k); defer { row.deallocate() }
             for r in r0..<r1 {
                 w.dequantize(rows: r..<(r + 1), into: row)
@@ -28,10 +32,16 @@ public func nf4MatmulForward(_ x: UnsafePointer<Float>, rows n: Int, _ w: NF4Mat
     }
     let tile = nf4TileRows(w)
     let tiles = (m + tile - 1) / tile
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * k * max(1, Threads.count))
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: dense == nil ? tile * k * max(1, Threads.count) : 0)
     defer { scratch.deallocate() }
     parallelTasks(tiles) { t, worker in
-        let r0 = t * tile, r1 = min(m, r0 + tile), s = scratch + worker * tile * k
+        let r0 = t * tile, r1 = min(m, r0 + tile)
+        if let dense {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(r1 - r0), Int32(k), 1,
+                        x, Int32(k), dense + r0 * k, Int32(k), 0, y + r0, Int32(m))
+            return
+        }
+        let s = scratch + worker * tile * k
         w.dequantize(rows: r0..<r1, into: s)
         // y[:, r0..<r1] = x · W[r0..<r1]ᵀ
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(r1 - r0), Int32(k), 1,

@@ -226,6 +226,22 @@ import Testing
         }
     }
 
+    @Test(arguments: [1, 3, 40])
+    func keptDequantizedCopiesGiveTheSameProducts(n: Int) throws {
+        // The copy holds the values each tile would dequantise, so the products are the same bits.
+        for (out, inF) in [(5, 192), (130, 576), (7, 33), (700, 200)] {
+            let w = NF4Matrix(quantizing: Self.normal(out * inF, seed: UInt64(out + 1)), rows: out, columns: inF)
+            let x = Self.normal(n * inF, seed: 9)
+            var tiled = [Float](repeating: 0, count: n * out), kept = tiled
+            tiled.withUnsafeMutableBufferPointer { nf4MatmulForward(x, rows: n, w, into: $0.baseAddress!) }
+            w.keepDequantizedCopy(true)
+            kept.withUnsafeMutableBufferPointer { nf4MatmulForward(x, rows: n, w, into: $0.baseAddress!) }
+            w.keepDequantizedCopy(false)
+            #expect(kept == tiled, "n=\(n) \(out)×\(inF)")
+            #expect(kept.contains { $0 != 0 })
+        }
+    }
+
     @Test func nf4LinearRecordsTheInputGradient() throws {
         let w = NF4Matrix(quantizing: Self.normal(6 * 64, seed: 3), rows: 6, columns: 64)
         let x = try Tensor(Self.normal(3 * 64, seed: 4), shape: [3, 64])
