@@ -255,11 +255,14 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     public var extraction = ExtractionSettings()
     /// What the run costs, for the reader (e.g. "about 40 minutes on 2 cores").
     public var compute: String?
+    /// The run folder (Experiments/runs/<run>) whose finished adapters this experiment uses, when another
+    /// experiment trained them: a decoding variant of a trained run. nil: its own name (it trains them).
+    public var run: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, baseModel = "base_model", quantization, doubleQuantization = "double_quantization", paradigm, stage
         case descriptions, promptOrder = "prompt_order", augmentation, aliasExpansion = "alias_expansion"
-        case chatTemplate = "chat_template", lora, optimizer, training, data, evaluation, extraction, compute
+        case chatTemplate = "chat_template", lora, optimizer, training, data, evaluation, extraction, compute, run
     }
 
     public init(name: String) { self.name = name }
@@ -276,6 +279,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         data = try c(.data, data); evaluation = try c(.evaluation, evaluation)
         extraction = try c(.extraction, extraction)
         compute = try c.decodeIfPresent(String.self, forKey: .compute)
+        run = try c.decodeIfPresent(String.self, forKey: .run)
     }
 
     /// Keys allowed in each section, for the unknown-key check.
@@ -289,11 +293,12 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         "extraction": ExtractionSettings.CodingKeys.allCases.map(\.stringValue),
     ]
 
-    /// This config with what does not shape an adapter reset: the extraction settings, the test split and
-    /// the compute note. Two configs that agree here train the same adapters bit for bit.
+    /// This config with what does not shape an adapter reset: the name, the run it reads, the extraction
+    /// settings, the test split and the compute note. Two configs that agree here train the same adapters bit for bit.
     public var trainingPart: ExperimentConfig {
         var c = resultsPart
         c.extraction = ExtractionSettings(); c.data.test = DataSettings().test
+        c.name = ""; c.run = nil   // a decoding variant (`run:`) uses adapters trained under another name
         return c
     }
 

@@ -23,8 +23,8 @@ public struct ExperimentRunner {
         (config, configText) = try SweepExperiment(config: configPath, overrides: overrides).load()
         self.dataDir = dataDir
         self.command = command
-        let name = config.name
-        runs = runsRoot.map { RunDirectory($0.appendingPathComponent(name)) } ?? RunDirectory.forExperiment(name)
+        let name = config.name, run = config.run ?? config.name
+        runs = runsRoot.map { RunDirectory($0.appendingPathComponent(run)) } ?? RunDirectory.forExperiment(run)
         results = resultsRoot.map { ResultsDirectory($0.appendingPathComponent(name)) } ?? ResultsDirectory.forExperiment(name)
     }
 
@@ -80,6 +80,9 @@ public struct ExperimentRunner {
         if isFinished() {
             say("\(config.name): finished earlier; results in \(results.url.path) (remove that folder to run again)")
             return try splits.compactMap { try results.read($0) }
+        }
+        if let r = config.run, r != config.name, !FileManager.default.fileExists(atPath: runs.path) {
+            throw AutoREError("\(config.name) decodes with the adapters of run '\(r)', but \(runs.path) does not exist; train that run first")
         }
         let lock = try RunLock(runs)
         defer { lock.release() }

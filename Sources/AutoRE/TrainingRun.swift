@@ -58,14 +58,24 @@ public enum TrainingRun {
                              dataDir: String? = nil, policy: ResumePolicy, stepsOverride: Int? = nil,
                              stop: StopCondition = .never, say: (String) -> Void = { print($0) }) throws -> [AdapterRunSummary] {
         var summaries: [AdapterRunSummary] = []
-        try root.create()
-        try configText.write(toFile: root.file("config.yaml"), atomically: true, encoding: .utf8)
+        // A decoding variant (`run:` naming another experiment's run) only reads that run's finished adapters.
+        let borrowed = config.run.map { $0 != config.name } ?? false
+        if borrowed && policy == .fresh {
+            throw AutoREError("\(config.name) decodes with the adapters of run '\(config.run!)' (run:); it does not train them afresh")
+        }
+        if !borrowed {
+            try root.create()
+            try configText.write(toFile: root.file("config.yaml"), atomically: true, encoding: .utf8)
+        }
         for plan in config.adapterRuns(in: root) {
             var cfg = plan.config
             if let stepsOverride { cfg.training.steps = stepsOverride; cfg.training.epochs = nil }
             let run = plan.directory
-            try run.create()
             let summaryPath = run.file("summary.json"), checkpointPath = run.file("checkpoint.h5")
+            if borrowed && !FileManager.default.fileExists(atPath: summaryPath) {
+                throw AutoREError("\(summaryPath): run '\(config.run!)' has no finished \(plan.stage) adapter; train it with its own config first (\(cfg.name) only decodes with it)")
+            }
+            if !borrowed { try run.create() }
             if policy == .fresh {
                 for f in ["metrics.jsonl", "checkpoint.h5", "summary.json", "best.h5", "adapter.h5", "loss.svg"] {
                     try? FileManager.default.removeItem(atPath: run.file(f))
@@ -79,6 +89,9 @@ public enum TrainingRun {
                 say("\(cfg.name) · \(plan.stage): finished earlier (\(s.steps) steps), skipped")
                 summaries.append(s)
                 continue
+            }
+            if borrowed {
+                throw AutoREError("\(summaryPath): this adapter is not readable as a finished run; train run '\(config.run!)' with its own config first")
             }
             try configText.write(toFile: run.file("config.yaml"), atomically: true, encoding: .utf8)
             if stop.now() { throw RunStopped(what: "training \(cfg.name) · \(plan.stage)", step: 0, of: 0) }

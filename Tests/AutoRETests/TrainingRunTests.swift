@@ -152,7 +152,27 @@ import Testing
         #expect(try sameResultsRunner(reworded, ["name=tiny"]).isFinished())
         #expect(try !sameResultsRunner(reworded, ["name=tiny", "extraction.max_new_tokens=7"]).isFinished())
 
+        // a decoding variant of the finished run reads its adapters, trains nothing and leaves the run as it was
+        let runConfig = try String(contentsOfFile: runner.runs.file("config.yaml"), encoding: .utf8)
+        let variant = ws.appendingPathComponent("variant.yaml")
+        try (text.replacingOccurrences(of: "name: tiny", with: "name: tiny_decoded\nrun: tiny")
+             .replacingOccurrences(of: "batch_documents: 2}", with: "batch_documents: 2, constrained: true}"))
+            .write(to: variant, atomically: true, encoding: .utf8)
+        said = []
+        let decoded = try sameResultsRunner(variant).run(base: base(), say: { said.append($0) })
+        #expect(said.filter { $0.contains("finished earlier") }.count == 3)
+        #expect(decoded.map(\.split) == ["dev[3:5]", "test[0:2]"] && decoded.allSatisfy { $0.analysis != nil })
+        #expect(FileManager.default.fileExists(atPath: ws.appendingPathComponent("results/tiny_decoded/metrics_test_0-2.json").path))
+        #expect(try String(contentsOfFile: runner.runs.file("config.yaml"), encoding: .utf8) == runConfig)
+        #expect(!FileManager.default.fileExists(atPath: ws.appendingPathComponent("runs/tiny_decoded").path))
+        // a variant of a run that was never trained is refused, not trained
+        let orphan = ws.appendingPathComponent("orphan.yaml")
+        try text.replacingOccurrences(of: "name: tiny", with: "name: orphan\nrun: nowhere").write(to: orphan, atomically: true, encoding: .utf8)
+        #expect(throws: AutoREError.self) { try sameResultsRunner(orphan).run(base: base(), say: { _ in }) }
+        #expect(!FileManager.default.fileExists(atPath: ws.appendingPathComponent("runs/nowhere").path))
+
         let md = try Report(root: ws, results: ws.appendingPathComponent("results")).markdown()
         #expect(md.contains("[tiny](tiny/)") && md.contains("test[0:2]") && md.contains("54.29"))
+        #expect(md.contains("## Where the gold facts are lost") && md.contains("| tiny_decoded | test[0:2] |"))
     }
 }
