@@ -105,6 +105,17 @@ struct EvalCommand: ParsableCommand {
                 for (r, p) in s.perRelation.sorted(by: { $0.value.gold > $1.value.gold }) { print("  " + line(r, p)) }
             }
         }
+        if metric == "all" {
+            let a = ErrorAnalysis(documents: docs, predictions: preds, catalogue: cat), c = a.cascade
+            func per(_ x: Int, _ y: Int) -> Double { y > 0 ? Double(x) / Double(y) : 0 }
+            print(String(format: "gold facts reachable: relation named %.1f%%, + subject listed %.1f%%, + object found %.1f%%",
+                         100 * c.relation, 100 * c.head, 100 * c.tail))
+            print(String(format: "answers (predicted / gold): relations per document %.2f / %.2f, subjects per relation %.2f / %.2f, objects per subject %.2f / %.2f",
+                         per(a.predictedRelations, a.documents), per(a.goldRelations, a.documents), per(a.predictedHeads, a.predictedRelations),
+                         per(a.goldHeads, a.goldRelations), per(a.predictedTriples, a.predictedPairs), per(a.goldFacts, a.goldHeads)))
+            print(String(format: "names not in the document: %d of %d (%.1f%%)", a.namesOutsideDocument, a.namesWritten,
+                         100 * per(a.namesOutsideDocument, a.namesWritten)))
+        }
     }
 
     /// The scores of every metric as a results folder keeps them (Ign F1 against the training split).
