@@ -99,7 +99,9 @@ public struct ExperimentRunner {
         try configText.write(toFile: results.file("config.yaml"), atomically: true, encoding: .utf8)
         try (command + "\n").write(toFile: results.file("command.txt"), atomically: true, encoding: .utf8)
         try ResultsJSON.write(summaries, to: results.file("training.json"))
-        for plan in config.adapterRuns(in: runs) {
+        // A decoding variant's curves are its run's (results/<run>/ has them): not copied again.
+        let borrowed = config.run.map { $0 != config.name } ?? false
+        for plan in config.adapterRuns(in: runs) where !borrowed {
             for (f, copy) in [("loss.svg", "loss_\(plan.stage).svg"), ("metrics.jsonl", "train_log_\(plan.stage).jsonl")]
             where FileManager.default.fileExists(atPath: plan.directory.file(f)) {
                 let dest = results.file(copy)

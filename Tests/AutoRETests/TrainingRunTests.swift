@@ -165,6 +165,7 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: ws.appendingPathComponent("results/tiny_decoded/metrics_test_0-2.json").path))
         #expect(try String(contentsOfFile: runner.runs.file("config.yaml"), encoding: .utf8) == runConfig)
         #expect(!FileManager.default.fileExists(atPath: ws.appendingPathComponent("runs/tiny_decoded").path))
+        #expect(!FileManager.default.fileExists(atPath: ws.appendingPathComponent("results/tiny_decoded/loss_heads.svg").path))
         // a variant of a run that was never trained is refused, not trained
         let orphan = ws.appendingPathComponent("orphan.yaml")
         try text.replacingOccurrences(of: "name: tiny", with: "name: orphan\nrun: nowhere").write(to: orphan, atomically: true, encoding: .utf8)
