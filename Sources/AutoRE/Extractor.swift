@@ -86,7 +86,14 @@ public struct ExtractionStatistics: Codable, Sendable {
     public var promptTokens = 0
     public var generatedTokens = 0
     public var seconds = 0.0
+    /// Seconds spent answering each stage (generation, scoring, its share of document prefixes), by stage
+    /// name; absent in files written before it was kept.
+    public var stageSeconds: [String: Double]?
     public init() {}
+    mutating func addTime(_ stage: Stage, since start: Date) {
+        stageSeconds = stageSeconds ?? [:]
+        stageSeconds![stage.rawValue, default: 0] += Date().timeIntervalSince(start)
+    }
     public var documentsPerMinute: Double { seconds > 0 ? Double(documents) * 60 / seconds : 0 }
     public var tokensPerSecond: Double { seconds > 0 ? Double(promptTokens + generatedTokens) / seconds : 0 }
     public var generatedPerSecond: Double { seconds > 0 ? Double(generatedTokens) / seconds : 0 }
@@ -141,6 +148,8 @@ public final class Extractor {
         if let answerSource {
             return try zip(docs, queries).map { doc, qs in try qs.map { try answerSource(stage, doc, $0) } }
         }
+        let start = Date()
+        defer { statistics.addTime(stage, since: start) }
         model.activateAdapter(adapters[stage])
         model.setTraining(false)
         // Queries of a document that share a prefix text form one group (all of them, in document-first order).
@@ -202,6 +211,8 @@ public final class Extractor {
     /// log p(name⏎ | document, relations question) of every catalogue relation, as the first line of the
     /// relations answer, scored with the relations stage's adapter; each document's prompt is computed once.
     public func relationLikelihoods(_ docs: [Document]) throws -> [[(name: String, logProbability: Double)]] {
+        let start = Date()
+        defer { statistics.addTime(.relations, since: start) }
         model.activateAdapter(adapters[.relations])
         model.setTraining(false)
         let names = builder.catalogue.names
@@ -221,6 +232,8 @@ public final class Extractor {
     /// heads stage's adapter. Subjects already listed for the relation are not scored.
     func sharedHeadLikelihoods(_ docs: [Document], _ relations: [[String]], _ heads: [[String: [String]]]) throws
         -> [[String: [(name: String, logProbability: Double)]]] {
+        let start = Date()
+        defer { statistics.addTime(.heads, since: start) }
         model.activateAdapter(adapters[.heads])
         model.setTraining(false)
         return try docs.indices.map { d in

@@ -93,6 +93,10 @@ struct ExtractCommand: ParsableCommand {
         if s.documents > 0 {
             FileHandle.standardError.write(Data(String(format: "%d documents in %.1f s: %.1f documents/minute, %.0f tokens/s (%d read, %d written)\n",
                                                        s.documents, s.seconds, s.documentsPerMinute, s.tokensPerSecond, s.promptTokens, s.generatedTokens).utf8))
+            if let by = s.stageSeconds {
+                let parts = Stage.allCases.compactMap { st in by[st.rawValue].map { String(format: "%@ %.1f s", st.rawValue, $0) } }
+                FileHandle.standardError.write(Data("time by stage: \(parts.joined(separator: ", "))\n".utf8))
+            }
         }
         if let timing {
             let input = split.map { "split \($0)" } ?? input.map { "file \($0)" } ?? "text"
