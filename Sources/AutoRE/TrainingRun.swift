@@ -6,6 +6,7 @@ import FineTuning
 import Foundation
 import LanguageModels
 import ModelFormats
+import Support
 
 /// One adapter to train: the stage it answers, its config (stage set) and its folder.
 public struct AdapterRunPlan {
@@ -59,7 +60,7 @@ public enum TrainingRun {
                              stop: StopCondition = .never, say: (String) -> Void = { print($0) }) throws -> [AdapterRunSummary] {
         var summaries: [AdapterRunSummary] = []
         try root.create()
-        try configText.write(toFile: root.file("config.yaml"), atomically: true, encoding: .utf8)
+        try AtomicFile.write(configText, to: root.file("config.yaml"))
         for plan in config.adapterRuns(in: root) {
             var cfg = plan.config
             if let stepsOverride { cfg.training.steps = stepsOverride; cfg.training.epochs = nil }
@@ -80,7 +81,7 @@ public enum TrainingRun {
                 summaries.append(s)
                 continue
             }
-            try configText.write(toFile: run.file("config.yaml"), atomically: true, encoding: .utf8)
+            try AtomicFile.write(configText, to: run.file("config.yaml"))
             if stop.now() { throw RunStopped(what: "training \(cfg.name) · \(plan.stage)", step: 0, of: 0) }
             let experiment = try Experiment(config: cfg, dataDir: dataDir)
             let job = try TrainJob(experiment: experiment, model: base.model, tokenizer: base.tokenizer, run: run)
