@@ -63,9 +63,12 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var checkpointEvery = 50
     public var activationCheckpointing = false
     public var seed: UInt64 = 0
+    /// Steps in a row skipped for a non-finite loss or gradient norm after which training stops.
+    public var maxBadSteps = 5
     enum CodingKeys: String, CodingKey, CaseIterable {
         case steps, epochs, accumulation, cutoffLength = "cutoff_length", maxQuestionsPerGroup = "max_questions_per_group"
         case checkpointEvery = "checkpoint_every", activationCheckpointing = "activation_checkpointing", seed
+        case maxBadSteps = "max_bad_steps"
     }
     public init() {}
     public init(from decoder: Decoder) throws {
@@ -76,6 +79,7 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         maxQuestionsPerGroup = try c(.maxQuestionsPerGroup, maxQuestionsPerGroup)
         checkpointEvery = try c(.checkpointEvery, checkpointEvery)
         activationCheckpointing = try c(.activationCheckpointing, activationCheckpointing); seed = try c(.seed, seed)
+        maxBadSteps = try c(.maxBadSteps, maxBadSteps)
     }
 }
 

@@ -58,6 +58,15 @@ public enum TrainingRun {
     public static func train(config: ExperimentConfig, configText: String, root: RunDirectory, base: LoadedModel,
                              dataDir: String? = nil, policy: ResumePolicy, stepsOverride: Int? = nil,
                              stop: StopCondition = .never, say: (String) -> Void = { print($0) }) throws -> [AdapterRunSummary] {
+        try train(config: config, configText: configText, root: root, base: base, dataDir: dataDir, policy: policy,
+                  stepsOverride: stepsOverride, stop: stop, say: say, prepare: { _ in })
+    }
+
+    /// As above; `prepare` sees each trainer before it runs (tests set fault hooks there).
+    static func train(config: ExperimentConfig, configText: String, root: RunDirectory, base: LoadedModel,
+                      dataDir: String? = nil, policy: ResumePolicy, stepsOverride: Int? = nil,
+                      stop: StopCondition = .never, say: (String) -> Void = { print($0) },
+                      prepare: (Trainer) -> Void) throws -> [AdapterRunSummary] {
         var summaries: [AdapterRunSummary] = []
         try root.create()
         try AtomicFile.write(configText, to: root.file("config.yaml"))
@@ -88,6 +97,7 @@ public enum TrainingRun {
             for n in job.notes { say("note: \(n)") }
             say("\(cfg.name) · \(plan.stage): \(job.train.groups.count) prefix groups from \(job.train.examples) examples (\(job.train.dropped) over the cutoff), \(job.train.tokens) tokens; \(job.steps) steps")
             let trainer = try Trainer(model: job.model, adapter: experiment.adapterName, groups: job.train.groups, options: job.trainerOptions)
+            prepare(trainer)
             if policy == .resume, FileManager.default.fileExists(atPath: checkpointPath) {
                 let checkpoint = try Checkpoint(contentsOf: checkpointPath)
                 guard ExperimentConfig.trainsAlike(checkpoint.strings["config"] ?? "", configText) else {
@@ -114,7 +124,7 @@ public enum TrainingRun {
             let summary = AdapterRunSummary(
                 stage: plan.stage, steps: trainer.state.step, examples: job.train.examples, droppedOverCutoff: job.train.dropped,
                 prefixGroups: job.train.groups.count, trainTokensPerEpoch: job.train.tokens, best: job.best,
-                finalHeldOutLoss: evals.last?.loss, seconds: Date().timeIntervalSince(start), notes: job.notes, config: configText)
+                finalHeldOutLoss: evals.last(where: { $0.loss.isFinite })?.loss, seconds: Date().timeIntervalSince(start), notes: job.notes, config: configText)
             try ResultsJSON.write(summary, to: summaryPath)
             say("\(cfg.name) · \(plan.stage): done; adapter in \(run.path)")
             summaries.append(summary)

@@ -81,10 +81,12 @@ public final class MetricsLog {
         try AtomicFile.write(kept, to: path)
     }
 
-    /// The records of a log, each decoded as `T`; a torn last line (a killed writer) is skipped.
+    /// The records of a log, each decoded as `T` (non-finite numbers as `append` writes them: "nan", "inf",
+    /// "-inf"); a torn last line (a killed writer) is skipped.
     public static func read<T: Decodable>(_ type: T.Type, from path: String) throws -> [T] {
         guard let data = FileManager.default.contents(atPath: path) else { return [] }
         let dec = JSONDecoder()
+        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return data.split(separator: 0x0A).compactMap { try? dec.decode(T.self, from: Data($0)) }
     }
 }
