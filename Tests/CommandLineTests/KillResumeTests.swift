@@ -144,8 +144,9 @@ import TestSupport
                 let step = try Self.checkCheckpoint(folder, "trial \(trial) attempt \(attempt), after SIGKILL at \(String(format: "%.3f", delay)) s")
                 if let step { #expect(step >= lastStep); lastStep = step }
                 stepsAtKills.append(step.map(String.init) ?? "none")
-                // Temporary files a killed save leaves are hidden names, never the checkpoint itself.
-                let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+                // Temporary files a killed save leaves are hidden names, never the checkpoint itself. A kill
+                // before the run made its folder leaves no folder: a valid state to start (or resume) from.
+                let names = FileManager.default.fileExists(atPath: folder.path) ? try FileManager.default.contentsOfDirectory(atPath: folder.path) : []
                 for n in names where n.contains("checkpoint") && n != "checkpoint.h5" {
                     #expect(n.hasPrefix(".checkpoint.h5.") && n.hasSuffix(".tmp"), "unexpected file \(n)")
                 }
