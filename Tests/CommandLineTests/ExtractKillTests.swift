@@ -26,7 +26,8 @@ import Testing
             let out = fx.base.root.appendingPathComponent("killed-\(trial).jsonl")
             for attempt in 0..<2 {
                 let p = try child.start(fx.extract(out))
-                let delay = g.nextDouble() * duration
+                var delay = g.nextDouble() * duration
+                if trial == 0 && attempt == 0 { delay = 0 }   // one kill before the file can exist
                 usleep(UInt32(delay * 1e6))
                 if p.isRunning { kill(p.processIdentifier, SIGKILL); killedMidRun += 1 }
                 p.waitUntilExit()
