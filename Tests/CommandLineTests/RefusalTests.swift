@@ -24,7 +24,8 @@ import Testing
         let config = root.appendingPathComponent("only.yaml")
         try "name: only\ntraining: {steps: 3}\n".write(to: config, atomically: true, encoding: .utf8)
         let folder = root.appendingPathComponent("run")
-        let r = try child.run(["train", "--config", config.path, "--out", folder.path])
+        // an empty data folder: were the config accepted, the run would fail fast instead of training on defaults
+        let r = try child.run(["train", "--config", config.path, "--out", folder.path, "--data-dir", root.path])
         #expect(r.status != 0 && r.errors.contains("only.yaml") && r.errors.contains("names none of base_model, paradigm, data"), "\(r.errors)")
         #expect(!FileManager.default.fileExists(atPath: folder.path))
     }
