@@ -30,24 +30,27 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
 
+        // Atomic file writes and append-only line files, for every target that writes (no dependencies).
+        .target(name: "Support", swiftSettings: fast),
         .target(name: "Autograd", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "Quantization", dependencies: ["Autograd", "CBLAS"], swiftSettings: fast),
         .target(name: "NeuralNet", dependencies: ["Autograd", "Quantization"], swiftSettings: fast),
-        .target(name: "ModelFormats", dependencies: ["Autograd", "Quantization", "NeuralNet", "CHDF5"],
+        .target(name: "ModelFormats", dependencies: ["Autograd", "Quantization", "NeuralNet", "CHDF5", "Support"],
                 swiftSettings: fast),
         .target(name: "Tokenization", dependencies: ["ModelFormats", .product(name: "Collections", package: "swift-collections")],
                 swiftSettings: fast),
         .target(name: "LanguageModels", dependencies: ["Autograd", "NeuralNet", "ModelFormats", "Tokenization"],
                 swiftSettings: fast),
-        .target(name: "FineTuning", dependencies: ["LanguageModels"], swiftSettings: fast),
-        .target(name: "DocRE", dependencies: ["Autograd"], resources: [], swiftSettings: fast),
-        .target(name: "AutoRE", dependencies: ["FineTuning", "DocRE", "Yams"], swiftSettings: fast),
+        .target(name: "FineTuning", dependencies: ["LanguageModels", "Support"], swiftSettings: fast),
+        .target(name: "DocRE", dependencies: ["Autograd", "Support"], resources: [], swiftSettings: fast),
+        .target(name: "AutoRE", dependencies: ["FineTuning", "DocRE", "Support", "Yams"], swiftSettings: fast),
         .executableTarget(name: "autore", dependencies: [
-            "AutoRE", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "AutoRE", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
 
         // Tiny random model checkpoints for the test targets (not part of any product).
         .target(name: "TestSupport", dependencies: ["ModelFormats", "Tokenization"], path: "Tests/TestSupport", swiftSettings: fast),
+        .testTarget(name: "SupportTests", dependencies: ["Support"], swiftSettings: fast),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", .product(name: "Numerics", package: "swift-numerics")], swiftSettings: fast),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", .product(name: "Numerics", package: "swift-numerics")], exclude: ["Fixtures"], swiftSettings: fast),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], exclude: ["Fixtures"], swiftSettings: fast),

@@ -37,9 +37,14 @@ public struct ConfigOverride: Equatable, CustomStringConvertible {
 extension ExperimentConfig {
     /// The YAML of `text` (the config file `file`) with `overrides` applied, in order. Unless an override
     /// sets `name`, the experiment's name gets them appended (`abl_x-lora.rank=8`), so that the changed
-    /// experiment has its own run and results folders. The result is parsed as strictly as a file.
+    /// experiment has its own run and results folders. The result is parsed as strictly as a file, and must
+    /// name at least one of base_model, paradigm and data (`requireExperimentSettings`).
     public static func applying(_ overrides: [ConfigOverride], to text: String, file: String) throws -> (config: ExperimentConfig, text: String) {
-        guard !overrides.isEmpty else { return (try parse(text, file: file), text) }
+        guard !overrides.isEmpty else {
+            let config = try parse(text, file: file)
+            try requireExperimentSettings(text, file: file)
+            return (config, text)
+        }
         let base = try parse(text, file: file)
         let source = "\(file) with " + overrides.map(\.description).joined(separator: ", ")
         guard var root = try? Yams.compose(yaml: text), root.mapping != nil else {
@@ -60,7 +65,9 @@ extension ExperimentConfig {
         let derived: String
         do { derived = try Yams.serialize(node: root, width: -1) } catch { throw ConfigError(file: source, reason: "\(error)") }
         let header = "# \(file) with " + overrides.map { "--set \($0)" }.joined(separator: " ") + "\n"
-        return (try parse(header + derived, file: source), header + derived)
+        let config = try parse(header + derived, file: source)
+        try requireExperimentSettings(derived, file: source)
+        return (config, header + derived)
     }
 
     /// `node` with the value at `path` replaced (missing mappings on the way are created).

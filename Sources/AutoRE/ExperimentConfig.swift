@@ -63,9 +63,12 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var checkpointEvery = 50
     public var activationCheckpointing = false
     public var seed: UInt64 = 0
+    /// Steps in a row skipped for a non-finite loss or gradient norm after which training stops.
+    public var maxBadSteps = 5
     enum CodingKeys: String, CodingKey, CaseIterable {
         case steps, epochs, accumulation, cutoffLength = "cutoff_length", maxQuestionsPerGroup = "max_questions_per_group"
         case checkpointEvery = "checkpoint_every", activationCheckpointing = "activation_checkpointing", seed
+        case maxBadSteps = "max_bad_steps"
     }
     public init() {}
     public init(from decoder: Decoder) throws {
@@ -76,6 +79,7 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         maxQuestionsPerGroup = try c(.maxQuestionsPerGroup, maxQuestionsPerGroup)
         checkpointEvery = try c(.checkpointEvery, checkpointEvery)
         activationCheckpointing = try c(.activationCheckpointing, activationCheckpointing); seed = try c(.seed, seed)
+        maxBadSteps = try c(.maxBadSteps, maxBadSteps)
     }
 }
 
@@ -381,16 +385,71 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
             throw bad("extraction needs max_new_tokens, relations_top_k, batch_documents, max_relations, max_heads > 0, temperature ≥ 0, top_k ≥ 0, 0 < top_p ≤ 1, relations_min_log_probability ≤ 0, shared_heads_min_log_probability ≤ 0, a finite end_bias")
         }
         guard lora.rank > 0, lora.alpha > 0, (0..<1).contains(lora.dropout) else { throw bad("lora needs rank > 0, alpha > 0, 0 ≤ dropout < 1") }
+        try Self.checkRanges(of: self, bad)
         if let t = lora.targets.first(where: { !LoRAConfig.allProjections.contains($0) }) {
             throw bad("lora.targets: unknown layer '\(t)' (choose from \(LoRAConfig.allProjections.joined(separator: ", ")))")
         }
         guard training.steps != nil || training.epochs != nil else { throw bad("training needs steps or epochs") }
+        try Self.checkTrainingRanges(of: self, bad)
         if let s = training.steps, s <= 0 { throw bad("training.steps must be positive") }
-        if let e = training.epochs, e <= 0 { throw bad("training.epochs must be positive") }
+        if let e = training.epochs, !(e > 0) { throw bad("training.epochs must be positive") }
         guard training.accumulation > 0, training.cutoffLength > 16, training.maxQuestionsPerGroup > 0 else {
             throw bad("training.accumulation, cutoff_length and max_questions_per_group must be positive")
         }
         for s in [data.train, data.select, data.test] { _ = try SplitSlice(parsing: s, file: file) }
+    }
+}
+
+extension ExperimentConfig {
+    /// Upper bounds past which a value is a typo, not a setting (far beyond any run this project makes).
+    static let most = (steps: 10_000_000, epochs: 10_000.0, tokens: 1 << 20, count: 1_000_000, rank: 4096, alpha: Float(1e6))
+
+    /// Numbers of the `lora`, `optimizer` and top-level sections: finite, in range, the key named.
+    static func checkRanges(of c: ExperimentConfig, _ bad: (String) -> ConfigError) throws {
+        func require(_ ok: Bool, _ key: String, _ value: Any, _ range: String) throws {
+            guard ok else { throw bad("\(key) must be \(range), not \(value)") }
+        }
+        try require(c.lora.rank <= most.rank, "lora.rank", c.lora.rank, "at most \(most.rank)")
+        try require(c.lora.alpha.isFinite && c.lora.alpha <= most.alpha, "lora.alpha", c.lora.alpha, "finite and at most \(Int(most.alpha))")
+        let o = c.optimizer
+        try require(o.learningRate.isFinite && o.learningRate > 0 && o.learningRate <= 1, "optimizer.learning_rate", o.learningRate, "in (0, 1]")
+        try require(o.warmupSteps >= 0 && o.warmupSteps <= most.steps, "optimizer.warmup_steps", o.warmupSteps, "in [0, \(most.steps)]")
+        if let s = c.training.steps { try require(o.warmupSteps <= s, "optimizer.warmup_steps", o.warmupSteps, "at most training.steps (\(s))") }
+        try require(o.weightDecay.isFinite && o.weightDecay >= 0 && o.weightDecay <= 1, "optimizer.weight_decay", o.weightDecay, "in [0, 1]")
+        try require(o.maxGradNorm.isFinite && o.maxGradNorm > 0, "optimizer.max_grad_norm", o.maxGradNorm, "positive and finite")
+        try require(c.augmentation >= 0 && c.augmentation <= 1000, "augmentation", c.augmentation, "in [0, 1000]")
+    }
+
+    /// Numbers of the `training` and `evaluation` sections: positive where zero means nothing (a step count,
+    /// a period), finite, not absurd; each refusal names its key.
+    static func checkTrainingRanges(of c: ExperimentConfig, _ bad: (String) -> ConfigError) throws {
+        func require(_ ok: Bool, _ key: String, _ value: Any, _ range: String) throws {
+            guard ok else { throw bad("\(key) must be \(range), not \(value)") }
+        }
+        let t = c.training, e = c.evaluation
+        if let s = t.steps { try require(s > 0 && s <= most.steps, "training.steps", s, "in [1, \(most.steps)]") }
+        if let x = t.epochs { try require(x.isFinite && x > 0 && x <= most.epochs, "training.epochs", x, "positive, finite and at most \(Int(most.epochs))") }
+        try require(t.accumulation > 0 && t.accumulation <= most.count, "training.accumulation", t.accumulation, "in [1, \(most.count)]")
+        try require(t.cutoffLength > 16 && t.cutoffLength <= most.tokens, "training.cutoff_length", t.cutoffLength, "in [17, \(most.tokens)] tokens")
+        try require(t.maxQuestionsPerGroup > 0 && t.maxQuestionsPerGroup <= most.count, "training.max_questions_per_group", t.maxQuestionsPerGroup, "in [1, \(most.count)]")
+        try require(t.checkpointEvery > 0 && t.checkpointEvery <= most.steps, "training.checkpoint_every", t.checkpointEvery, "in [1, \(most.steps)] steps")
+        try require(t.maxBadSteps > 0 && t.maxBadSteps <= most.count, "training.max_bad_steps", t.maxBadSteps, "in [1, \(most.count)]")
+        try require(e.every > 0 && e.every <= most.steps, "evaluation.every", e.every, "in [1, \(most.steps)] steps")
+        try require(e.lossGroups >= 0 && e.lossGroups <= most.count, "evaluation.loss_groups", e.lossGroups, "in [0, \(most.count)]")
+        if e.selectBy == "loss" { try require(e.lossGroups > 0, "evaluation.loss_groups", e.lossGroups, "positive with select_by: loss") }
+        try require(e.generationDocuments >= 0 && e.generationDocuments <= most.count, "evaluation.generation_documents", e.generationDocuments, "in [0, \(most.count)]")
+    }
+
+    /// Settings an experiment cannot do without; a config that names none of them would run entirely on
+    /// defaults (a file holding only `name:` would train the default model on the default data).
+    static let experimentSettings = ["base_model", "paradigm", "data"]
+
+    /// Refuses the YAML `text` of a config to train or run when it names none of `experimentSettings`.
+    public static func requireExperimentSettings(_ text: String, file: String) throws {
+        let top = (try? Yams.load(yaml: text)) as? [String: Any] ?? [:]
+        guard experimentSettings.contains(where: { top[$0] != nil }) else {
+            throw ConfigError(file: file, reason: "names none of \(experimentSettings.joined(separator: ", ")); an experiment would run on defaults only (say at least which model, paradigm or data)")
+        }
     }
 }
 

@@ -5,6 +5,7 @@ import DocRE
 import FineTuning
 import Foundation
 import LanguageModels
+import Support
 
 public struct ExperimentRunner {
     public var configPath: String
@@ -96,17 +97,18 @@ public struct ExperimentRunner {
                 try? FileManager.default.removeItem(atPath: results.file(f))
             }
         }
-        try configText.write(toFile: results.file("config.yaml"), atomically: true, encoding: .utf8)
-        try (command + "\n").write(toFile: results.file("command.txt"), atomically: true, encoding: .utf8)
+        try AtomicFile.write(configText, to: results.file("config.yaml"))
+        try AtomicFile.write(command + "\n", to: results.file("command.txt"))
         try ResultsJSON.write(summaries, to: results.file("training.json"))
         // A decoding variant's curves are its run's (results/<run>/ has them): not copied again.
         let borrowed = config.run.map { $0 != config.name } ?? false
         for plan in config.adapterRuns(in: runs) where !borrowed {
             for (f, copy) in [("loss.svg", "loss_\(plan.stage).svg"), ("metrics.jsonl", "train_log_\(plan.stage).jsonl")]
             where FileManager.default.fileExists(atPath: plan.directory.file(f)) {
-                let dest = results.file(copy)
-                try? FileManager.default.removeItem(atPath: dest)
-                try FileManager.default.copyItem(atPath: plan.directory.file(f), toPath: dest)
+                guard let bytes = FileManager.default.contents(atPath: plan.directory.file(f)) else {
+                    throw AutoREError("\(plan.directory.file(f)): cannot read the file")
+                }
+                try AtomicFile.write(bytes, to: results.file(copy))
             }
         }
 

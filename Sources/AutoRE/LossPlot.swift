@@ -2,6 +2,7 @@
 // optimizer step, drawn from metrics.jsonl. A small fixed layout, not a plotting library.
 import FineTuning
 import Foundation
+import Support
 
 public enum LossPlot {
     /// One line series: points (x, y) with a colour and a legend label.
@@ -16,7 +17,7 @@ public enum LossPlot {
     /// Reads `metrics` and writes the chart to `path` (atomically).
     public static func write(metrics: String, to path: String, title: String) throws {
         let records = try MetricsLog.read(MetricsRecord.self, from: metrics)
-        try Data(svg(records: records, title: title).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try AtomicFile.write(svg(records: records, title: title), to: path)
     }
 
     public static func svg(records: [MetricsRecord], title: String) -> String {

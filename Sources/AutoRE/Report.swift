@@ -4,6 +4,7 @@
 import DocRE
 import FineTuning
 import Foundation
+import Support
 
 /// Published Re-DocRED results (F1 on dev / test) the report stands beside.
 public struct PublishedResult {

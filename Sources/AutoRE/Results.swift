@@ -5,6 +5,7 @@ import DocRE
 import FineTuning
 import Foundation
 import LanguageModels
+import Support
 
 /// Scores of one prediction set on one split, under every metric.
 public struct SplitResult: Codable {
@@ -133,15 +134,11 @@ extension Extractor {
             }
             // rewrite without a torn tail
             try PredictionRecord.write(done, to: URL(fileURLWithPath: path))
-        } else {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw AutoREError("\(path): cannot create the predictions file")
-            }
         }
+        // whole lines, one write(2) per batch: a write stopped short (a full disk) is cut back, never left torn
+        let file = try LineFile(path: path)
+        defer { file.close() }
         guard done.count < docs.count else { return done }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        try handle.seekToEnd()
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var progress = ProgressLine(label: label, total: docs.count, alreadyDone: done.count)
@@ -150,8 +147,7 @@ extension Extractor {
             let batch = try extract(Array(rest[start..<min(rest.count, start + options.batchDocuments)]))
             var text = Data()
             for r in batch { text += try enc.encode(r); text.append(0x0A) }
-            try handle.write(contentsOf: text)
-            try handle.synchronize()
+            try file.append(text)
             done += batch
             progress.update(done: done.count, fields: ["docs/min": String(format: "%.1f", statistics.documentsPerMinute),
                                                        "tok/s": String(format: "%.0f", statistics.tokensPerSecond)])

@@ -70,11 +70,12 @@ public struct TrainedAdapter {
     /// Writes a PEFT adapter folder (loadable by `PeftModel.from_pretrained`) with `autore.json` beside the
     /// PEFT files, naming the stage, the step and the run's config.
     public func writePEFT(to directory: String, baseModel: String?) throws {
-        try peft(baseModel: baseModel).write(to: directory)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try enc.encode(Sidecar(stage: stage, step: step, config: config)),
-                             to: URL(fileURLWithPath: directory).appendingPathComponent(PEFTAdapter.sidecarFile))
+        // in the same folder swap as the PEFT files, so the adapter is never in place without it
+        try peft(baseModel: baseModel).write(to: directory, extraFiles: [
+            PEFTAdapter.sidecarFile: try enc.encode(Sidecar(stage: stage, step: step, config: config)),
+        ])
     }
 
     /// A PEFT adapter folder; `autore.json` beside it names the stage (else the folder's name must be a stage).

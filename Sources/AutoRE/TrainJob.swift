@@ -12,7 +12,9 @@ import Tokenization
 
 /// One line of metrics.jsonl.
 public struct MetricsRecord: Codable {
-    public var kind: String            // "train" or "eval"
+    /// "train"; "eval"; "skipped" (a step with a non-finite loss or gradient norm, not taken; `step` is the
+    /// number it would have had); "spike" (a train step whose loss exceeded 3 × `median` of the last 50).
+    public var kind: String
     public var step: Int
     public var epoch: Int?
     public var loss: Float
@@ -24,6 +26,10 @@ public struct MetricsRecord: Codable {
     public var f1: Double?
     public var precision: Double?
     public var recall: Double?
+    /// The batch of a skipped or spiking step: indices of its prefix groups among the training groups.
+    public var groups: [Int]?
+    /// The median of the recent losses a spike is compared with.
+    public var median: Float?
 }
 
 /// When a long job should stop early (at its next safe point): a deadline, or any test.
@@ -107,7 +113,8 @@ public final class TrainJob {
         let c = experiment.config
         return TrainingOptions(steps: steps, accumulation: c.training.accumulation, learningRate: c.optimizer.learningRate,
                                schedule: c.optimizer.schedule, warmupSteps: c.optimizer.warmupSteps,
-                               maxGradNorm: c.optimizer.maxGradNorm, weightDecay: c.optimizer.weightDecay, seed: c.training.seed)
+                               maxGradNorm: c.optimizer.maxGradNorm, weightDecay: c.optimizer.weightDecay, seed: c.training.seed,
+                               maxBadSteps: c.training.maxBadSteps)
     }
 
     /// Mean answer loss over the held-out groups (no tape).
@@ -151,6 +158,12 @@ public final class TrainJob {
         return loss.isFinite ? BestEvaluation(step: step, metric: "loss", value: Double(loss)) : nil
     }
 
+    /// The metrics line of a skipped step.
+    func skipped(_ m: StepMetrics) -> MetricsRecord {
+        MetricsRecord(kind: "skipped", step: m.step, epoch: m.epoch, loss: m.loss, learningRate: m.learningRate, gradNorm: m.gradNorm,
+                      groups: m.groups)
+    }
+
     /// The adapter as it is now, ready to save.
     public func currentAdapter(configText: String, step: Int) -> TrainedAdapter {
         TrainedAdapter(model: model, adapter: experiment.adapterName, stage: experiment.adapterName,
@@ -161,13 +174,39 @@ public final class TrainJob {
     /// keeps the best evaluated adapter in `best.h5`, the last in `adapter.h5`, and redraws `loss.svg`.
     /// `onCheckpoint` is called every `training.checkpoint_every` steps and at the end. When `stop` says so
     /// after a step, the run checkpoints and throws `RunStopped` (resume later from that checkpoint).
+    /// A step skipped for a non-finite loss or gradient norm is logged (`skipped`) and not checkpointed;
+    /// `training.max_bad_steps` of them in a row stop the run with an error naming the last good checkpoint,
+    /// which stays as it was. A loss spike (`LossSpikeDetector`) is logged with its step and batch.
     public func run(trainer: Trainer, log: MetricsLog, configText: String, stop: StopCondition = .never,
                     onCheckpoint: (Trainer) throws -> Void) throws {
         let c = experiment.config
         var progress = ProgressLine(label: "train \(c.name)", total: steps, alreadyDone: trainer.state.step)
         var recent: [Float] = []
+        // The spike window continues from the logged steps (a resumed run flags what an uninterrupted one would).
+        var spikes = LossSpikeDetector()
+        for r in try MetricsLog.read(MetricsRecord.self, from: log.path) where r.kind == "train" { _ = spikes.observe(r.loss) }
+        var lastCheckpoint = trainer.state.step
+        func say(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         while trainer.state.step < steps {
-            let m = try trainer.step()
+            let m: StepMetrics
+            do { m = try trainer.step() } catch let fault as NonFiniteSteps {
+                try log.append(skipped(fault.last))
+                progress.update(done: trainer.state.step, final: true)
+                let kept = FileManager.default.fileExists(atPath: run.file("checkpoint.h5"))
+                    ? "the last good checkpoint, \(run.file("checkpoint.h5")) (step \(lastCheckpoint)), is kept as it was"
+                    : "no checkpoint had been written"
+                throw AutoREError("training \(c.name) · \(experiment.adapterName) stopped: \(fault) (training.max_bad_steps = \(c.training.maxBadSteps)); \(kept)")
+            }
+            if m.skipped {
+                try log.append(skipped(m))
+                say("\nstep \(m.step) skipped: loss \(m.loss), gradient norm \(m.gradNorm) (prefix groups \(m.groups.map(String.init).joined(separator: ", ")))")
+                continue
+            }
+            if let median = spikes.observe(m.loss) {
+                try log.append(MetricsRecord(kind: "spike", step: m.step, epoch: m.epoch, loss: m.loss, groups: m.groups, median: median))
+                say(String(format: "\nloss spike at step %d: %.4f > %.0f × the median %.4f of the recent steps", m.step, m.loss, spikes.factor, median)
+                    + " (prefix groups \(m.groups.map(String.init).joined(separator: ", ")))")
+            }
             recent.append(m.loss)
             if recent.count > 20 { recent.removeFirst() }
             let rate = Double(m.tokens) / m.seconds
@@ -184,7 +223,7 @@ public final class TrainJob {
                 }
                 try? LossPlot.write(metrics: log.path, to: run.file("loss.svg"), title: "\(c.name) · \(experiment.adapterName)")
             }
-            if m.step % c.training.checkpointEvery == 0 || m.step == steps { try onCheckpoint(trainer) }
+            if m.step % c.training.checkpointEvery == 0 || m.step == steps { try onCheckpoint(trainer); lastCheckpoint = m.step }
             else if stop.now() {
                 try onCheckpoint(trainer)
                 progress.update(done: trainer.state.step, final: true)

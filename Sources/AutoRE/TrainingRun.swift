@@ -6,6 +6,7 @@ import FineTuning
 import Foundation
 import LanguageModels
 import ModelFormats
+import Support
 
 /// One adapter to train: the stage it answers, its config (stage set) and its folder.
 public struct AdapterRunPlan {
@@ -57,6 +58,15 @@ public enum TrainingRun {
     public static func train(config: ExperimentConfig, configText: String, root: RunDirectory, base: LoadedModel,
                              dataDir: String? = nil, policy: ResumePolicy, stepsOverride: Int? = nil,
                              stop: StopCondition = .never, say: (String) -> Void = { print($0) }) throws -> [AdapterRunSummary] {
+        try train(config: config, configText: configText, root: root, base: base, dataDir: dataDir, policy: policy,
+                  stepsOverride: stepsOverride, stop: stop, say: say, prepare: { _ in })
+    }
+
+    /// As above; `prepare` sees each trainer before it runs (tests set fault hooks there).
+    static func train(config: ExperimentConfig, configText: String, root: RunDirectory, base: LoadedModel,
+                      dataDir: String? = nil, policy: ResumePolicy, stepsOverride: Int? = nil,
+                      stop: StopCondition = .never, say: (String) -> Void = { print($0) },
+                      prepare: (Trainer) -> Void) throws -> [AdapterRunSummary] {
         var summaries: [AdapterRunSummary] = []
         // A decoding variant (`run:` naming another experiment's run) only reads that run's finished adapters.
         let borrowed = config.run.map { $0 != config.name } ?? false
@@ -65,7 +75,7 @@ public enum TrainingRun {
         }
         if !borrowed {
             try root.create()
-            try configText.write(toFile: root.file("config.yaml"), atomically: true, encoding: .utf8)
+            try AtomicFile.write(configText, to: root.file("config.yaml"))
         }
         for plan in config.adapterRuns(in: root) {
             var cfg = plan.config
@@ -93,13 +103,14 @@ public enum TrainingRun {
             if borrowed {
                 throw AutoREError("\(summaryPath): this adapter is not readable as a finished run; train run '\(config.run!)' with its own config first")
             }
-            try configText.write(toFile: run.file("config.yaml"), atomically: true, encoding: .utf8)
+            try AtomicFile.write(configText, to: run.file("config.yaml"))
             if stop.now() { throw RunStopped(what: "training \(cfg.name) · \(plan.stage)", step: 0, of: 0) }
             let experiment = try Experiment(config: cfg, dataDir: dataDir)
             let job = try TrainJob(experiment: experiment, model: base.model, tokenizer: base.tokenizer, run: run)
             for n in job.notes { say("note: \(n)") }
             say("\(cfg.name) · \(plan.stage): \(job.train.groups.count) prefix groups from \(job.train.examples) examples (\(job.train.dropped) over the cutoff), \(job.train.tokens) tokens; \(job.steps) steps")
             let trainer = try Trainer(model: job.model, adapter: experiment.adapterName, groups: job.train.groups, options: job.trainerOptions)
+            prepare(trainer)
             if policy == .resume, FileManager.default.fileExists(atPath: checkpointPath) {
                 let checkpoint = try Checkpoint(contentsOf: checkpointPath)
                 guard ExperimentConfig.trainsAlike(checkpoint.strings["config"] ?? "", configText) else {
@@ -126,7 +137,7 @@ public enum TrainingRun {
             let summary = AdapterRunSummary(
                 stage: plan.stage, steps: trainer.state.step, examples: job.train.examples, droppedOverCutoff: job.train.dropped,
                 prefixGroups: job.train.groups.count, trainTokensPerEpoch: job.train.tokens, best: job.best,
-                finalHeldOutLoss: evals.last?.loss, seconds: Date().timeIntervalSince(start), notes: job.notes, config: configText)
+                finalHeldOutLoss: evals.last(where: { $0.loss.isFinite })?.loss, seconds: Date().timeIntervalSince(start), notes: job.notes, config: configText)
             try ResultsJSON.write(summary, to: summaryPath)
             say("\(cfg.name) · \(plan.stage): done; adapter in \(run.path)")
             summaries.append(summary)

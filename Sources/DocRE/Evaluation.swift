@@ -2,6 +2,7 @@
 // Re-DocRED entity-level F1 / Ign F1, per-stage scores and per-relation tables.
 // Not an extractor: predictions come from a file (or the oracle) one JSON line per document.
 import Foundation
+import Support
 
 /// Any JSON value; keeps the `raw` model outputs of a prediction line without imposing a shape.
 public indirect enum JSONValue: Codable, Hashable, Sendable {
@@ -84,21 +85,12 @@ public struct PredictionRecord: Codable, Hashable, Sendable {
         return out
     }
 
+    /// Writes the whole file (atomically: the previous file stays until the new one is complete).
     public static func write(_ records: [PredictionRecord], to url: URL) throws {
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var s = ""
         for r in records { s += String(decoding: try enc.encode(r), as: UTF8.self) + "\n" }
         try AtomicFile.write(Data(s.utf8), to: url)
-    }
-}
-
-/// Writes to a temporary name and renames, so a killed run never leaves a half-written file.
-public enum AtomicFile {
-    public static func write(_ data: Data, to url: URL) throws {
-        let tmp = url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".tmp")
-        try data.write(to: tmp)
-        if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(at: url) }
-        try FileManager.default.moveItem(at: tmp, to: url)
     }
 }
 

@@ -1,6 +1,7 @@
 // Progress lines with rate and ETA for long jobs, and an append-only JSONL metrics log that survives
-// a killed run (one flushed line per record). Not a plotting tool.
+// a killed run or a full disk (one whole, synced line per record). Not a plotting tool.
 import Foundation
+import Support
 
 /// A one-line progress display on standard error: `label 12/400 [3%] loss 1.23 · 312 tok/s · ETA 12:31`.
 ///
@@ -43,32 +44,25 @@ public struct ProgressLine {
     }
 }
 
-/// Appends one JSON object per line to a file, flushed at once.
+/// Appends one JSON object per line to a file, each line one write(2) and synced (`Support.LineFile`):
+/// a full disk or a killed run never leaves a partial last line behind (opening drops a torn one).
 public final class MetricsLog {
     public let path: String
-    let handle: FileHandle
+    let file: LineFile
     let encoder: JSONEncoder
 
     public init(path: String) throws {
         self.path = path
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw TrainingDataError(reason: "\(path): cannot create the metrics log")
-            }
-        }
-        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try handle.seekToEnd()
+        file = try LineFile(path: path)
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     }
-    deinit { try? handle.close() }
 
     public func append<T: Encodable>(_ record: T) throws {
         var line = try encoder.encode(record)
         line.append(0x0A)
-        try handle.write(contentsOf: line)
-        try handle.synchronize()
+        try file.append(line)
     }
 
     /// Keeps the records of the log at `path` up to step `step` and drops the rest (what a run resumed from
@@ -84,13 +78,15 @@ public final class MetricsLog {
             kept.append(contentsOf: line); kept.append(0x0A)
         }
         guard kept.count != data.count else { return }
-        try kept.write(to: URL(fileURLWithPath: path), options: .atomic)
+        try AtomicFile.write(kept, to: path)
     }
 
-    /// The records of a log, each decoded as `T`; a torn last line (a killed writer) is skipped.
+    /// The records of a log, each decoded as `T` (non-finite numbers as `append` writes them: "nan", "inf",
+    /// "-inf"); a torn last line (a killed writer) is skipped.
     public static func read<T: Decodable>(_ type: T.Type, from path: String) throws -> [T] {
         guard let data = FileManager.default.contents(atPath: path) else { return [] }
         let dec = JSONDecoder()
+        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return data.split(separator: 0x0A).compactMap { try? dec.decode(T.self, from: Data($0)) }
     }
 }

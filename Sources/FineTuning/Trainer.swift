@@ -1,5 +1,6 @@
 // The supervised fine-tuning loop of one LoRA adapter over prefix groups: seeded data order by epoch,
-// gradient accumulation, clipping, AdamW with a warm-up schedule, and a state small enough to checkpoint
+// gradient accumulation, clipping, AdamW with a warm-up schedule, steps with a non-finite loss or gradient
+// skipped (and a stop after too many in a row), loss spikes flagged, and a state small enough to checkpoint
 // and resume exactly. Not data preparation (DocRE builds the examples) and not file formats.
 import Autograd
 import Foundation
@@ -18,11 +19,14 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var maxGradNorm: Float = 1
     public var weightDecay: Float = 0
     public var seed: UInt64 = 0
+    /// Steps in a row skipped for a non-finite loss or gradient norm after which training stops (`NonFiniteSteps`).
+    public var maxBadSteps = 5
 
     public init(steps: Int, accumulation: Int = 1, learningRate: Float = 5e-5, schedule: LearningRateSchedule.Kind = .cosine,
-                warmupSteps: Int = 0, maxGradNorm: Float = 1, weightDecay: Float = 0, seed: UInt64 = 0) {
+                warmupSteps: Int = 0, maxGradNorm: Float = 1, weightDecay: Float = 0, seed: UInt64 = 0, maxBadSteps: Int = 5) {
         self.steps = steps; self.accumulation = accumulation; self.learningRate = learningRate; self.schedule = schedule
         self.warmupSteps = warmupSteps; self.maxGradNorm = maxGradNorm; self.weightDecay = weightDecay; self.seed = seed
+        self.maxBadSteps = maxBadSteps
     }
 }
 
@@ -35,10 +39,14 @@ public struct TrainingState: Codable, Sendable, Equatable {
     public var cursor = 0
     /// States of the adapter's dropout generators, in module order.
     public var dropoutStates: [UInt64] = []
+    /// Steps skipped for a non-finite loss or gradient norm: in all, and since the last step taken.
+    public var skipped = 0
+    public var badInARow = 0
     public init() {}
 }
 
-/// What one optimizer step did.
+/// What one optimizer step did. A skipped step (non-finite loss or gradient norm) changed nothing but the
+/// data position; its `step` is the number the step would have had.
 public struct StepMetrics: Codable, Sendable {
     public var step: Int
     public var epoch: Int
@@ -47,7 +55,24 @@ public struct StepMetrics: Codable, Sendable {
     public var gradNorm: Float
     public var tokens: Int
     public var seconds: Double
+    /// Indices (into `Trainer.groups`) of the prefix groups of this step: its batch.
+    public var groups: [Int] = []
+    public var skipped = false
 }
+
+/// Training stopped: `count` steps in a row had a non-finite loss or gradient norm (`last` is the last of
+/// them). The adapter and optimizer are as the last good step left them.
+public struct NonFiniteSteps: Error, CustomStringConvertible {
+    public var count: Int
+    public var last: StepMetrics
+    public var description: String {
+        "\(count) steps in a row had a non-finite loss or gradient norm and were skipped (the last: loss \(last.loss), " +
+        "gradient norm \(last.gradNorm), prefix groups \(last.groups.map(String.init).joined(separator: ", "))); training stopped after step \(last.step - 1)"
+    }
+}
+
+/// A fault a test makes in a step (`Trainer.injectFault`): the loss reported, or one gradient value, is replaced.
+enum InjectedFault { case loss(Float), gradient(Float) }
 
 /// Trains adapter `adapter` of `model` on `groups`.
 ///
@@ -63,11 +88,15 @@ public final class Trainer {
     public var state = TrainingState()
     public let parameters: [(String, Parameter)]
     let dropouts: [Dropout]
+    /// Test-only: called with the number of the attempt (1, 2, … steps taken or skipped by this trainer);
+    /// a fault it returns is made in that step after the backward pass.
+    var injectFault: ((Int) -> InjectedFault?)?
+    var attempts = 0
 
     public init(model: LlamaModel, adapter: String, groups: [PrefixGroup], options: TrainingOptions) throws {
         guard !groups.isEmpty else { throw TrainingDataError(reason: "Trainer: no training examples") }
-        guard options.steps > 0, options.accumulation > 0 else {
-            throw TrainingDataError(reason: "Trainer: steps (\(options.steps)) and accumulation (\(options.accumulation)) must be positive")
+        guard options.steps > 0, options.accumulation > 0, options.maxBadSteps > 0 else {
+            throw TrainingDataError(reason: "Trainer: steps (\(options.steps)), accumulation (\(options.accumulation)) and maxBadSteps (\(options.maxBadSteps)) must be positive")
         }
         self.model = model; self.adapter = adapter; self.groups = groups; self.options = options
         parameters = model.adapterParameters(adapter)
@@ -91,7 +120,10 @@ public final class Trainer {
         for (d, s) in zip(dropouts, state.dropoutStates) { d.generator.state = s }
     }
 
-    /// One optimizer step over `accumulation` groups.
+    /// One optimizer step over `accumulation` groups. When the mean loss or the gradient norm is not finite
+    /// (NaN, ±inf) the step is skipped: the gradients are dropped, the adapter, the optimizer moments and the
+    /// step count stay as they were, only the data position moves past the batch; the metrics say `skipped`.
+    /// The `maxBadSteps`-th skip in a row throws `NonFiniteSteps`.
     public func step() throws -> StepMetrics {
         let start = Date()
         model.activateAdapter(adapter)
@@ -99,23 +131,68 @@ public final class Trainer {
         defer { model.setTraining(false) }
         model.zeroGrad()
         var order = order(epoch: state.epoch)
-        var lossSum: Float = 0, tokens = 0
+        var lossSum: Float = 0, tokens = 0, used: [Int] = []
         for _ in 0..<options.accumulation {
             if state.cursor >= order.count { state.epoch += 1; state.cursor = 0; order = self.order(epoch: state.epoch) }
             let group = groups[order[state.cursor]]
+            used.append(order[state.cursor])
             state.cursor += 1
             let loss = try model.answerLoss(group)
             try (loss * (1 / Float(options.accumulation))).backward()
             lossSum += loss.item
             tokens += group.tokenCount
         }
+        attempts += 1
+        switch injectFault?(attempts) {
+        case .loss(let x): lossSum = x * Float(options.accumulation)
+        case .gradient(let x): parameters[0].1.grad?.data[0] = x
+        case nil: break
+        }
+        let loss = lossSum / Float(options.accumulation)
         let norm = clipGradientNorm(parameters.map(\.1), maxNorm: options.maxGradNorm)
         let lr = schedule.learningRate(at: state.step)
-        try optimizer.step(parameters, lr: lr)
+        var metrics = StepMetrics(step: state.step + 1, epoch: state.epoch, loss: loss, learningRate: lr, gradNorm: norm,
+                                  tokens: tokens, seconds: 0, groups: used)
+        if loss.isFinite && norm.isFinite {
+            try optimizer.step(parameters, lr: lr)
+            state.step += 1
+            state.badInARow = 0
+        } else {
+            state.skipped += 1
+            state.badInARow += 1
+            metrics.skipped = true
+        }
         model.zeroGrad()
-        state.step += 1
         state.dropoutStates = dropouts.map(\.generator.state)
-        return StepMetrics(step: state.step, epoch: state.epoch, loss: lossSum / Float(options.accumulation),
-                           learningRate: lr, gradNorm: norm, tokens: tokens, seconds: Date().timeIntervalSince(start))
+        metrics.seconds = Date().timeIntervalSince(start)
+        if state.badInARow >= options.maxBadSteps { throw NonFiniteSteps(count: state.badInARow, last: metrics) }
+        return metrics
+    }
+}
+
+/// Flags a loss far above the recent ones: a loss greater than `factor` × the median of the last `window`
+/// finite losses, once `minimum` of them are known (a median of a few steps says little).
+///
+///     var spikes = LossSpikeDetector()
+///     if let median = spikes.observe(m.loss) { log("loss \(m.loss) at step \(m.step) > 3 × \(median)") }
+public struct LossSpikeDetector: Sendable {
+    public var window = 50
+    public var factor: Float = 3
+    public var minimum = 10
+    public private(set) var recent: [Float] = []
+    public init() {}
+
+    /// Adds `loss` to the window; returns the median it is compared with when `loss` is a spike.
+    public mutating func observe(_ loss: Float) -> Float? {
+        guard loss.isFinite else { return nil }
+        var spike: Float?
+        if recent.count >= minimum {
+            let sorted = recent.sorted(), n = sorted.count
+            let median = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+            if loss > factor * median { spike = median }
+        }
+        recent.append(loss)
+        if recent.count > window { recent.removeFirst(recent.count - window) }
+        return spike
     }
 }

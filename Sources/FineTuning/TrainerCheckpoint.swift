@@ -20,6 +20,8 @@ extension Trainer {
         c.integers["step"] = Int64(state.step)
         c.integers["epoch"] = Int64(state.epoch)
         c.integers["cursor"] = Int64(state.cursor)
+        c.integers["skipped"] = Int64(state.skipped)
+        c.integers["bad_in_a_row"] = Int64(state.badInARow)
         c.words["dropout"] = state.dropoutStates
         c.strings["adapter"] = adapter
         c.strings["config"] = config
@@ -46,6 +48,8 @@ extension Trainer {
             throw fail("no step, epoch or cursor")
         }
         state.step = Int(step); state.epoch = Int(epoch); state.cursor = Int(cursor)
+        // absent from checkpoints written before steps were skipped: none were
+        state.skipped = Int(c.integers["skipped"] ?? 0); state.badInARow = Int(c.integers["bad_in_a_row"] ?? 0)
         state.dropoutStates = c.words["dropout"] ?? []
         guard state.dropoutStates.count == dropouts.count else {
             throw fail("\(state.dropoutStates.count) dropout generators saved, the adapter has \(dropouts.count)")

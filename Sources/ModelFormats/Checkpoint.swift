@@ -1,8 +1,10 @@
 // Training checkpoints in HDF5: named Float32 arrays (adapter weights, optimizer moments), integers,
 // UInt64 words (generator states) and strings (the run config), written to a temporary file, synced and
-// renamed, so a killed run never leaves a half-written checkpoint. Not a model format (safetensors, GGUF).
+// renamed (Support.AtomicFile), so a killed run or a full disk never leaves a half-written checkpoint.
+// Not a model format (safetensors, GGUF).
 import CHDF5
 import Foundation
+import Support
 
 public struct CheckpointError: Error, CustomStringConvertible, Equatable {
     public var path: String
@@ -37,33 +39,25 @@ public struct Checkpoint: Equatable, Sendable {
     static let indexName = "__index__"
     struct Entry: Codable { var name: String; var kind: String; var shape: [Int] }
 
-    /// Writes the checkpoint to `path` atomically: a temporary file in the same directory, fsync, rename.
+    /// Writes the checkpoint to `path` atomically: the HDF5 library writes a temporary file in the same
+    /// folder, which `AtomicFile` syncs and renames over `path` (then syncs the folder). A failed write
+    /// (a full disk included) leaves the previous checkpoint as it was.
     public func save(to path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        let tmp = (dir.isEmpty ? "." : dir) + "/.\((path as NSString).lastPathComponent).\(getpid()).tmp"
-        do {
-            try write(tmp)
-            try Self.fsync(tmp)
-            guard rename(tmp, path) == 0 else {
-                throw CheckpointError(path: path, reason: "cannot rename the temporary file into place: \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            unlink(tmp)
-            throw error
+        do { try AtomicFile.write(to: path) { tmp in try write(tmp, reportedAs: path) } } catch let e as FileWriteError {
+            throw CheckpointError(path: path, reason: e.reason)
         }
     }
 
-    static func fsync(_ path: String) throws {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw CheckpointError(path: path, reason: "cannot reopen to sync") }
-        defer { close(fd) }
-        guard Foundation.fsync(fd) == 0 else { throw CheckpointError(path: path, reason: "fsync failed") }
-    }
-
-    func write(_ path: String) throws {
+    /// Writes the HDF5 file at `path` (a temporary name); errors name `target` (the checkpoint) and, when
+    /// the system said why (ENOSPC, EFBIG), its reason.
+    func write(_ path: String, reportedAs target: String) throws {
         HDF5.quiet()
+        func fail(_ reason: String) -> CheckpointError {
+            CheckpointError(path: target, reason: reason + (errno == 0 ? "" : " (\(String(cString: strerror(errno))))"))
+        }
+        errno = 0
         let file = H5Fcreate(path, 0x0002 /* H5F_ACC_TRUNC */, 0, 0)
-        guard file >= 0 else { throw CheckpointError(path: path, reason: "cannot create an HDF5 file") }
+        guard file >= 0 else { throw fail("cannot create an HDF5 file") }
         var closed = false
         defer { if !closed { H5Fclose(file) } }
         // Keys may contain "/" (HDF5 groups): let dataset creation make the groups on the way.
@@ -74,18 +68,19 @@ public struct Checkpoint: Equatable, Sendable {
         func dataset(_ name: String, _ type: hid_t, _ dims: [Int], _ data: UnsafeRawPointer?) throws {
             var d = dims.map { hsize_t($0) }
             let space = H5Screate_simple(Int32(d.count), &d, nil)
-            guard space >= 0 else { throw CheckpointError(path: path, reason: "cannot create the dataspace of \(name)") }
+            guard space >= 0 else { throw fail("cannot create the dataspace of \(name)") }
             defer { H5Sclose(space) }
             let set = H5Dcreate2(file, name, type, space, linkCreation, 0, 0)
-            guard set >= 0 else { throw CheckpointError(path: path, reason: "cannot create dataset \(name)") }
+            guard set >= 0 else { throw fail("cannot create dataset \(name)") }
             defer { H5Dclose(set) }
             if dims.reduce(1, *) > 0, let data {
-                guard H5Dwrite(set, type, 0, 0, 0, data) >= 0 else { throw CheckpointError(path: path, reason: "cannot write dataset \(name)") }
+                errno = 0
+                guard H5Dwrite(set, type, 0, 0, 0, data) >= 0 else { throw fail("cannot write dataset \(name)") }
             }
         }
         for (k, a) in floats.sorted(by: { $0.key < $1.key }) {
             guard a.values.count == a.shape.reduce(1, *) else {
-                throw CheckpointError(path: path, reason: "\(k): \(a.values.count) values for shape \(a.shape)")
+                throw CheckpointError(path: target, reason: "\(k): \(a.values.count) values for shape \(a.shape)")
             }
             let name = "f:" + k
             try a.values.withUnsafeBytes { try dataset(name, H5T_NATIVE_FLOAT_g, [a.values.count], $0.baseAddress) }
@@ -109,11 +104,17 @@ public struct Checkpoint: Equatable, Sendable {
         }
         let json = Array(try JSONEncoder().encode(index))
         try json.withUnsafeBytes { try dataset(Self.indexName, H5T_NATIVE_UCHAR_g, [json.count], $0.baseAddress) }
-        guard H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, H5Fclose(file) >= 0 else {
-            closed = true
-            throw CheckpointError(path: path, reason: "cannot flush the HDF5 file")
-        }
+        // Closed whatever the flush says (a failed flush must not leave the file open); the first failure's
+        // errno is the one reported.
+        errno = 0
+        let flushed = H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0
+        let flushErrno = errno
         closed = true
+        let closedWell = H5Fclose(file) >= 0
+        guard flushed, closedWell else {
+            if !flushed { errno = flushErrno }
+            throw fail("cannot flush the HDF5 file")
+        }
     }
 
     /// Reads a checkpoint; a missing, truncated or foreign file is one error naming it.

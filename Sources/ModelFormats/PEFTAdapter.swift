@@ -6,6 +6,7 @@
 // <module> is the base model's module path, e.g. `model.layers.3.self_attn.q_proj`.
 import Foundation
 import NeuralNet
+import Support
 
 /// One precise reason why an adapter folder was refused or could not be written, naming the file.
 public struct PEFTAdapterError: Error, CustomStringConvertible, Equatable {
@@ -317,21 +318,24 @@ extension PEFTAdapter {
     }
 
     /// Writes `directory`/adapter_config.json and adapter_model.safetensors (Float32, tensors in module
-    /// order) as PEFT's `save_pretrained` does. Both files are written into a temporary folder beside
-    /// `directory`, synced, and the folder renamed into place, so a killed writer leaves either no adapter
-    /// or a whole one. An existing `directory` is replaced only when it holds nothing but adapter files
-    /// (adapter_config.json, adapter_model.safetensors, README.md, autore.json); a kill between its two renames leaves
-    /// the previous adapter whole at `.<name>.old-<pid>` beside it.
-    public func write(to directory: String) throws {
+    /// order) as PEFT's `save_pretrained` does, and `extraFiles` (file name → bytes; `autore.json`) beside
+    /// them. All are written (`AtomicFile`, synced) into a temporary folder beside `directory`, and that
+    /// folder put in its place (`AtomicFile.replaceFolder`: swapped in one rename where the system can), so
+    /// a killed or failed writer leaves the previous adapter or the new one, whole. An existing `directory`
+    /// is replaced only when it holds nothing but adapter files (adapter_config.json,
+    /// adapter_model.safetensors, README.md, autore.json).
+    public func write(to directory: String, extraFiles: [String: Data] = [:]) throws {
         try validate(path: directory)
         let fm = FileManager.default
         let url = URL(fileURLWithPath: directory).standardizedFileURL
         let parent = url.deletingLastPathComponent().path, name = url.lastPathComponent
+        let allowed: Set<String> = [Self.configFile, Self.weightsFile, "README.md", Self.sidecarFile]
+        if let other = extraFiles.keys.sorted().first(where: { !allowed.contains($0) || $0 == Self.configFile || $0 == Self.weightsFile }) {
+            throw PEFTAdapterError(path: directory, reason: "'\(other)' cannot be written beside the adapter")
+        }
         var isDir: ObjCBool = false
-        let exists = fm.fileExists(atPath: url.path, isDirectory: &isDir)
-        if exists {
+        if fm.fileExists(atPath: url.path, isDirectory: &isDir) {
             guard isDir.boolValue else { throw PEFTAdapterError(path: directory, reason: "exists and is not a folder") }
-            let allowed: Set<String> = [Self.configFile, Self.weightsFile, "README.md", Self.sidecarFile]
             let present = (try? fm.contentsOfDirectory(atPath: url.path)) ?? []
             if let other = present.sorted().first(where: { !allowed.contains($0) }) {
                 throw PEFTAdapterError(path: directory, reason: "exists and holds '\(other)', which is not part of an adapter; choose a new or empty folder")
@@ -343,8 +347,8 @@ extension PEFTAdapter {
         let tmp = parent + "/.\(name).tmp-\(getpid())-\(UUID().uuidString.prefix(8))"
         do {
             try fm.createDirectory(atPath: tmp, withIntermediateDirectories: false)
-            let configData = PEFTConfigFile.json(lora: lora, baseModel: baseModel, inferenceMode: inferenceMode)
-            try configData.write(to: URL(fileURLWithPath: tmp + "/" + Self.configFile))
+            try AtomicFile.write(PEFTConfigFile.json(lora: lora, baseModel: baseModel, inferenceMode: inferenceMode),
+                                 to: tmp + "/" + Self.configFile)
             var tensors: [SafetensorsTensor] = []
             for m in modules.keys.sorted() {
                 let x = modules[m]!
@@ -352,27 +356,12 @@ extension PEFTAdapter {
                 tensors.append(SafetensorsTensor(name: Self.tensorName(module: m, matrix: "B"), shape: x.b.shape, values: x.b.values))
             }
             try SafetensorsWriter.write(tensors, metadata: ["format": "pt"], to: tmp + "/" + Self.weightsFile)
-            for f in [Self.configFile, Self.weightsFile] { try Checkpoint.fsync(tmp + "/" + f) }
-            if exists {
-                let old = parent + "/.\(name).old-\(getpid())"
-                try? fm.removeItem(atPath: old)
-                guard rename(url.path, old) == 0 else {
-                    throw PEFTAdapterError(path: directory, reason: "cannot move the previous adapter aside: \(String(cString: strerror(errno)))")
-                }
-                guard rename(tmp, url.path) == 0 else {
-                    let why = String(cString: strerror(errno))
-                    _ = rename(old, url.path)
-                    throw PEFTAdapterError(path: directory, reason: "cannot rename the new adapter into place: \(why)")
-                }
-                try? fm.removeItem(atPath: old)
-            } else {
-                guard rename(tmp, url.path) == 0 else {
-                    throw PEFTAdapterError(path: directory, reason: "cannot rename the new adapter into place: \(String(cString: strerror(errno)))")
-                }
-            }
+            for (f, data) in extraFiles.sorted(by: { $0.key < $1.key }) { try AtomicFile.write(data, to: tmp + "/" + f) }
+            try AtomicFile.replaceFolder(url.path, with: tmp)
         } catch {
             try? fm.removeItem(atPath: tmp)
             if let e = error as? PEFTAdapterError { throw e }
+            if let e = error as? FileWriteError { throw PEFTAdapterError(path: directory, reason: "cannot write the adapter: \(e)") }
             throw PEFTAdapterError(path: directory, reason: "cannot write the adapter (\(error))")
         }
     }

@@ -6,6 +6,7 @@
 
 import Foundation
 import Quantization
+import Support
 
 /// One precise reason why a safetensors file was refused, naming the file and the field.
 public struct SafetensorsError: Error, CustomStringConvertible, Equatable {
@@ -139,7 +140,8 @@ public struct SafetensorsTensor {
 }
 
 public enum SafetensorsWriter {
-    /// Writes tensors (in the given order) and string metadata; written to a temporary name and renamed.
+    /// Writes tensors (in the given order) and string metadata, atomically (`AtomicFile`): a failed or
+    /// killed write leaves the previous file whole.
     public static func write(_ tensors: [SafetensorsTensor], metadata: [String: String] = [:], to path: String) throws {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
@@ -167,14 +169,8 @@ public enum SafetensorsWriter {
                 h.withUnsafeBytes { out.append(contentsOf: $0) }
             }
         }
-        let tmp = path + ".tmp-\(getpid())"
-        do {
-            try out.write(to: URL(fileURLWithPath: tmp))
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-            try FileManager.default.moveItem(atPath: tmp, toPath: path)
-        } catch {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw SafetensorsError(path: path, field: "file", reason: "cannot write (\(error.localizedDescription))")
+        do { try AtomicFile.write(out, to: path) } catch let e as FileWriteError {
+            throw SafetensorsError(path: path, field: "file", reason: e.reason)
         }
     }
 }

@@ -28,8 +28,11 @@ struct AutoRECommand: ParsableCommand {
     )
 
     /// Standard output line by line, so that results interleave with the progress lines on a pipe or log.
+    /// A file-size limit (`ulimit -f`) makes write(2) fail with EFBIG, reported as an error naming the file,
+    /// instead of killing the process with SIGXFSZ mid-write.
     static func main() {
         setvbuf(stdout, nil, _IOLBF, 0)
+        signal(SIGXFSZ, SIG_IGN)
         main(nil)
     }
 }

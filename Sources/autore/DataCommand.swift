@@ -3,6 +3,7 @@ import ArgumentParser
 import AutoRE
 import Foundation
 import DocRE
+import Support
 
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

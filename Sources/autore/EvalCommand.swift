@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import AutoRE
 import DocRE
+import Support
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "eval", abstract: "Score predictions on a split.")

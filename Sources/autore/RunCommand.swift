@@ -112,6 +112,12 @@ struct TimeLimit: ParsableArguments {
 
     var condition: StopCondition { timeLimit.map { .after(seconds: $0 * 60) } ?? .never }
 
+    func validate() throws {
+        if let t = timeLimit, !(t.isFinite && t > 0) {
+            throw ValidationError("--time-limit must be a positive, finite number of minutes, not \(t)")
+        }
+    }
+
     /// The body's value, or nil when it stopped on the time limit (after saying so).
     func catchingStop<T>(_ body: () throws -> T) throws -> T? {
         do { return try body() } catch let s as RunStopped {

@@ -116,7 +116,7 @@ import TestSupport
         try #require(want.integers["step"] == Int64(fx.steps))
 
         // Three runs, each killed twice at seeded random moments within the length of a whole run (so some
-        // kills land in start-up, some mid-training, some after the end), then resumed to the end.
+        // kills land in start-up, some mid-training, some after the end; the first at once), then resumed to the end.
         var g = SplitMix64(seed: 2024)
         var kills = 0, killedMidRun = 0, stepsAtKills: [String] = []
         for trial in 0..<3 {
@@ -125,7 +125,8 @@ import TestSupport
             for attempt in 0..<2 {
                 let resume = FileManager.default.fileExists(atPath: folder.appendingPathComponent("checkpoint.h5").path)
                 let p = try fx.start(exe, folder: folder, resume: resume)
-                let delay = g.nextDouble() * duration
+                var delay = g.nextDouble() * duration
+                if trial == 0 && attempt == 0 { delay = 0 }   // one kill before the run can have made its folder
                 // Poll the checkpoint while the run writes it: a reader must never see a partial file.
                 let deadline = Date().addingTimeInterval(delay)
                 while Date() < deadline && p.isRunning {
@@ -144,8 +145,9 @@ import TestSupport
                 let step = try Self.checkCheckpoint(folder, "trial \(trial) attempt \(attempt), after SIGKILL at \(String(format: "%.3f", delay)) s")
                 if let step { #expect(step >= lastStep); lastStep = step }
                 stepsAtKills.append(step.map(String.init) ?? "none")
-                // Temporary files a killed save leaves are hidden names, never the checkpoint itself.
-                let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+                // Temporary files a killed save leaves are hidden names, never the checkpoint itself. A kill
+                // before the run made its folder leaves no folder: a valid state to start (or resume) from.
+                let names = FileManager.default.fileExists(atPath: folder.path) ? try FileManager.default.contentsOfDirectory(atPath: folder.path) : []
                 for n in names where n.contains("checkpoint") && n != "checkpoint.h5" {
                     #expect(n.hasPrefix(".checkpoint.h5.") && n.hasSuffix(".tmp"), "unexpected file \(n)")
                 }
