@@ -262,6 +262,8 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     /// The run folder (Experiments/runs/<run>) whose finished adapters this experiment uses, when another
     /// experiment trained them: a decoding variant of a trained run. nil: its own name (it trains them).
     public var run: String?
+    /// Whether this experiment decodes with another experiment's adapters (`run:` names another).
+    public var isDecodingVariant: Bool { run.map { $0 != name } ?? false }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, baseModel = "base_model", quantization, doubleQuantization = "double_quantization", paradigm, stage

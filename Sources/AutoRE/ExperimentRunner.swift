@@ -101,7 +101,7 @@ public struct ExperimentRunner {
         try AtomicFile.write(command + "\n", to: results.file("command.txt"))
         try ResultsJSON.write(summaries, to: results.file("training.json"))
         // A decoding variant's curves are its run's (results/<run>/ has them): not copied again.
-        let borrowed = config.run.map { $0 != config.name } ?? false
+        let borrowed = config.isDecodingVariant
         for plan in config.adapterRuns(in: runs) where !borrowed {
             for (f, copy) in [("loss.svg", "loss_\(plan.stage).svg"), ("metrics.jsonl", "train_log_\(plan.stage).jsonl")]
             where FileManager.default.fileExists(atPath: plan.directory.file(f)) {

@@ -220,6 +220,7 @@ public struct Report {
             }
         }
         s += "\nTraining time counts the session that finished the adapter (a resumed run's earlier sessions are not added).\n\n"
+        s += decodingSection(entries)
         s += errorAnalysisSection(entries)
         s += timingSection()
         s += comparisonSection(entries)
@@ -242,6 +243,31 @@ public struct Report {
         }
         s += "\n## Commands\n\n"
         for e in entries { if let c = e.command { s += "- \(e.name): `\(c)`\n" } }
+        return s
+    }
+
+    /// Each decoding variant (a config with `run:` naming another experiment) against that experiment, on
+    /// the splits both scored: the same adapters, decoded otherwise, with a paired bootstrap.
+    func decodingSection(_ entries: [Entry]) -> String {
+        var s = ""
+        let pct = ReportTable.pct
+        for v in entries {
+            guard let c = v.config, c.isDecodingVariant, let r = c.run, let base = entries.first(where: { $0.name == r }) else { continue }
+            for vr in v.splits.sorted(by: { $0.split < $1.split }) {
+                guard let br = base.splits.first(where: { $0.split == vr.split }) else { continue }
+                if s.isEmpty { s = "## Decoding: the same adapters decoded otherwise (AutoRE scoring)\n\n" }
+                s += "\(v.name) decodes with \(base.name)'s adapters; on \(vr.split) (\(vr.documents) documents):\n\n"
+                s += "| experiment | AutoRE P | R | F1 | relations F1 | heads F1 | facts F1 | subjects / relation | names not in the document |\n|---|---|---|---|---|---|---|---|---|\n"
+                for (e, x) in [(base, br), (v, vr)] {
+                    let a = x.autore.total
+                    let heads = x.analysis.map { $0.predictedRelations > 0 ? String(format: "%.2f", Double($0.predictedHeads) / Double($0.predictedRelations)) : "–" } ?? "–"
+                    let outside = x.analysis.map { "\($0.namesOutsideDocument) of \($0.namesWritten)" } ?? "–"
+                    s += "| \(e.name) | \(pct(a.precision)) | \(pct(a.recall)) | \(pct(a.f1)) | \(pct(x.stages.extra["relations"]?.f1)) | \(pct(x.stages.extra["heads"]?.f1)) | \(pct(x.stages.extra["facts"]?.f1)) | \(heads) | \(outside) |\n"
+                }
+                let lead = vr.autore.total.f1 >= br.autore.total.f1
+                s += "\n" + (lead ? Self.bootstrapSentence(vr, br, of: "\(v.name) minus \(base.name)") : Self.bootstrapSentence(br, vr, of: "\(base.name) minus \(v.name)")) + "\n\n"
+            }
+        }
         return s
     }
 
@@ -289,7 +315,7 @@ public struct Report {
     /// The main run beside every single-adapter run scored on the same documents, and what decides it.
     func comparisonSection(_ entries: [Entry]) -> String {
         guard let main = entries.first(where: { $0.name == mainExperiment }) else { return "" }
-        let single = entries.filter { $0.name != mainExperiment && $0.config?.stage == "all" }
+        let single = entries.filter { $0.name != mainExperiment && $0.config?.stage == "all" && $0.config?.isDecodingVariant == false }
         var s = ""
         for m in main.splits.sorted(by: { $0.split < $1.split }) {
             let peers = single.compactMap { e in e.splits.first(where: { $0.split == m.split }).map { (e, $0) } }
@@ -431,6 +457,8 @@ public struct Report {
             var groups: [(key: ExperimentConfig, members: [(Entry, ExperimentConfig)])] = []
             for e in entries {
                 guard let c = e.config else { continue }
+                // a decoding variant (`run:`) is not an ablation of the axis; the decoding section compares it
+                guard !c.isDecodingVariant else { continue }
                 var key = axis.common(c).trainingPart
                 key.name = ""
                 if let i = groups.firstIndex(where: { $0.key == key }) { groups[i].members.append((e, c)) } else { groups.append((key, [(e, c)])) }

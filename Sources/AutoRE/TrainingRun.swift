@@ -69,7 +69,7 @@ public enum TrainingRun {
                       prepare: (Trainer) -> Void) throws -> [AdapterRunSummary] {
         var summaries: [AdapterRunSummary] = []
         // A decoding variant (`run:` naming another experiment's run) only reads that run's finished adapters.
-        let borrowed = config.run.map { $0 != config.name } ?? false
+        let borrowed = config.isDecodingVariant
         if borrowed && policy == .fresh {
             throw AutoREError("\(config.name) decodes with the adapters of run '\(config.run!)' (run:); it does not train them afresh")
         }
