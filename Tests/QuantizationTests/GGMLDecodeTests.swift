@@ -170,8 +170,9 @@ func halfBits(_ x: Float) -> [UInt8] {
     }
 
     @Test func handPackedQ5_K() {
-        // scales and mins packed as Q4_K; element l of sub-block s has code q = (3·(32s + l) + 1) mod 32,
-        // its low nibble in qs (as Q4_K) and its fifth bit as bit s of qh[l]
+        // scales and mins packed as Q4_K; element l of sub-block s has code q = (5s + 3l + 1) mod 32 (so the
+        // fifth bits of one qh[l] differ between sub-blocks), its low nibble in qs (as Q4_K) and its fifth bit
+        // as bit s of qh[l]
         let sc: [UInt8] = [1, 2, 3, 63, 44, 45, 46, 47], mn: [UInt8] = [0, 2, 4, 6, 21, 22, 23, 60]
         var scales = [UInt8](repeating: 0, count: 12)
         for j in 0..<4 {
@@ -183,7 +184,7 @@ func halfBits(_ x: Float) -> [UInt8] {
         var expected = [Float]()
         for s in 0..<8 {
             for l in 0..<32 {
-                let q = UInt8((3 * (32 * s + l) + 1) % 32)
+                let q = UInt8((5 * s + 3 * l + 1) % 32)
                 qs[32 * (s / 2) + l] |= s % 2 == 0 ? q & 0x0F : (q & 0x0F) << 4
                 qh[l] |= (q >> 4) << UInt8(s)
                 expected.append(0.25 * Float(sc[s]) * Float(q) - 0.125 * Float(mn[s]))
