@@ -17,13 +17,16 @@ public enum ModelLocation {
     public static var home: String { ProcessInfo.processInfo.environment["AUTORE_HOME"] ?? (NSHomeDirectory() + "/.cache/autore") }
     public static let defaultName = "SmolLM2-135M-Instruct.Q4_1.gguf"
     public static var defaultPath: String { home + "/models/" + defaultName }
+    /// The models Scripts/setup caches, by short name: SmolLM2-135M-Instruct (the default) and Gemma 3 270M.
+    public static let aliases = ["smollm2": defaultName, "gemma3": "gemma-3-270m-q4_k_m.gguf"]
 
-    /// A path as given, or the default model when `name` is nil or "smollm2".
+    /// A path as given, or a cached model by its alias (nil: "smollm2").
     public static func resolve(_ name: String?) throws -> String {
-        let path = (name == nil || name == "smollm2") ? defaultPath : name!
+        let cached = aliases[name ?? "smollm2"].map { home + "/models/" + $0 }
+        let path = cached ?? name!
         guard FileManager.default.fileExists(atPath: path) else {
-            throw AutoREError(path == defaultPath
-                ? "the base model is not in \(path): run `bash Scripts/setup` first"
+            throw AutoREError(cached != nil
+                ? "the base model \(name ?? "smollm2") is not in \(path): run `bash Scripts/setup` first"
                 : "no model at \(path)")
         }
         return path
@@ -47,7 +50,7 @@ public struct LoadedModel {
     public let model: LlamaModel
     public let tokenizer: Tokenizer
 
-    /// `name`: nil or "smollm2" (the cached default), or a path. `quantization`: "none" (Float32) or
+    /// `name`: nil or "smollm2" (the cached default), "gemma3", or a path. `quantization`: "none" (Float32) or
     /// "nf4" (the QLoRA base, quantized layer by layer as it is read).
     public init(_ name: String?, quantization: String = "none", doubleQuantization: Bool = true) throws {
         path = try ModelLocation.resolve(name)
@@ -74,6 +77,13 @@ public struct LoadedModel {
         var s = Set<Int>()
         if let e = tokenizer.eosTokenId ?? model.config.eosTokenId { s.insert(e) }
         return s.union(tokenizer.endOfTurnTokenIds)
+    }
+
+    /// Token ids of a prompt for a plain continuation: BOS first when the tokenizer asks for it (Gemma; not
+    /// SmolLM2) and the text does not already begin with it (a chat template may write it).
+    public func promptIds(_ text: String) -> [Int] {
+        let starts = tokenizer.bosTokenId.flatMap(tokenizer.token).map { text.hasPrefix($0) } ?? false
+        return tokenizer.encode(text, addSpecialTokens: !starts)
     }
 
     /// The prompt as the model's chat template writes a single user turn (or as is).

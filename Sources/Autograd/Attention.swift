@@ -78,14 +78,15 @@ struct AttentionPlan {
 ///
 /// Query row i sits at position P + i and attends keys j (over the P past keys then the T new ones)
 /// with j ≤ P + i and, given `window` W, P + i − j < W. Query head h reads KV head h / (Hq / Hkv).
-/// scores = q·kᵀ / √D, softmax per row (logsumexp saved), out = probs·v. Backward recomputes the
-/// probabilities: dv = Pᵀ·dO, dP = dO·vᵀ, dS = P⊙(dP − rowsum(dO⊙O))/√D, dq = dS·k, dk = dSᵀ·q.
+/// scores = s·q·kᵀ with s = `scale` (default 1/√D; Gemma: query_pre_attn_scalar^-½), softmax per row
+/// (logsumexp saved), out = probs·v. Backward recomputes the probabilities: dv = Pᵀ·dO, dP = dO·vᵀ,
+/// dS = s·P⊙(dP − rowsum(dO⊙O)), dq = dS·k, dk = dSᵀ·q.
 /// Gradients reach the past as well; a batch-1 past broadcast over B gets the batch sum.
 ///
 ///     let o = try causalAttention(q: q, k: k, v: v, past: (k: pk, v: pv), window: 4096)
 public func causalAttention(q: Tensor, k: Tensor, v: Tensor, past: (k: Tensor, v: Tensor)? = nil,
-                            window: Int? = nil) throws -> Tensor {
-    try causalAttention(q: q, k: k, v: v, pasts: past.map { [AttentionPast(k: $0.k, v: $0.v)] } ?? [], window: window)
+                            window: Int? = nil, scale: Float? = nil) throws -> Tensor {
+    try causalAttention(q: q, k: k, v: v, pasts: past.map { [AttentionPast(k: $0.k, v: $0.v)] } ?? [], window: window, scale: scale)
 }
 
 /// Causal attention after several pasts read in order (see `AttentionPast`): batch row b sees, of past s,
@@ -95,7 +96,8 @@ public func causalAttention(q: Tensor, k: Tensor, v: Tensor, past: (k: Tensor, v
 ///     // a document (1, P), then per question the stem of its relation (row stem[b] of R, first len[b])
 ///     let o = try causalAttention(q: q, k: k, v: v, pasts: [AttentionPast(k: dk, v: dv),
 ///                                 AttentionPast(k: sk, v: sv, rows: stem, lengths: len)])
-public func causalAttention(q: Tensor, k: Tensor, v: Tensor, pasts: [AttentionPast], window: Int? = nil) throws -> Tensor {
+public func causalAttention(q: Tensor, k: Tensor, v: Tensor, pasts: [AttentionPast], window: Int? = nil,
+                            scale: Float? = nil) throws -> Tensor {
     guard q.rank == 4, k.rank == 4, v.rank == 4 else {
         throw TensorError("causalAttention: q, k, v must be (B, T, H, D), got q \(fmt(q.shape)), k \(fmt(k.shape)), v \(fmt(v.shape))")
     }
@@ -130,7 +132,7 @@ public func causalAttention(q: Tensor, k: Tensor, v: Tensor, pasts: [AttentionPa
         pl.p += ps[1]
     }
     pl.s = pl.p + pl.t; pl.window = window
-    pl.scale = 1 / Float(pl.d).squareRoot()
+    pl.scale = scale ?? 1 / Float(pl.d).squareRoot()
     let plan = pl
 
     // Keys/values of the pasts + new tokens as one (B, S, Hkv, D) buffer (positions a row does not see: 0).

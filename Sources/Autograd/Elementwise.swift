@@ -56,6 +56,21 @@ struct SiluGradFn: BinaryFn {
         let one = F16(repeating: 1), s = one / (one + fastExp(-x)); return g * s * (one + x * (one - s))
     }
 }
+/// Constants of the tanh approximation of GELU (Hendrycks & Gimpel 2016, §2): √(2/π) and the cubic
+/// coefficient, as PyTorch's `gelu(approximate="tanh")` (HF `gelu_pytorch_tanh`) uses them.
+let geluTanhBeta: Float = 0.7978845608028654, geluTanhKappa: Float = 0.044715
+struct GeluTanhFn: UnaryFn {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float {
+        let inner = geluTanhBeta * (x + geluTanhKappa * (x * x * x))
+        return 0.5 * x * (1 + Foundation.tanh(inner))
+    }
+}
+struct GeluTanhGradFn: BinaryFn {
+    @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float {
+        let t = Foundation.tanh(geluTanhBeta * (x + geluTanhKappa * (x * x * x)))
+        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * geluTanhBeta * (1 + 3 * geluTanhKappa * x * x))
+    }
+}
 struct ClosureFn: BinaryFn { let f: (Float, Float) -> Float; func callAsFunction(_ a: Float, _ b: Float) -> Float { f(a, b) } }
 struct NegFn: UnaryFn { @inline(__always) func callAsFunction(_ x: Float) -> Float { -x } }
 struct AddSFn: UnaryFn { let s: Float; @inline(__always) func callAsFunction(_ x: Float) -> Float { x + s } }
@@ -274,10 +289,23 @@ public func silu(_ x: Tensor) -> Tensor {
     }
 }
 
+/// y = ½·x·(1 + tanh(u)),  u = √(2/π)·(x + 0.044715·x³)  (GELU, tanh approximation; Gemma's GeGLU);
+/// dx = dy·(½(1 + tanh u) + ½·x·(1 − tanh² u)·√(2/π)·(1 + 3·0.044715·x²))
+///
+///     let h = try geluTanh(gate(x)) * up(x)
+public func geluTanh(_ x: Tensor) -> Tensor {
+    let y = unaryKernel(x, GeluTanhFn())
+    guard recording(x) else { return y }
+    return y.record("geluTanh", [x]) { g in
+        [binaryKernel(g, x, g.shape, GeluTanhGradFn())]
+    }
+}
+
 extension Tensor {
     public func exp() -> Tensor { Autograd.exp(self) }
     public func log() -> Tensor { Autograd.log(self) }
     public func sqrt() -> Tensor { Autograd.sqrt(self) }
     public func rsqrt() -> Tensor { Autograd.rsqrt(self) }
     public func silu() -> Tensor { Autograd.silu(self) }
+    public func geluTanh() -> Tensor { Autograd.geluTanh(self) }
 }

@@ -188,39 +188,36 @@ extension LlamaModel {
     }
 
     /// One new token for each of `sequences` (indices into the cache): appends its keys/values and returns
-    /// the next-token logits (len(sequences), V).
+    /// the next-token logits (len(sequences), V). Each layer's window, RoPE base, q/k norms and sandwich
+    /// norms are those of `forward` (LlamaAttention.project, LlamaDecoderLayer.addAttention/addFeedForward).
     func decodeStep(tokens: [Int32], sequences: [Int], cache: SequenceCache) throws -> Tensor {
         let n = tokens.count, c = config.hiddenSize, d = config.headDim
-        let hq = config.headCount, hkv = config.kvHeadCount
+        let hq = config.headCount
         let positions = sequences.map { cache.prefixLengths[$0] + cache.lengths[$0] }
-        let rotation = config.ropeRotation, theta = Float(config.ropeTheta)
-        var x = try body.embedTokens(tokens, shape: [n, 1])
+        var x = try embed(tokens, shape: [n, 1])
         for (l, layer) in body.layers.enumerated() {
             let attn = layer.selfAttn
-            let h = try layer.inputLayernorm(x)
-            let q = try rope(attn.qProj(h).reshaped([n, 1, hq, d]), positions: positions, theta: theta, scaling: rotation)
-            let k = try rope(attn.kProj(h).reshaped([n, 1, hkv, d]), positions: positions, theta: theta, scaling: rotation)
-            let v = try attn.vProj(h).reshaped([n, 1, hkv, d])
+            let (q, k, v) = try attn.project(layer.inputLayernorm(x), positions: positions)
             let kv = LayerKV(k: k, v: v)
             for (row, s) in sequences.enumerated() {
                 cache.store(layer: l, kv, source: row, rows: 1, into: s, at: cache.lengths[s])
             }
             let o = cachedAttention(q: q, layer: l, sequences: sequences, cache: cache)
-            x = try x + attn.oProj(o.reshaped([n, 1, hq * d]))
-            x = try x + layer.mlp(layer.postAttentionLayernorm(x))
+            x = try layer.addAttention(x, attn.oProj(o.reshaped([n, 1, hq * d])))
+            x = try layer.addFeedForward(x)
         }
         for s in sequences { cache.lengths[s] += 1 }
         return try logits(body.norm(x).reshaped([n, c]))
     }
 
     /// Attention of one new query per sequence over [shared prefix keys, the sequence's own keys
-    /// (including the one just stored)].   q: (n, 1, Hq, D)  →  (n, 1, Hq, D)
+    /// (including the one just stored)], within layer `l`'s window.   q: (n, 1, Hq, D)  →  (n, 1, Hq, D)
     func cachedAttention(q: Tensor, layer l: Int, sequences: [Int], cache: SequenceCache) -> Tensor {
         let n = sequences.count, hq = config.headCount, hkv = config.kvHeadCount, d = config.headDim
         let group = hq / hkv, w = cache.rowWidth
-        let scale = 1 / Float(d).squareRoot()
+        let scale = config.attentionScale ?? 1 / Float(d).squareRoot()
         let out = Tensor.zeros([n, 1, hq, d])
-        let window = config.slidingWindow
+        let window = config.window(layer: l)
         let ok = cache.keys[l].data, ov = cache.values[l].data
         let qd = q.data, od = out.data
         let maxKeys = (cache.prefixLengths.max() ?? 0) + cache.capacity

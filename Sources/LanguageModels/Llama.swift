@@ -1,6 +1,7 @@
-// The Llama-family decoder (Llama, Mistral, Qwen2, SmolLM) built from NeuralNet modules, with
+// The Llama-family decoder (Llama, Mistral, Qwen2, SmolLM, Gemma 3) built from NeuralNet modules, with
 // checkpoint-named parameters. Training and prefill share `forward`; token-by-token decoding lives
-// in Generation.swift. Not a loader: see WeightLoading.swift.
+// in Generation.swift. Not a loader: see WeightLoading.swift. Gemma 3 is the same modules with the
+// config's switches on (scaled embedding, q/k norms, sandwich norms, GeGLU, local/global layers).
 import Autograd
 import Foundation
 import NeuralNet
@@ -32,59 +33,109 @@ public struct PastSegment {
 
 /// Grouped-query self-attention with RoPE.
 ///
-///     q = x·Wqᵀ (B,T,Hq,D)   k, v = x·Wkᵀ, x·Wvᵀ (B,T,Hkv,D)   → rope(q, k) → attention(past ++ new) → ·Woᵀ
+///     q = x·Wqᵀ (B,T,Hq,D)   k, v = x·Wkᵀ, x·Wvᵀ (B,T,Hkv,D)   → [q/k norm] → rope(q, k) → attention(past ++ new) → ·Woᵀ
+///
+/// Per layer: the window (nil: full causal), the RoPE base and schedule, and the score scale come from the
+/// config (`window(layer:)`, `ropeTheta(layer:)`, `attentionScale`); with `queryKeyNorm`, q and k get an
+/// RMSNorm over D (one (D) weight shared by the heads) before RoPE.
 public final class LlamaAttention: Module {
     @Child("q_proj") public var qProj: Linear
     @Child("k_proj") public var kProj: Linear
     @Child("v_proj") public var vProj: Linear
     @Child("o_proj") public var oProj: Linear
+    @Child("q_norm") public var qNorm: NeuralNet.RMSNorm?
+    @Child("k_norm") public var kNorm: NeuralNet.RMSNorm?
     let config: ModelConfig
     let scaling: RoPEScaling
+    /// This layer's attention window, RoPE base and score scale (nil: 1/√D).
+    let window: Int?
+    let theta: Float
+    let scale: Float?
 
-    init(config: ModelConfig, q: Linear, k: Linear, v: Linear, o: Linear) {
+    init(config: ModelConfig, layer: Int = 0, q: Linear, k: Linear, v: Linear, o: Linear,
+         qNorm: NeuralNet.RMSNorm? = nil, kNorm: NeuralNet.RMSNorm? = nil) {
         self.config = config
-        self.scaling = config.ropeRotation
+        self.scaling = config.ropeRotation(layer: layer)
+        window = config.window(layer: layer)
+        theta = Float(config.ropeTheta(layer: layer))
+        scale = config.attentionScale
         qProj = q; kProj = k; vProj = v; oProj = o
+        self.qNorm = qNorm; self.kNorm = kNorm
+    }
+
+    /// Rotated (and, with q/k norms, normalised) queries and keys and the values of x: (B, T, C) →
+    /// q (B, T, Hq, D), k and v (B, T, Hkv, D).
+    func project(_ x: Tensor, positions: [Int]) throws -> (q: Tensor, k: Tensor, v: Tensor) {
+        let b = x.shape[0], t = x.shape[1], d = config.headDim
+        var q = try qProj(x).reshaped([b, t, config.headCount, d])
+        var k = try kProj(x).reshaped([b, t, config.kvHeadCount, d])
+        let v = try vProj(x).reshaped([b, t, config.kvHeadCount, d])
+        if let qNorm { q = try qNorm(q) }
+        if let kNorm { k = try kNorm(k) }
+        q = try rope(q, positions: positions, theta: theta, scaling: scaling)
+        k = try rope(k, positions: positions, theta: theta, scaling: scaling)
+        return (q, k, v)
     }
 
     /// x: (B, T, C), positions of the T new tokens → (output (B, T, C), this call's rotated k/v).
     func callAsFunction(_ x: Tensor, positions: [Int], pasts: [AttentionPast]) throws -> (Tensor, LayerKV) {
         let b = x.shape[0], t = x.shape[1], d = config.headDim
-        let theta = Float(config.ropeTheta)
-        var q = try qProj(x).reshaped([b, t, config.headCount, d])
-        var k = try kProj(x).reshaped([b, t, config.kvHeadCount, d])
-        let v = try vProj(x).reshaped([b, t, config.kvHeadCount, d])
-        q = try rope(q, positions: positions, theta: theta, scaling: scaling)
-        k = try rope(k, positions: positions, theta: theta, scaling: scaling)
-        let o = try causalAttention(q: q, k: k, v: v, pasts: pasts, window: config.slidingWindow)
+        let (q, k, v) = try project(x, positions: positions)
+        let o = try causalAttention(q: q, k: k, v: v, pasts: pasts, window: window, scale: scale)
         return (try oProj(o.reshaped([b, t, config.headCount * d])), LayerKV(k: k, v: v))
     }
 }
 
-/// SwiGLU feed-forward:  down(silu(gate(x)) ⊙ up(x)).
+/// Gated feed-forward:  down(act(gate(x)) ⊙ up(x)), act = SiLU (SwiGLU) or tanh-GELU (GeGLU).
 public final class LlamaMLP: UnaryLayer {
     @Child("gate_proj") public var gateProj: Linear
     @Child("up_proj") public var upProj: Linear
     @Child("down_proj") public var downProj: Linear
-    init(gate: Linear, up: Linear, down: Linear) { gateProj = gate; upProj = up; downProj = down }
+    let activation: HiddenActivation
+    init(gate: Linear, up: Linear, down: Linear, activation: HiddenActivation = .silu) {
+        self.activation = activation; gateProj = gate; upProj = up; downProj = down
+    }
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try downProj(try silu(gateProj(x)) * upProj(x))
+        switch activation {
+        case .silu: try downProj(try silu(gateProj(x)) * upProj(x))
+        case .geluTanh: try downProj(try geluTanh(gateProj(x)) * upProj(x))
+        }
     }
 }
 
-/// One pre-norm block:  h = x + attn(norm₁(x));  y = h + mlp(norm₂(h)).
+/// One block. Pre-norm (Llama):  h = x + attn(norm₁(x));  y = h + mlp(norm₂(h)).
+/// Sandwich (Gemma 3, when the pre/post feed-forward norms are present):
+///     h = x + post_attention_norm(attn(input_norm(x)));  y = h + post_ff_norm(mlp(pre_ff_norm(h))).
+/// The checkpoint names follow HF: Llama's norm before the MLP is `post_attention_layernorm`; in Gemma 3 that
+/// key is the norm of the attention output and `pre_feedforward_layernorm` is the norm before the MLP.
 public final class LlamaDecoderLayer: Module {
     @Child("self_attn") public var selfAttn: LlamaAttention
     @Child("mlp") public var mlp: LlamaMLP
     @Child("input_layernorm") public var inputLayernorm: NeuralNet.RMSNorm
     @Child("post_attention_layernorm") public var postAttentionLayernorm: NeuralNet.RMSNorm
-    init(attention: LlamaAttention, mlp: LlamaMLP, inputNorm: NeuralNet.RMSNorm, postNorm: NeuralNet.RMSNorm) {
+    @Child("pre_feedforward_layernorm") public var preFeedforwardLayernorm: NeuralNet.RMSNorm?
+    @Child("post_feedforward_layernorm") public var postFeedforwardLayernorm: NeuralNet.RMSNorm?
+    init(attention: LlamaAttention, mlp: LlamaMLP, inputNorm: NeuralNet.RMSNorm, postNorm: NeuralNet.RMSNorm,
+         preFeedforwardNorm: NeuralNet.RMSNorm? = nil, postFeedforwardNorm: NeuralNet.RMSNorm? = nil) {
         selfAttn = attention; self.mlp = mlp; inputLayernorm = inputNorm; postAttentionLayernorm = postNorm
+        preFeedforwardLayernorm = preFeedforwardNorm; postFeedforwardLayernorm = postFeedforwardNorm
+    }
+    var isSandwich: Bool { preFeedforwardLayernorm != nil }
+
+    /// The residual stream after attention:  x + a (pre-norm) or x + post_attention_norm(a) (sandwich).
+    func addAttention(_ x: Tensor, _ a: Tensor) throws -> Tensor {
+        isSandwich ? try x + postAttentionLayernorm(a) : try x + a
+    }
+    /// The residual stream after the MLP:  h + mlp(norm₂(h)) or h + post_ff_norm(mlp(pre_ff_norm(h))).
+    func addFeedForward(_ h: Tensor) throws -> Tensor {
+        if let pre = preFeedforwardLayernorm, let post = postFeedforwardLayernorm {
+            return try h + post(mlp(pre(h)))
+        }
+        return try h + mlp(postAttentionLayernorm(h))
     }
     func callAsFunction(_ x: Tensor, positions: [Int], pasts: [AttentionPast]) throws -> (Tensor, LayerKV) {
         let (a, kv) = try selfAttn(inputLayernorm(x), positions: positions, pasts: pasts)
-        let h = try x + a
-        return (try h + mlp(postAttentionLayernorm(h)), kv)
+        return (try addFeedForward(addAttention(x, a)), kv)
     }
 }
 
@@ -157,7 +208,7 @@ public final class LlamaModel: Module {
         let starts = (0..<batch).map { b in pasts.reduce(0) { $0 + $1.seen(b) } }
         let positions = positions ?? (Set(starts).count == 1 ? Array(starts[0]..<(starts[0] + length))
                                                               : starts.flatMap { Array($0..<($0 + length)) })
-        var h = try body.embedTokens(ids, shape: [batch, length])
+        var h = try embed(ids, shape: [batch, length])
         var present: [LayerKV] = []
         present.reserveCapacity(body.layers.count)
         for (i, layer) in body.layers.enumerated() {
@@ -187,6 +238,14 @@ public final class LlamaModel: Module {
         return (try body.norm(h), present)
     }
 
+    /// Token embeddings (shape + [C]), times the config's embedding scale when it has one (Gemma: √C, rounded
+    /// to Float as HF rounds it to the weight's dtype).
+    func embed(_ ids: [Int32], shape: [Int]) throws -> Tensor {
+        let h = try body.embedTokens(ids, shape: shape)
+        guard let s = config.embeddingScale else { return h }
+        return h * Float(s)
+    }
+
     /// Logits (…, V) of final hidden states (…, C): lm_head, or the tied embedding table.
     public func logits(_ hidden: Tensor) throws -> Tensor {
         if let lmHead { return try lmHead(hidden) }
@@ -195,6 +254,12 @@ public final class LlamaModel: Module {
 }
 
 extension ModelConfig {
+    /// The rotation schedule of layer `i`: local layers with a base of their own are not rescaled (HF Gemma 3's
+    /// `rotary_emb_local`), every other layer uses `ropeRotation`.
+    public func ropeRotation(layer i: Int) -> RoPEScaling {
+        isLocal(layer: i) && localRopeTheta != nil ? .none : ropeRotation
+    }
+
     /// The rotation schedule our RoPE kernel applies for this config's HF `rope_scaling`.
     /// llama3: HF `_compute_llama3_parameters` (wavelength-dependent division of the frequencies).
     public var ropeRotation: RoPEScaling {

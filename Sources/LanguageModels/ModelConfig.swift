@@ -1,5 +1,7 @@
-// The shape of a Llama-family model (llama, mistral, qwen2), built from GGUF metadata or HF config.json.
-// A plain value: no tensors, no weights. Unknown architectures are refused by name.
+// The shape of a Llama-family model (llama, mistral, qwen2, gemma3), built from GGUF metadata or HF config.json.
+// A plain value: no tensors, no weights. Unknown architectures are refused by name. Gemma 3's departures
+// from Llama are fields of their own (embedding scale, (1 + w) norms, sandwich norms, q/k norms, GeGLU,
+// attention scale, local/global layers), so the model code reads them instead of comparing names.
 
 import Foundation
 import ModelFormats
@@ -15,6 +17,12 @@ public enum RopeScaling: Codable, Sendable, Equatable {
     case frequencyFactors([Double])
 }
 
+/// The MLP's gate activation: SwiGLU (Llama) or GeGLU with the tanh-approximated GELU (Gemma).
+public enum HiddenActivation: String, Codable, Sendable, Equatable {
+    case silu
+    case geluTanh = "gelu_pytorch_tanh"
+}
+
 public struct ModelConfigError: Error, CustomStringConvertible, Equatable {
     public var source: String
     public var reason: String
@@ -27,7 +35,7 @@ public struct ModelConfigError: Error, CustomStringConvertible, Equatable {
 ///     cfg.headDim            // 64 for SmolLM2-135M
 public struct ModelConfig: Codable, Sendable, Equatable {
     /// Architectures whose weights map onto our Llama implementation.
-    public static let supportedArchitectures = ["llama", "mistral", "qwen2"]
+    public static let supportedArchitectures = ["llama", "mistral", "qwen2", "gemma3"]
 
     public var architecture: String
     public var vocabSize: Int
@@ -49,11 +57,33 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Qwen2 has biases on q/k/v projections.
     public var attentionBias: Bool
 
+    // Gemma 3 (all off for llama, mistral, qwen2)
+    /// Embeddings are multiplied by this (Gemma: √hidden, HF `Gemma3TextScaledWordEmbedding`).
+    public var embeddingScale: Double?
+    /// RMSNorm multiplies by (1 + w) with w the checkpoint's weight (HF Gemma convention). The loader adds
+    /// the 1 to every norm weight once, so the norm layers themselves stay `x̂ ⊙ w`.
+    public var normAddsOne: Bool
+    /// Norms on both sides of attention and MLP:  h = x + norm(attn(norm(x)));  y = h + norm(mlp(norm(h))).
+    public var sandwichNorms: Bool
+    /// Per-head RMSNorm (over D) of queries and keys before RoPE.
+    public var queryKeyNorm: Bool
+    /// The MLP gate's activation.
+    public var activation: HiddenActivation
+    /// Attention scores are scaled by this^-½ (Gemma `query_pre_attn_scalar`); nil: the head dim.
+    public var queryPreAttentionScalar: Double?
+    /// With a sliding window: every n-th layer (n−1, 2n−1, …) is global (full attention, `ropeTheta`),
+    /// the others local (window, `localRopeTheta`). nil: every layer uses the window (Mistral).
+    public var slidingWindowPattern: Int?
+    /// RoPE base of the local layers (Gemma 3: 10,000); nil: `ropeTheta`.
+    public var localRopeTheta: Double?
+
     public init(architecture: String, vocabSize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int,
                 headCount: Int, kvHeadCount: Int? = nil, headDim: Int? = nil, rmsNormEps: Double = 1e-5,
                 ropeTheta: Double = 10_000, ropeScaling: RopeScaling? = nil, tiedEmbeddings: Bool = false,
                 slidingWindow: Int? = nil, maxPositions: Int = 2048, bosTokenId: Int? = nil, eosTokenId: Int? = nil,
-                attentionBias: Bool? = nil) throws {
+                attentionBias: Bool? = nil, embeddingScale: Double? = nil, normAddsOne: Bool = false,
+                sandwichNorms: Bool = false, queryKeyNorm: Bool = false, activation: HiddenActivation = .silu,
+                queryPreAttentionScalar: Double? = nil, slidingWindowPattern: Int? = nil, localRopeTheta: Double? = nil) throws {
         guard Self.supportedArchitectures.contains(architecture) else {
             throw ModelConfigError(source: "model config", reason: "unsupported architecture '\(architecture)' (supported: \(Self.supportedArchitectures.joined(separator: ", ")))")
         }
@@ -66,6 +96,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.tiedEmbeddings = tiedEmbeddings; self.slidingWindow = slidingWindow; self.maxPositions = maxPositions
         self.bosTokenId = bosTokenId; self.eosTokenId = eosTokenId
         self.attentionBias = attentionBias ?? (architecture == "qwen2")
+        self.embeddingScale = embeddingScale; self.normAddsOne = normAddsOne; self.sandwichNorms = sandwichNorms
+        self.queryKeyNorm = queryKeyNorm; self.activation = activation; self.queryPreAttentionScalar = queryPreAttentionScalar
+        self.slidingWindowPattern = slidingWindowPattern; self.localRopeTheta = localRopeTheta
         try validate()
     }
 
@@ -79,7 +112,24 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         guard headCount % kvHeadCount == 0 else { throw bad("\(headCount) heads are not a multiple of \(kvHeadCount) KV heads") }
         guard headDim % 2 == 0 else { throw bad("head dim \(headDim) is odd (RoPE rotates pairs)") }
         guard rmsNormEps > 0, ropeTheta > 0 else { throw bad("rms eps \(rmsNormEps) / rope theta \(ropeTheta) must be positive") }
+        if let w = slidingWindow, w < 1 { throw bad("sliding window \(w) must be ≥ 1") }
+        if let n = slidingWindowPattern, n < 1 { throw bad("sliding window pattern \(n) must be ≥ 1") }
+        if let s = queryPreAttentionScalar, !(s > 0) { throw bad("query_pre_attn_scalar \(s) must be positive") }
+        if let t = localRopeTheta, !(t > 0) { throw bad("local rope theta \(t) must be positive") }
     }
+
+    /// Whether layer `i` attends within the sliding window (Mistral: every layer; Gemma 3: five in six).
+    public func isLocal(layer i: Int) -> Bool {
+        guard slidingWindow != nil else { return false }
+        guard let n = slidingWindowPattern else { return true }
+        return (i + 1) % n != 0
+    }
+    /// The attention window of layer `i` (nil: full causal attention).
+    public func window(layer i: Int) -> Int? { isLocal(layer: i) ? slidingWindow : nil }
+    /// The RoPE base of layer `i`.
+    public func ropeTheta(layer i: Int) -> Double { isLocal(layer: i) ? (localRopeTheta ?? ropeTheta) : ropeTheta }
+    /// The attention score scale when it is not 1/√D (nil: the kernel's default 1/√D).
+    public var attentionScale: Float? { queryPreAttentionScalar.map { Float(1 / $0.squareRoot()) } }
 
     /// From GGUF metadata (`{arch}.embedding_length`, `{arch}.block_count`, …). Tied embeddings when the
     /// file has no `output.weight`.
@@ -118,13 +168,26 @@ public struct ModelConfig: Codable, Sendable, Equatable {
                       maxPositions: m["\(arch).context_length"]?.int ?? 2048,
                       bosTokenId: m["tokenizer.ggml.bos_token_id"]?.int, eosTokenId: m["tokenizer.ggml.eos_token_id"]?.int,
                       attentionBias: gguf.tensor(named: "blk.0.attn_q.bias") != nil)
+        if arch == "gemma3" {
+            // What the GGUF does not store, as llama.cpp (`LLM_ARCH_GEMMA3` in llama-model.cpp) and HF's
+            // Gemma3TextConfig fix it for the 270M–12B models: one global layer in six
+            // (`set_swa_pattern(6)`, `sliding_window_pattern = 6`), local RoPE base 10,000
+            // (`rope_freq_base_train_swa`, `rope_local_base_freq`), scores scaled by head_dim^-½
+            // (`query_pre_attn_scalar` = 256 = head_dim of the 270M model).
+            embeddingScale = Double(hidden).squareRoot()
+            normAddsOne = true; sandwichNorms = true; queryKeyNorm = true; activation = .geluTanh
+            queryPreAttentionScalar = Double(headDim)
+            slidingWindowPattern = 6
+            localRopeTheta = 10_000
+            try validate()
+        }
     }
 
     /// From a decoded HF config.json (`model_type` llama / mistral / qwen2).
     public init(hf c: HFConfig, source: String = "config.json") throws {
         guard let arch = c.modelType else { throw ModelConfigError(source: source, reason: "no model_type") }
-        guard Self.supportedArchitectures.contains(arch) else {
-            throw ModelConfigError(source: source, reason: "unsupported architecture '\(arch)' (supported: \(Self.supportedArchitectures.joined(separator: ", ")))")
+        guard Self.supportedArchitectures.contains(arch), arch != "gemma3" else {
+            throw ModelConfigError(source: source, reason: "unsupported architecture '\(arch)' in config.json (supported: llama, mistral, qwen2; gemma3 loads from GGUF)")
         }
         func need(_ v: Int?, _ k: String) throws -> Int {
             guard let v else { throw ModelConfigError(source: source, reason: "\(k) is missing") }

@@ -40,20 +40,32 @@ public enum GGUFTensorNames {
         "output_norm.weight": "model.norm.weight",
         "output.weight": "lm_head.weight",
     ]
+    /// Gemma 3's block tensors where they differ from Llama's (llama.cpp `LLM_ARCH_GEMMA3` tensor names):
+    /// its `ffn_norm` is the norm before the MLP (HF `pre_feedforward_layernorm`), and the attention output,
+    /// the MLP output, queries and keys have norms of their own.
+    static let gemma3LayerParts: [(hf: String, gguf: String)] = [
+        ("post_attention_layernorm.weight", "post_attention_norm.weight"),
+        ("pre_feedforward_layernorm.weight", "ffn_norm.weight"),
+        ("post_feedforward_layernorm.weight", "post_ffw_norm.weight"),
+        ("self_attn.q_norm.weight", "attn_q_norm.weight"),
+        ("self_attn.k_norm.weight", "attn_k_norm.weight"),
+    ]
     /// Tensors a GGUF may hold that the model recomputes (llama3 rope frequencies).
     static let derived: Set<String> = ["rope_freqs.weight"]
 
-    /// The HF name of a GGUF tensor, or nil when it is not a Llama tensor.
-    public static func hfName(_ gguf: String) -> String? {
+    /// The HF name of a GGUF tensor of `architecture`, or nil when it is not a tensor of that model.
+    public static func hfName(_ gguf: String, architecture: String = "llama") -> String? {
         if let g = global[gguf] { return g }
         let parts = gguf.split(separator: ".", maxSplits: 2)
         guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]) else { return nil }
-        guard let hf = layerParts.first(where: { $0.gguf == parts[2] })?.hf else { return nil }
+        let table = architecture == "gemma3" ? gemma3LayerParts + layerParts : layerParts
+        guard let hf = table.first(where: { $0.gguf == parts[2] })?.hf else { return nil }
         return "model.layers.\(layer).\(hf)"
     }
 }
 
-/// A GGUF checkpoint seen through HF names; q/k rows are un-permuted back to the half-split order.
+/// A GGUF checkpoint seen through HF names and conventions: q/k rows are un-permuted back to the half-split
+/// order (llama, mistral); Gemma's norm weights are returned as w, not the 1 + w llama.cpp's converter stores.
 public final class GGUFWeights: WeightSource {
     public let file: GGUFFile
     public let config: ModelConfig
@@ -64,7 +76,7 @@ public final class GGUFWeights: WeightSource {
         self.file = file
         self.config = config
         for t in file.tensors where !GGUFTensorNames.derived.contains(t.name) {
-            guard let hf = GGUFTensorNames.hfName(t.name) else {
+            guard let hf = GGUFTensorNames.hfName(t.name, architecture: config.architecture) else {
                 throw WeightLoadingError(source: file.path, reason: "tensor '\(t.name)' is not part of a \(config.architecture) model")
             }
             byHF[hf] = t
@@ -75,6 +87,9 @@ public final class GGUFWeights: WeightSource {
     public func floats(_ name: String) throws -> [Float] {
         guard let info = byHF[name] else { throw WeightLoadingError(source: file.path, reason: "no tensor for \(name)") }
         let values = file.floats(info)
+        // llama.cpp's converter stores Gemma's norm weights as 1 + w (convert_hf_to_gguf.py, Gemma3Model:
+        // `data_torch + 1` for every "norm.weight"); HF holds w (transformers' GGUF loader subtracts the 1, as here).
+        if config.normAddsOne && name.hasSuffix("norm.weight") { return values.map { $0 - 1 } }
         // llama.cpp's converter interleaves q/k rows for its rotary kernel (llama architecture only).
         guard config.architecture == "llama" || config.architecture == "mistral" else { return values }
         let rows = info.shape[0], cols = info.shape.count > 1 ? info.shape[1] : 1
@@ -152,26 +167,37 @@ extension LlamaModel {
             return try linear(name, w, b)
         }
         let eps = Float(c.rmsNormEps), hd = c.headDim
+        /// An RMSNorm from its checkpoint weight; with `normAddsOne` (Gemma: y = x̂ ⊙ (1 + w)) the 1 is added
+        /// to the weight here, once, so the layer computes x̂ ⊙ w' with w' = 1 + w.
+        func normLayer(_ name: String, _ dim: Int) throws -> NeuralNet.RMSNorm {
+            let w = try take(name, [dim])
+            return NeuralNet.RMSNorm(weight: c.normAddsOne ? w + 1 : w, eps: eps)
+        }
         let embed = Embedding(table: try take("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize]))
         var layers: [LlamaDecoderLayer] = []
         for i in 0..<c.layerCount {
             let p = "model.layers.\(i)"
             let attention = LlamaAttention(
-                config: c,
+                config: c, layer: i,
                 q: try proj("\(p).self_attn.q_proj", out: c.headCount * hd, in: c.hiddenSize, bias: c.attentionBias),
                 k: try proj("\(p).self_attn.k_proj", out: c.kvHeadCount * hd, in: c.hiddenSize, bias: c.attentionBias),
                 v: try proj("\(p).self_attn.v_proj", out: c.kvHeadCount * hd, in: c.hiddenSize, bias: c.attentionBias),
-                o: try proj("\(p).self_attn.o_proj", out: c.hiddenSize, in: c.headCount * hd, bias: false))
+                o: try proj("\(p).self_attn.o_proj", out: c.hiddenSize, in: c.headCount * hd, bias: false),
+                qNorm: c.queryKeyNorm ? try normLayer("\(p).self_attn.q_norm.weight", hd) : nil,
+                kNorm: c.queryKeyNorm ? try normLayer("\(p).self_attn.k_norm.weight", hd) : nil)
             let mlp = LlamaMLP(
                 gate: try proj("\(p).mlp.gate_proj", out: c.intermediateSize, in: c.hiddenSize, bias: false),
                 up: try proj("\(p).mlp.up_proj", out: c.intermediateSize, in: c.hiddenSize, bias: false),
-                down: try proj("\(p).mlp.down_proj", out: c.hiddenSize, in: c.intermediateSize, bias: false))
+                down: try proj("\(p).mlp.down_proj", out: c.hiddenSize, in: c.intermediateSize, bias: false),
+                activation: c.activation)
             layers.append(LlamaDecoderLayer(
                 attention: attention, mlp: mlp,
-                inputNorm: NeuralNet.RMSNorm(weight: try take("\(p).input_layernorm.weight", [c.hiddenSize]), eps: eps),
-                postNorm: NeuralNet.RMSNorm(weight: try take("\(p).post_attention_layernorm.weight", [c.hiddenSize]), eps: eps)))
+                inputNorm: try normLayer("\(p).input_layernorm.weight", c.hiddenSize),
+                postNorm: try normLayer("\(p).post_attention_layernorm.weight", c.hiddenSize),
+                preFeedforwardNorm: c.sandwichNorms ? try normLayer("\(p).pre_feedforward_layernorm.weight", c.hiddenSize) : nil,
+                postFeedforwardNorm: c.sandwichNorms ? try normLayer("\(p).post_feedforward_layernorm.weight", c.hiddenSize) : nil))
         }
-        let norm = NeuralNet.RMSNorm(weight: try take("model.norm.weight", [c.hiddenSize]), eps: eps)
+        let norm = try normLayer("model.norm.weight", c.hiddenSize)
         let head = c.tiedEmbeddings ? nil : try proj("lm_head", out: c.vocabSize, in: c.hiddenSize, bias: false)
         if c.tiedEmbeddings, weights.shape("lm_head.weight") != nil {
             // Some tied checkpoints still store the head; it must equal the embedding, so it is not loaded.

@@ -1,4 +1,4 @@
-// Decoding of GGML tensor data (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K) to Float32: a scalar
+// Decoding of GGML tensor data (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) to Float32: a scalar
 // `_ref`-style reference per type (the oracle) and a fast path per type. Not an encoder, not a matmul.
 //
 // Bit layouts follow ggml's dequantize_row_* (ggml-quants.c); comments give the formula per type.
@@ -84,6 +84,22 @@ public enum GGMLDecoder {
                 let q = j < 16 ? Int(b[4 + j] & 0x0F) : Int(b[4 + j - 16] >> 4)
                 dst[i] = ggmlHalfToFloat(u16(b, 0)) * Float(q) + ggmlHalfToFloat(u16(b, 2))
             }
+        case .q5_0:
+            // q[j] = (qs[j] & 15) | bit j of qh << 4,  q[j+16] = (qs[j] >> 4) | bit j+16 of qh << 4;  x = d · (q − 16)
+            for i in 0..<count {
+                let b = p + (i / 32) * bs, j = i % 32
+                let lo = j < 16 ? Int(b[6 + j] & 0x0F) : Int(b[6 + j - 16] >> 4)
+                let hi = Int(b[2 + j / 8] >> UInt8(j % 8)) & 1
+                dst[i] = ggmlHalfToFloat(u16(b, 0)) * Float((lo | hi << 4) - 16)
+            }
+        case .q5_1:
+            // q as Q5_0 (qh at bytes 4–7, qs from byte 8);  x = d · q + m
+            for i in 0..<count {
+                let b = p + (i / 32) * bs, j = i % 32
+                let lo = j < 16 ? Int(b[8 + j] & 0x0F) : Int(b[8 + j - 16] >> 4)
+                let hi = Int(b[4 + j / 8] >> UInt8(j % 8)) & 1
+                dst[i] = ggmlHalfToFloat(u16(b, 0)) * Float(lo | hi << 4) + ggmlHalfToFloat(u16(b, 2))
+            }
         case .q4_K:
             // 8 sub-blocks of 32; sub-block s uses the low (s even) or high (s odd) nibbles of
             // qs[32·(s/2) ..< 32·(s/2)+32]; x = d·sc_s · q − dmin·m_s.
@@ -93,6 +109,18 @@ public enum GGMLDecoder {
                 let (sc, m) = q4KScaleMin(s, b + 4)
                 let byte = b[16 + 32 * (s / 2) + l]
                 let q = s % 2 == 0 ? byte & 0x0F : byte >> 4
+                dst[i] = ggmlHalfToFloat(u16(b, 0)) * Float(sc) * Float(q) - ggmlHalfToFloat(u16(b, 2)) * Float(m)
+            }
+        case .q5_K:
+            // As Q4_K (scales at 4, nibbles at 48) with a fifth bit: element l of sub-block s adds
+            // 16 when bit s of qh[l] (byte 16 + l) is set; x = d·sc_s · q − dmin·m_s.
+            for i in 0..<count {
+                let b = p + (i / 256) * bs, j = i % 256
+                let s = j / 32, l = j % 32
+                let (sc, m) = q4KScaleMin(s, b + 4)
+                let byte = b[48 + 32 * (s / 2) + l]
+                let lo = s % 2 == 0 ? byte & 0x0F : byte >> 4
+                let q = lo | ((b[16 + l] >> UInt8(s)) & 1) << 4
                 dst[i] = ggmlHalfToFloat(u16(b, 0)) * Float(sc) * Float(q) - ggmlHalfToFloat(u16(b, 2)) * Float(m)
             }
         case .q6_K:
@@ -175,6 +203,34 @@ public enum GGMLDecoder {
                     }
                 }
             }
+        case .q5_0:
+            halfTable.withUnsafeBufferPointer { t in
+                for ib in 0..<nb {
+                    let b = p + ib * bs, o = y + ib * 32
+                    let d = t[Int(u16(b, 0))]
+                    let qh = UInt32(b[2]) | UInt32(b[3]) << 8 | UInt32(b[4]) << 16 | UInt32(b[5]) << 24
+                    let q = b + 6
+                    for j in 0..<16 {
+                        let h0 = Int32((qh >> UInt32(j)) << 4 & 0x10), h1 = Int32((qh >> UInt32(j + 12)) & 0x10)
+                        o[j] = d * Float((Int32(q[j] & 0x0F) | h0) - 16)
+                        o[j + 16] = d * Float((Int32(q[j] >> 4) | h1) - 16)
+                    }
+                }
+            }
+        case .q5_1:
+            halfTable.withUnsafeBufferPointer { t in
+                for ib in 0..<nb {
+                    let b = p + ib * bs, o = y + ib * 32
+                    let d = t[Int(u16(b, 0))], m = t[Int(u16(b, 2))]
+                    let qh = UInt32(b[4]) | UInt32(b[5]) << 8 | UInt32(b[6]) << 16 | UInt32(b[7]) << 24
+                    let q = b + 8
+                    for j in 0..<16 {
+                        let h0 = Int32((qh >> UInt32(j)) << 4 & 0x10), h1 = Int32((qh >> UInt32(j + 12)) & 0x10)
+                        o[j] = d * Float(Int32(q[j] & 0x0F) | h0) + m
+                        o[j + 16] = d * Float(Int32(q[j] >> 4) | h1) + m
+                    }
+                }
+            }
         case .q4_K:
             halfTable.withUnsafeBufferPointer { t in
                 for ib in 0..<nb {
@@ -188,6 +244,23 @@ public enum GGMLDecoder {
                         let qq = q + 32 * pair, oo = o + 64 * pair
                         for l in 0..<32 { oo[l] = d1 * Float(qq[l] & 0x0F) - c1 }
                         for l in 0..<32 { oo[l + 32] = d2 * Float(qq[l] >> 4) - c2 }
+                    }
+                }
+            }
+        case .q5_K:
+            halfTable.withUnsafeBufferPointer { t in
+                for ib in 0..<nb {
+                    let b = p + ib * bs, o = y + ib * 256
+                    let d = t[Int(u16(b, 0))], dmin = t[Int(u16(b, 2))]
+                    let sc = b + 4, qh = b + 16, q = b + 48
+                    for pair in 0..<4 {
+                        let (s1, m1) = q4KScaleMin(2 * pair, sc), (s2, m2) = q4KScaleMin(2 * pair + 1, sc)
+                        let d1 = d * Float(s1), c1 = dmin * Float(m1)
+                        let d2 = d * Float(s2), c2 = dmin * Float(m2)
+                        let u1 = UInt8(1) << UInt8(2 * pair), u2 = UInt8(2) << UInt8(2 * pair)
+                        let qq = q + 32 * pair, oo = o + 64 * pair
+                        for l in 0..<32 { oo[l] = d1 * Float((qq[l] & 0x0F) | (qh[l] & u1 != 0 ? 16 : 0)) - c1 }
+                        for l in 0..<32 { oo[l + 32] = d2 * Float((qq[l] >> 4) | (qh[l] & u2 != 0 ? 16 : 0)) - c2 }
                     }
                 }
             }

@@ -33,8 +33,10 @@ public struct BPEModel: Sendable {
         pairs = p
     }
 
-    /// SentencePiece BPE (llama.cpp `llm_tokenizer_spm`): every token of ≥ 2 characters that splits into two
-    /// vocabulary tokens is a merge; pairs rank by the merged token's score, higher first.
+    /// SentencePiece BPE (llama.cpp `llm_tokenizer_spm`): every token of ≥ 2 Unicode scalars that splits into two
+    /// vocabulary tokens is a merge; pairs rank by the merged token's score, higher first. Tokens split at
+    /// scalars, not grapheme clusters, because encoding starts from one symbol per scalar: "▁❤️" (▁, U+2764,
+    /// U+FE0F) is the merge of "▁❤" and "\u{FE0F}" though it is two Characters.
     public init(tokens: [String], scores: [Float]) {
         self.tokens = tokens
         var t2i: [String: Int32] = [:]
@@ -45,10 +47,11 @@ public struct BPEModel: Sendable {
         let rankOf = Dictionary(uniqueKeysWithValues: distinct.enumerated().map { ($1, Int32($0)) })
         var p: [UInt64: (rank: Int32, merged: Int32)] = [:]
         for (i, t) in tokens.enumerated() {
-            let chars = Array(t)
-            guard chars.count >= 2 else { continue }
-            for cut in 1..<chars.count {
-                guard let l = t2i[String(chars[..<cut])], let r = t2i[String(chars[cut...])] else { continue }
+            let scalars = Array(t.unicodeScalars)
+            guard scalars.count >= 2 else { continue }
+            for cut in 1..<scalars.count {
+                guard let l = t2i[String(String.UnicodeScalarView(scalars[..<cut]))],
+                      let r = t2i[String(String.UnicodeScalarView(scalars[cut...]))] else { continue }
                 let key = UInt64(UInt32(l)) << 32 | UInt64(UInt32(r))
                 let rank = rankOf[scores[i]]!
                 if let old = p[key], old.rank <= rank { continue }

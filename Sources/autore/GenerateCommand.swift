@@ -32,7 +32,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let m = try LoadedModel(choice.model)
-        let ids = m.tokenizer.encode(try m.render(prompt, chat: chat))
+        let ids = m.promptIds(try m.render(prompt, chat: chat))
         let start = Date()
         let out = try m.model.generate(prompt: ids, options: GenerationOptions(
             maxNewTokens: maxNewTokens, sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP),
@@ -63,7 +63,7 @@ struct LogitsCommand: ParsableCommand {
 
     func run() throws {
         let m = try LoadedModel(choice.model)
-        let ids = m.tokenizer.encode(text)
+        let ids = m.promptIds(text)
         guard !ids.isEmpty else { throw ValidationError("the text has no tokens") }
         let logits = try withNoGrad {
             try m.model.logits(m.model.forward(ids: ids.map(Int32.init), batch: 1, length: ids.count).hidden)

@@ -81,6 +81,17 @@ struct InspectCommand: ParsableCommand {
             print("  architecture: \(config.architecture)")
             print("  config: vocab \(config.vocabSize), hidden \(config.hiddenSize), intermediate \(config.intermediateSize), layers \(config.layerCount), heads \(config.headCount) (kv \(config.kvHeadCount), dim \(config.headDim))")
             print("          rms eps \(config.rmsNormEps), rope theta \(config.ropeTheta)\(config.ropeScaling.map { ", rope scaling \($0)" } ?? ""), max positions \(config.maxPositions), tied embeddings \(config.tiedEmbeddings)\(config.slidingWindow.map { ", sliding window \($0)" } ?? ""), bos \(config.bosTokenId.map(String.init) ?? "-"), eos \(config.eosTokenId.map(String.init) ?? "-")")
+            if let n = config.slidingWindowPattern, let w = config.slidingWindow {
+                print("          local layers: window \(w), rope theta \(config.localRopeTheta ?? config.ropeTheta); every \(n)th layer global")
+            }
+            var extras: [String] = []
+            if let s = config.embeddingScale { extras.append("embedding × \(String(format: "%.4f", s))") }
+            if config.normAddsOne { extras.append("norms × (1 + w)") }
+            if config.sandwichNorms { extras.append("norms before and after attention and MLP") }
+            if config.queryKeyNorm { extras.append("q/k norms") }
+            if config.activation != .silu { extras.append("MLP activation \(config.activation.rawValue)") }
+            if let q = config.queryPreAttentionScalar { extras.append("query_pre_attn_scalar \(q)") }
+            if !extras.isEmpty { print("          " + extras.joined(separator: ", ")) }
         }
         if let configError { print("  config: \(configError)") }
         if let order = out["metadata_order"] as? [String], let meta = out["metadata"] as? [String: String] {

@@ -8,7 +8,7 @@ import Tokenization
 
 /// `--model`, shared by the commands that run a base model.
 struct ModelChoice: ParsableArguments {
-    @Option(help: "A .gguf file or a checkpoint directory (default: SmolLM2-135M-Instruct from the cache).")
+    @Option(help: "A .gguf file, a checkpoint directory, or a cached model: smollm2 (SmolLM2-135M-Instruct, the default) or gemma3 (Gemma 3 270M).")
     var model: String?
 }
 

@@ -119,7 +119,7 @@ func softmaxRef(_ x: [Double], cols c: Int, log: Bool) -> [Double] {
 
 /// Attention in Double: q (B,T,Hq,D), k/v (B,T,Hkv,D), past (Bp,P,Hkv,D).
 func attentionRef(_ q: [Double], _ k: [Double], _ v: [Double], _ pk: [Double]?, _ pv: [Double]?,
-                  b: Int, t: Int, hq: Int, hkv: Int, d: Int, p: Int, pb: Int, window: Int?) -> [Double] {
+                  b: Int, t: Int, hq: Int, hkv: Int, d: Int, p: Int, pb: Int, window: Int?, scale: Double? = nil) -> [Double] {
     var out = [Double](repeating: 0, count: b * t * hq * d)
     func kv(_ new: [Double], _ past: [Double]?, _ bi: Int, _ j: Int, _ h: Int, _ c: Int) -> Double {
         if j < p { return past![(((pb == 1 ? 0 : bi) * p + j) * hkv + h) * d + c] }
@@ -131,7 +131,7 @@ func attentionRef(_ q: [Double], _ k: [Double], _ v: [Double], _ pk: [Double]?, 
         for j in 0...pos where window.map({ pos - j < $0 }) ?? true {
             var s = 0.0
             for c in 0..<d { s += q[((bi * t + i) * hq + h) * d + c] * kv(k, pk, bi, j, hk, c) }
-            js.append(j); sc.append(s / Double(d).squareRoot())
+            js.append(j); sc.append(scale.map { s * $0 } ?? s / Double(d).squareRoot())
         }
         let m = sc.max()!; let e = sc.map { Foundation.exp($0 - m) }; let z = e.reduce(0, +)
         for (n, j) in js.enumerated() { for c in 0..<d { out[((bi * t + i) * hq + h) * d + c] += e[n] / z * kv(v, pv, bi, j, hk, c) } }

@@ -28,6 +28,17 @@ import Testing
         try gradCheck("scalar ops", [x], { (2 - $0[0] * 3 + 1) / 4 }, ref: { $0[0].map { (2 - $0 * 3 + 1) / 4 } })
     }
 
+    /// GELU with the tanh approximation (Gemma's GeGLU), against the formula in Double; x spans both tails.
+    @Test func geluTanh() throws {
+        let x = det([3, 7], scale: 1.6)
+        let c = (2 / Double.pi).squareRoot()
+        try gradCheck("geluTanh", [x], { $0[0].geluTanh() }, ref: {
+            $0[0].map { 0.5 * $0 * (1 + Foundation.tanh(c * ($0 + 0.044715 * $0 * $0 * $0))) } })
+        // far tails: x for large x, 0 for very negative x
+        let tails = try Tensor([-12, -6, 0, 6, 12], shape: [5]).geluTanh().scalars
+        #expect(tails[0] == 0 && abs(tails[1]) < 1e-6 && tails[2] == 0 && abs(tails[3] - 6) < 1e-5 && tails[4] == 12)
+    }
+
     @Test func reductions() throws {
         let s = [2, 3, 4], x = det(s)
         for axes in [[0], [1], [2], [0, 2], [0, 1, 2]] {
@@ -196,6 +207,19 @@ import Testing
             } })
     }
 
+    /// Per-head RMSNorm of queries and keys (Gemma 3): rmsNorm over the last axis of (B, T, H, D) with one (D)
+    /// weight shared by all heads; the weight's gradient sums over batch, time and heads.
+    @Test func perHeadRMSNorm() throws {
+        let (b, t, h, d) = (2, 3, 2, 4)
+        let x = det([b, t, h, d], offset: 1), w = det([d], offset: 5) + 1
+        try gradCheck("per-head rmsNorm", [x, w], { try Autograd.rmsNorm($0[0], weight: $0[1], eps: 1e-6) }, ref: { v in
+            (0..<(b * t * h)).flatMap { r -> [Double] in
+                let row = v[0][(r * d)..<(r * d + d)]
+                let rs = 1 / (row.reduce(0) { $0 + $1 * $1 } / Double(d) + 1e-6).squareRoot()
+                return row.enumerated().map { $0.element * rs * v[1][$0.offset] }
+            } })
+    }
+
     @Test func rmsNormFastEqualsNaiveOddSizes() throws {
         for (rows, c) in [(1, 1), (3, 17), (63, 127), (127, 63)] {
             let x = det([rows, c], offset: c), w = det([c], offset: 1)
@@ -283,6 +307,18 @@ import Testing
         }, ref: { x in
             attentionRef(x[0], x[1], x[2], c.p > 0 ? x[3] : nil, c.p > 0 ? x[4] : nil,
                          b: c.b, t: c.t, hq: c.hq, hkv: c.hkv, d: c.d, p: c.p, pb: c.pb, window: c.window)
+        })
+    }
+
+    /// An explicit score scale (Gemma: query_pre_attn_scalar^-½ instead of 1/√D), with a window and a past.
+    @Test func explicitScale() throws {
+        let (b, t, hq, hkv, d, p) = (2, 5, 4, 2, 4, 3)
+        let ins = [det([b, t, hq, d], offset: 1), det([b, t, hkv, d], offset: 2), det([b, t, hkv, d], offset: 3),
+                   det([1, p, hkv, d], offset: 4), det([1, p, hkv, d], offset: 5)]
+        try gradCheck("attention scale 0.3", ins, {
+            try causalAttention(q: $0[0], k: $0[1], v: $0[2], past: (k: $0[3], v: $0[4]), window: 4, scale: 0.3)
+        }, ref: { x in
+            attentionRef(x[0], x[1], x[2], x[3], x[4], b: b, t: t, hq: hq, hkv: hkv, d: d, p: p, pb: 1, window: 4, scale: 0.3)
         })
     }
 

@@ -162,6 +162,46 @@ func sampleWriter() -> GGUFTestWriter {
         }
     }
 
+    static let gemmaPath: String = {
+        let home = ProcessInfo.processInfo.environment["AUTORE_HOME"] ?? (NSHomeDirectory() + "/.cache/autore")
+        return home + "/models/gemma-3-270m-q4_k_m.gguf"
+    }()
+
+    @Test func fiveBitBlocksMatchGGUFPy() throws {
+        let blocks = try fixtureJSON("ggml_blocks_5bit.json")["blocks"] as! [[String: Any]]
+        #expect(blocks.map { $0["type"] as! String } == ["Q5_0", "Q5_1", "Q5_K"])
+        for b in blocks {
+            let type = try #require(GGMLType.allCases.first { $0.description == b["type"] as! String })
+            let bytes = (b["bytes"] as! [Int]).map(UInt8.init)
+            let want = (b["values"] as! [Double]).map(Float.init)
+            #expect(want.count == 3 * type.traits.blockSize)
+            #expect(GGMLDecoder.decodeReference(type, bytes: bytes, count: want.count) == want, "\(type) reference")
+            #expect(GGMLDecoder.decode(type, bytes: bytes, count: want.count) == want, "\(type) fast")
+        }
+    }
+
+    /// One tensor of each type of the Gemma 3 270M file (Q5_0, Q4_K, Q6_K, Q8_0, F32) against gguf-py.
+    @Test func gemma3TensorsMatchGGUFPy() throws {
+        guard FileManager.default.fileExists(atPath: Self.gemmaPath) else {
+            print("skipped: Gemma 3 270M GGUF not found at \(Self.gemmaPath) (bash Scripts/setup fetches it)")
+            return
+        }
+        let g = try GGUFFile(path: Self.gemmaPath)
+        #expect(g.metadata["general.architecture"]?.string == "gemma3" && g.tensors.count == 236)
+        let golden = try fixtureJSON("ggml_blocks_5bit.json")["gemma3"] as! [String: [String: Any]]
+        #expect(Set(golden.values.map { $0["type"] as! String }) == ["Q5_0", "Q4_K", "Q6_K", "Q8_0", "F32"])
+        for (name, want) in golden {
+            let info = try #require(g.tensor(named: name))
+            #expect(info.type.description == want["type"] as! String)
+            let v = g.floats(info)
+            #expect(v.count == want["count"] as! Int)
+            #expect(Array(v.prefix(8)) == (want["first"] as! [Double]).map(Float.init), "\(name)")
+            #expect(Array(v.suffix(8)) == (want["last"] as! [Double]).map(Float.init), "\(name)")
+            let sum = v.reduce(0.0) { $0 + Double($1) }, wantSum = want["sum"] as! Double
+            #expect(abs(sum - wantSum) <= 1e-6 * (want["abs_sum"] as! Double), "\(name): \(sum) vs \(wantSum)")
+        }
+    }
+
     @Test func blocksMatchGGUFPy() throws {
         let blocks = try fixtureJSON("ggml_blocks.json")["blocks"] as! [[String: Any]]
         #expect(blocks.count == 7)

@@ -33,6 +33,16 @@ func halfBits(_ x: Float) -> [UInt8] {
         #expect(GGMLType.q4_0.byteCount(elements: 33) == nil)
     }
 
+    @Test func fiveBitBlockSizes() {
+        #expect(MemoryLayout<BlockQ5_0>.size == 22)
+        #expect(MemoryLayout<BlockQ5_1>.size == 24)
+        #expect(MemoryLayout<BlockQ5_K>.size == 176)
+        let t = Dictionary(uniqueKeysWithValues: GGMLTypeTraits.all.map { ($0.type, ($0.blockSize, $0.bytesPerBlock)) })
+        #expect(t[.q5_0]! == (32, 22) && t[.q5_1]! == (32, 24) && t[.q5_K]! == (256, 176))
+        #expect(GGMLType(rawValue: 6) == .q5_0 && GGMLType(rawValue: 7) == .q5_1 && GGMLType(rawValue: 13) == .q5_K)
+        #expect(GGMLType.q5_0.byteCount(elements: 640) == 440)
+    }
+
     @Test func halfAndBF16() {
         #expect(ggmlHalfToFloat(0x3C00) == 1)
         #expect(ggmlHalfToFloat(0xC000) == -2)
@@ -132,6 +142,61 @@ func halfBits(_ x: Float) -> [UInt8] {
         #expect(f == r)
     }
 
+    /// Q5_0 / Q5_1 block bytes for 5-bit codes `q` (32 values in 0..<32): fifth bits in a little-endian
+    /// 32-bit qh (bit j for element j), low nibbles of elements j and j + 16 in byte j of qs.
+    func packQ5(_ q: [UInt8]) -> [UInt8] {
+        var qh: UInt32 = 0
+        for j in 0..<32 where q[j] & 0x10 != 0 { qh |= 1 << UInt32(j) }
+        return le32(qh) + (0..<16).map { (q[$0] & 0x0F) | (q[$0 + 16] & 0x0F) << 4 }
+    }
+    func le32(_ x: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: x >> (8 * $0)) } }
+
+    @Test func handPackedQ5_0() {
+        let q = (0..<32).map { UInt8((7 * $0 + 3) % 32) }           // every code, fifth bit set on about half
+        let b = halfBits(0.5) + packQ5(q)
+        #expect(b.count == 22)
+        let (r, f) = both(.q5_0, b, 32)
+        #expect(r == q.map { 0.5 * Float(Int($0) - 16) })
+        #expect(f == r)
+    }
+
+    @Test func handPackedQ5_1() {
+        let q = (0..<32).map { UInt8((11 * $0 + 5) % 32) }
+        let b = halfBits(0.25) + halfBits(-2) + packQ5(q)
+        #expect(b.count == 24)
+        let (r, f) = both(.q5_1, b, 32)
+        #expect(r == q.map { 0.25 * Float($0) - 2 })
+        #expect(f == r)
+    }
+
+    @Test func handPackedQ5_K() {
+        // scales and mins packed as Q4_K; element l of sub-block s has code q = (5s + 3l + 1) mod 32 (so the
+        // fifth bits of one qh[l] differ between sub-blocks), its low nibble in qs (as Q4_K) and its fifth bit
+        // as bit s of qh[l]
+        let sc: [UInt8] = [1, 2, 3, 63, 44, 45, 46, 47], mn: [UInt8] = [0, 2, 4, 6, 21, 22, 23, 60]
+        var scales = [UInt8](repeating: 0, count: 12)
+        for j in 0..<4 {
+            scales[j] = sc[j] | (sc[j + 4] >> 4) << 6
+            scales[j + 4] = mn[j] | (mn[j + 4] >> 4) << 6
+            scales[j + 8] = (sc[j + 4] & 0x0F) | (mn[j + 4] & 0x0F) << 4
+        }
+        var qh = [UInt8](repeating: 0, count: 32), qs = [UInt8](repeating: 0, count: 128)
+        var expected = [Float]()
+        for s in 0..<8 {
+            for l in 0..<32 {
+                let q = UInt8((5 * s + 3 * l + 1) % 32)
+                qs[32 * (s / 2) + l] |= s % 2 == 0 ? q & 0x0F : (q & 0x0F) << 4
+                qh[l] |= (q >> 4) << UInt8(s)
+                expected.append(0.25 * Float(sc[s]) * Float(q) - 0.125 * Float(mn[s]))
+            }
+        }
+        let b = halfBits(0.25) + halfBits(0.125) + scales + qh + qs
+        #expect(b.count == 176)
+        let (r, f) = both(.q5_K, b, 256)
+        #expect(r == expected)
+        #expect(f == r)
+    }
+
     @Test func plainFloats() {
         let xs: [Float] = [1.5, -0.25, 3e-5, 65504]
         let f32 = xs.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }
@@ -150,8 +215,8 @@ func halfBits(_ x: Float) -> [UInt8] {
             let o = k * bs
             let d = halfBits(Float(testValue(k, 1) / 64))
             switch t {
-            case .q4_0, .q8_0: b[o] = d[0]; b[o + 1] = d[1]
-            case .q4_1, .q4_K: b[o] = d[0]; b[o + 1] = d[1]; let m = halfBits(Float(testValue(k, 2) / 16)); b[o + 2] = m[0]; b[o + 3] = m[1]
+            case .q4_0, .q8_0, .q5_0: b[o] = d[0]; b[o + 1] = d[1]
+            case .q4_1, .q4_K, .q5_1, .q5_K: b[o] = d[0]; b[o + 1] = d[1]; let m = halfBits(Float(testValue(k, 2) / 16)); b[o + 2] = m[0]; b[o + 3] = m[1]
             case .q6_K: b[o + 208] = d[0]; b[o + 209] = d[1]
             default: break
             }
@@ -159,7 +224,7 @@ func halfBits(_ x: Float) -> [UInt8] {
         return b
     }
 
-    @Test("fast decoder equals the reference on odd sizes", arguments: [GGMLType.q4_0, .q4_1, .q8_0, .q4_K, .q6_K])
+    @Test("fast decoder equals the reference on odd sizes", arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K])
     func fastVersusReferenceQuantized(_ t: GGMLType) {
         for n in oddSizes.filter({ $0 <= 63 }) {
             let b = testBlocks(t, n)
