@@ -94,6 +94,9 @@ public final class Experiment {
     public let config: ExperimentConfig
     public let builder: ParadigmBuilder
     public let loader: SplitLoader
+    /// The relations training never sees (`data.held_out_relations`, resolved to canonical names); empty
+    /// when the config holds none out.
+    public let heldOutRelations: [String]
 
     /// `requireData: false` lets raw-text extraction run without Re-DocRED (the standard catalogue is used).
     public init(config: ExperimentConfig, dataDir: String? = nil, requireData: Bool = true) throws {
@@ -103,12 +106,24 @@ public final class Experiment {
             throw ConfigError(file: "data", reason: "Re-DocRED not found (run `bash Scripts/setup`, or set AUTORE_DATA)")
         }
         self.loader = loader
+        let catalogue = found == nil ? RelationCatalogue.standard : try loader.catalogue()
+        do {
+            switch config.data.heldOutRelations {
+            case nil: heldOutRelations = []
+            case .named(let names)?: heldOutRelations = try HeldOutRelations.resolve(names, catalogue: catalogue)
+            case let .auto(k, seed)?:
+                let train = try SplitDocuments(try SplitSlice(parsing: config.data.train), loader: loader).documents
+                heldOutRelations = try HeldOutRelations.auto(k, seed: seed, training: train, catalogue: catalogue)
+            }
+        } catch let e as DocREError {
+            throw ConfigError(file: config.name, reason: "data.held_out_relations: \(e)")
+        }
         builder = try ParadigmBuilder(
-            paradigm: config.paradigm, catalogue: found == nil ? .standard : try loader.catalogue(),
+            paradigm: config.paradigm, catalogue: catalogue,
             descriptions: try RelationDescriptions.load(config.descriptions ?? config.paradigm.defaultDescriptions, dataDir: dataDir),
             options: ParadigmOptions(descriptions: config.descriptions, order: config.promptOrder,
                                      augmentCopies: config.augmentation, seed: config.training.seed,
-                                     aliasExpansion: config.aliasExpansion))
+                                     aliasExpansion: config.aliasExpansion, heldOutRelations: Set(heldOutRelations)))
     }
 
     /// The stages this config's adapter answers.

@@ -65,10 +65,13 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var seed: UInt64 = 0
     /// Steps in a row skipped for a non-finite loss or gradient norm after which training stops.
     public var maxBadSteps = 5
+    /// A finished run whose adapter starts this one (its weights instead of a fresh initialisation): a run
+    /// name (`Experiments/runs/<name>`, beside this run's folder) or a folder path. The LoRA shape must agree.
+    public var initFrom: String?
     enum CodingKeys: String, CodingKey, CaseIterable {
         case steps, epochs, accumulation, cutoffLength = "cutoff_length", maxQuestionsPerGroup = "max_questions_per_group"
         case checkpointEvery = "checkpoint_every", activationCheckpointing = "activation_checkpointing", seed
-        case maxBadSteps = "max_bad_steps"
+        case maxBadSteps = "max_bad_steps", initFrom = "init_from"
     }
     public init() {}
     public init(from decoder: Decoder) throws {
@@ -80,6 +83,7 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         checkpointEvery = try c(.checkpointEvery, checkpointEvery)
         activationCheckpointing = try c(.activationCheckpointing, activationCheckpointing); seed = try c(.seed, seed)
         maxBadSteps = try c(.maxBadSteps, maxBadSteps)
+        initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
     }
 }
 
@@ -90,12 +94,37 @@ public struct DataSettings: Codable, Equatable, Sendable {
     public var train = "train"
     public var select = "select"
     public var test = "test"
-    enum CodingKeys: String, CodingKey, CaseIterable { case train, select, test }
+    /// Relations no training example mentions (`held_out_relations`): scored apart as unseen relations.
+    public var heldOutRelations: HeldOutRelationSettings?
+    enum CodingKeys: String, CodingKey, CaseIterable { case train, select, test, heldOutRelations = "held_out_relations" }
     public init() {}
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init()
         train = try c(.train, train); select = try c(.select, select); test = try c(.test, test)
+        heldOutRelations = try c.decodeIfPresent(HeldOutRelationSettings.self, forKey: .heldOutRelations)
+    }
+}
+
+/// `data.held_out_relations`: a list of P-ids or relation names (`[P17, "author"]`), or `{auto: K, seed: S}`
+/// for K relations of middle training frequency drawn stratified (`HeldOutRelations.auto`).
+public enum HeldOutRelationSettings: Codable, Equatable, Sendable {
+    case named([String])
+    case auto(count: Int, seed: UInt64)
+    enum CodingKeys: String, CodingKey { case auto, seed }
+    public init(from decoder: Decoder) throws {
+        if let names = try? decoder.singleValueContainer().decode([String].self) { self = .named(names); return }
+        guard let c = try? decoder.container(keyedBy: CodingKeys.self), let k = try? c.decode(Int.self, forKey: .auto) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                debugDescription: "a list of P-ids or relation names, or {auto: K, seed: S}"))
+        }
+        self = .auto(count: k, seed: try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0)
+    }
+    public func encode(to encoder: Encoder) throws {
+        switch self {
+        case .named(let names): var c = encoder.singleValueContainer(); try c.encode(names)
+        case let .auto(k, seed): var c = encoder.container(keyedBy: CodingKeys.self); try c.encode(k, forKey: .auto); try c.encode(seed, forKey: .seed)
+        }
     }
 }
 
@@ -107,8 +136,12 @@ public struct EvaluationSettings: Codable, Equatable, Sendable {
     public var generationDocuments = 8
     /// What picks the kept adapter (`best.h5`): `f1` (stage F1 by generation) or `loss` (held-out loss).
     public var selectBy = "f1"
+    /// Early stopping: training ends after this many evaluations in a row that do not beat the best one
+    /// (by `select_by`); absent, training runs all its steps.
+    public var patience: Int?
     enum CodingKeys: String, CodingKey, CaseIterable {
         case every, lossGroups = "loss_groups", generationDocuments = "generation_documents", selectBy = "select_by"
+        case patience
     }
     public init() {}
     public init(from decoder: Decoder) throws {
@@ -116,6 +149,7 @@ public struct EvaluationSettings: Codable, Equatable, Sendable {
         self.init()
         every = try c(.every, every); lossGroups = try c(.lossGroups, lossGroups)
         generationDocuments = try c(.generationDocuments, generationDocuments); selectBy = try c(.selectBy, selectBy)
+        patience = try c.decodeIfPresent(Int.self, forKey: .patience)
     }
 }
 
@@ -440,6 +474,14 @@ extension ExperimentConfig {
         try require(e.lossGroups >= 0 && e.lossGroups <= most.count, "evaluation.loss_groups", e.lossGroups, "in [0, \(most.count)]")
         if e.selectBy == "loss" { try require(e.lossGroups > 0, "evaluation.loss_groups", e.lossGroups, "positive with select_by: loss") }
         try require(e.generationDocuments >= 0 && e.generationDocuments <= most.count, "evaluation.generation_documents", e.generationDocuments, "in [0, \(most.count)]")
+        if let p = e.patience { try require(p > 0 && p <= most.count, "evaluation.patience", p, "in [1, \(most.count)] evaluations") }
+        if let h = c.data.heldOutRelations {
+            switch h {
+            case .named(let names): try require(!names.isEmpty, "data.held_out_relations", "[]", "a non-empty list or {auto: K}")
+            case .auto(let k, _): try require(k > 0 && k <= 96, "data.held_out_relations.auto", k, "in [1, 96]")
+            }
+        }
+        if let i = t.initFrom { try require(!i.trimmingCharacters(in: .whitespaces).isEmpty, "training.init_from", "''", "a run name or folder") }
     }
 
     /// Settings an experiment cannot do without; a config that names none of them would run entirely on

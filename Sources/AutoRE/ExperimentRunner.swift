@@ -143,10 +143,17 @@ public struct ExperimentRunner {
                                               label: "extract \(config.name) \(split)", stop: stop)
             var notes = [docs.note, trainNote(split)].compactMap { $0 } + stageNotes
             notes.append("model: \(URL(fileURLWithPath: base.path).lastPathComponent), \(config.quantization) base")
-            let result = SplitResult(experiment: config.name, split: split, documents: docs.documents, predictions: preds,
+            if !experiment.heldOutRelations.isEmpty {
+                notes.append("held out of training: \(experiment.heldOutRelations.joined(separator: ", ")) (answers may still name them)")
+            }
+            var result = SplitResult(experiment: config.name, split: split, documents: docs.documents, predictions: preds,
                                      trainDocuments: train, catalogue: experiment.builder.catalogue,
                                      extraction: extractor.statistics.documents > 0 ? extractor.statistics : nil,
                                      adapterSteps: Dictionary(uniqueKeysWithValues: adapters.map { ($0.stage, $0.step) }), notes: notes)
+            if !experiment.heldOutRelations.isEmpty {
+                result.unseen = UnseenRelationScores(heldOut: experiment.heldOutRelations, documents: docs.documents,
+                                                     predictions: preds, catalogue: experiment.builder.catalogue)
+            }
             try results.write(result)
             say(String(format: "%@ · %@: AutoRE F1 %.2f (P %.2f, R %.2f) · official F1 %.2f, Ign F1 %.2f · %d documents",
                        config.name, split, 100 * result.autore.total.f1, 100 * result.autore.total.precision,

@@ -151,7 +151,8 @@ public struct Report {
         let c = try contents()
         try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
         let files = [("README.md", markdown(c)), ("results.csv", csv(c.entries)), ("results.tex", latex(c)),
-                     ("ablations.svg", c.ablations.isEmpty ? nil : ablationFigure(c.ablations))]
+                     ("ablations.svg", c.ablations.isEmpty ? nil : ablationFigure(c.ablations)),
+                     ("unseen.svg", unseenFigure(c.entries))]
         for (name, text) in files {
             let path = results.appendingPathComponent(name)
             if let text { try AtomicFile.write(Data(text.utf8), to: path) } else { try? FileManager.default.removeItem(at: path) }
@@ -222,6 +223,7 @@ public struct Report {
         s += "\nTraining time counts the session that finished the adapter (a resumed run's earlier sessions are not added).\n\n"
         s += decodingSection(entries)
         s += errorAnalysisSection(entries)
+        s += unseenSection(entries)
         s += timingSection()
         s += comparisonSection(entries)
         s += ablationSection(contents)

@@ -7,7 +7,7 @@ import Foundation
 
 extension Report {
     /// The files `write()` puts beside the README.
-    public static let exports = ["results.csv", "results.tex", "ablations.svg"]
+    public static let exports = ["results.csv", "results.tex", "ablations.svg", "unseen.svg"]
 
     // MARK: CSV
 

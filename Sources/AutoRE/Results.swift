@@ -25,6 +25,8 @@ public struct SplitResult: Codable {
     public var notes: [String]
     /// Where the gold facts are lost, stage by stage (absent in files scored before it existed).
     public var analysis: ErrorAnalysis?
+    /// F1 on the relations training saw and on the held-out ones (runs with `data.held_out_relations`).
+    public var unseen: UnseenRelationScores?
 
     /// Scores `predictions` on `documents`; `trainDocuments` gives Ign F1's training facts.
     public init(experiment: String, split: String, documents: [Document], predictions: [PredictionRecord],
@@ -45,9 +47,11 @@ public struct SplitResult: Codable {
     /// (speed, adapter steps, notes) is kept; every score is recomputed.
     public func rescored(documents: [Document], predictions: [PredictionRecord], trainDocuments: [Document],
                          catalogue: RelationCatalogue) -> SplitResult {
-        SplitResult(experiment: experiment, split: split, documents: documents, predictions: predictions,
-                    trainDocuments: trainDocuments, catalogue: catalogue, extraction: extraction,
-                    adapterSteps: adapterSteps, notes: notes)
+        var r = SplitResult(experiment: experiment, split: split, documents: documents, predictions: predictions,
+                            trainDocuments: trainDocuments, catalogue: catalogue, extraction: extraction,
+                            adapterSteps: adapterSteps, notes: notes)
+        r.unseen = unseen.map { UnseenRelationScores(heldOut: $0.heldOut, documents: documents, predictions: predictions, catalogue: catalogue) }
+        return r
     }
 }
 

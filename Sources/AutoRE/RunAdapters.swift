@@ -114,6 +114,19 @@ public struct TrainedAdapter {
     public func install(on model: LlamaModel, as name: String) throws {
         try model.removeAdapter(name)
         try model.addAdapter(name, config: lora, seed: 0)
+        try copyWeights(into: model, adapter: name)
+    }
+
+    /// Sets the weights of `model`'s existing adapter `name` to these (training continues from them). Its
+    /// LoRA shape must be this adapter's: rank, scale (alpha, rsLoRA) and targets (dropout may differ); strict as `install`.
+    public func start(_ model: LlamaModel, adapter name: String, config other: LoRAConfig) throws {
+        guard other.rank == lora.rank, other.scale == lora.scale, Set(other.targets) == Set(lora.targets) else {
+            throw AutoREError("\(source): the adapter has rank \(lora.rank), alpha \(lora.alpha), targets \(lora.targets.sorted().joined(separator: ",")); this run's lora is rank \(other.rank), alpha \(other.alpha), targets \(other.targets.sorted().joined(separator: ",")); training.init_from needs the same shape")
+        }
+        try copyWeights(into: model, adapter: name)
+    }
+
+    func copyWeights(into model: LlamaModel, adapter name: String) throws {
         var unused = Set(weights.keys)
         for (key, p) in model.adapterParameters(name) {
             let g = Self.generic(key, adapter: name)

@@ -77,9 +77,13 @@ public final class TrainJob {
     /// The best evaluation so far (restored from the checkpoint on resume).
     public var best: BestEvaluation?
     public let steps: Int
+    /// Whether `run` ended before `steps` because the selection metric stopped improving (`evaluation.patience`).
+    public private(set) var stoppedEarly = false
 
-    /// Loads the model, builds and tokenizes the data, adds the adapter.
-    public init(experiment: Experiment, model: LlamaModel, tokenizer: Tokenizer, run: RunDirectory) throws {
+    /// Loads the model, builds and tokenizes the data, adds the adapter: freshly initialised, or with the
+    /// weights of `initial` (`training.init_from`).
+    public init(experiment: Experiment, model: LlamaModel, tokenizer: Tokenizer, run: RunDirectory,
+                initial: TrainedAdapter? = nil) throws {
         self.experiment = experiment
         self.model = model
         self.run = run
@@ -106,6 +110,7 @@ public final class TrainJob {
         // run starts from the same seeded initialisation whatever ran before it in this process.
         try model.removeAdapter(experiment.adapterName)
         try model.addAdapter(experiment.adapterName, config: c.lora.loraConfig, seed: c.training.seed &+ 1)
+        if let initial { try initial.start(model, adapter: experiment.adapterName, config: c.lora.loraConfig) }
         model.checkpointBlocks = c.training.activationCheckpointing
     }
 
@@ -158,6 +163,14 @@ public final class TrainJob {
         return loss.isFinite ? BestEvaluation(step: step, metric: "loss", value: Double(loss)) : nil
     }
 
+    /// Whether early stopping ends the run now: `evaluation.patience` evaluations logged after the best one
+    /// (read from the log, so a resumed run counts the evaluations of earlier sessions).
+    public func patienceExhausted(log: MetricsLog) throws -> Bool {
+        guard let patience = experiment.config.evaluation.patience, let best else { return false }
+        let after = try MetricsLog.read(MetricsRecord.self, from: log.path).filter { $0.kind == "eval" && $0.step > best.step }
+        return Set(after.map(\.step)).count >= patience
+    }
+
     /// The metrics line of a skipped step.
     func skipped(_ m: StepMetrics) -> MetricsRecord {
         MetricsRecord(kind: "skipped", step: m.step, epoch: m.epoch, loss: m.loss, learningRate: m.learningRate, gradNorm: m.gradNorm,
@@ -187,7 +200,8 @@ public final class TrainJob {
         for r in try MetricsLog.read(MetricsRecord.self, from: log.path) where r.kind == "train" { _ = spikes.observe(r.loss) }
         var lastCheckpoint = trainer.state.step
         func say(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
-        while trainer.state.step < steps {
+        stoppedEarly = try patienceExhausted(log: log)
+        while trainer.state.step < steps && !stoppedEarly {
             let m: StepMetrics
             do { m = try trainer.step() } catch let fault as NonFiniteSteps {
                 try log.append(skipped(fault.last))
@@ -222,6 +236,12 @@ public final class TrainJob {
                     try currentAdapter(configText: configText, step: m.step).save(to: run.file("best.h5"))
                 }
                 try? LossPlot.write(metrics: log.path, to: run.file("loss.svg"), title: "\(c.name) · \(experiment.adapterName)")
+                if try patienceExhausted(log: log) {
+                    stoppedEarly = true
+                    say("\nearly stop at step \(m.step): \(c.evaluation.patience!) evaluations without beating step \(best!.step) (\(best!.metric) \(best!.value))")
+                    try onCheckpoint(trainer); lastCheckpoint = m.step
+                    break
+                }
             }
             if m.step % c.training.checkpointEvery == 0 || m.step == steps { try onCheckpoint(trainer); lastCheckpoint = m.step }
             else if stop.now() {

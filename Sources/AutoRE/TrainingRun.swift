@@ -42,6 +42,11 @@ public struct AdapterRunSummary: Codable {
     public var seconds: Double
     public var notes: [String]
     public var config: String
+    /// The steps the schedule was laid out for; fewer were taken when early stopping ended the run.
+    public var plannedSteps: Int?
+    public var stoppedEarly: Bool?
+    /// The adapter file training started from (`training.init_from`).
+    public var initFrom: String?
 }
 
 public enum ResumePolicy {
@@ -52,6 +57,21 @@ public enum ResumePolicy {
 }
 
 public enum TrainingRun {
+    /// The finished adapter that `training.init_from` names for `stage`: `reference` is a folder path, or a
+    /// run name looked up beside `root` (the runs folder). A run trained with `stage: each` gives the adapter
+    /// of the same stage; a one-adapter run (`all`) gives its only adapter.
+    static func initialAdapter(_ reference: String, stage: String, besideRun root: RunDirectory) throws -> TrainedAdapter {
+        let dir = FileManager.default.fileExists(atPath: reference) && reference.contains("/")
+            ? reference : root.url.deletingLastPathComponent().appendingPathComponent(reference).path
+        guard FileManager.default.fileExists(atPath: dir) else {
+            throw AutoREError("training.init_from: \(reference): no run folder \(dir); train that run first")
+        }
+        let adapters = try RunAdapters.load([dir])
+        if let a = adapters.first(where: { $0.stage == stage }) { return a }
+        if adapters.count == 1 { return adapters[0] }
+        throw AutoREError("training.init_from: \(dir) has adapters for \(adapters.map(\.stage).sorted().joined(separator: ", ")), none for the stage '\(stage)'")
+    }
+
     /// Trains the adapters of `config` (its YAML text is `configText`) into `root` on `base`.
     /// Returns the summaries of all adapter runs (finished earlier or now).
     @discardableResult
@@ -106,7 +126,9 @@ public enum TrainingRun {
             try AtomicFile.write(configText, to: run.file("config.yaml"))
             if stop.now() { throw RunStopped(what: "training \(cfg.name) · \(plan.stage)", step: 0, of: 0) }
             let experiment = try Experiment(config: cfg, dataDir: dataDir)
-            let job = try TrainJob(experiment: experiment, model: base.model, tokenizer: base.tokenizer, run: run)
+            let initial = try cfg.training.initFrom.map { try initialAdapter($0, stage: plan.stage, besideRun: root) }
+            if let initial { say("\(cfg.name) · \(plan.stage): starts from \(initial.source) (step \(initial.step))") }
+            let job = try TrainJob(experiment: experiment, model: base.model, tokenizer: base.tokenizer, run: run, initial: initial)
             for n in job.notes { say("note: \(n)") }
             say("\(cfg.name) · \(plan.stage): \(job.train.groups.count) prefix groups from \(job.train.examples) examples (\(job.train.dropped) over the cutoff), \(job.train.tokens) tokens; \(job.steps) steps")
             let trainer = try Trainer(model: job.model, adapter: experiment.adapterName, groups: job.train.groups, options: job.trainerOptions)
@@ -137,7 +159,8 @@ public enum TrainingRun {
             let summary = AdapterRunSummary(
                 stage: plan.stage, steps: trainer.state.step, examples: job.train.examples, droppedOverCutoff: job.train.dropped,
                 prefixGroups: job.train.groups.count, trainTokensPerEpoch: job.train.tokens, best: job.best,
-                finalHeldOutLoss: evals.last(where: { $0.loss.isFinite })?.loss, seconds: Date().timeIntervalSince(start), notes: job.notes, config: configText)
+                finalHeldOutLoss: evals.last(where: { $0.loss.isFinite })?.loss, seconds: Date().timeIntervalSince(start), notes: job.notes, config: configText,
+                plannedSteps: job.steps, stoppedEarly: job.stoppedEarly, initFrom: initial?.source)
             try ResultsJSON.write(summary, to: summaryPath)
             say("\(cfg.name) · \(plan.stage): done; adapter in \(run.path)")
             summaries.append(summary)

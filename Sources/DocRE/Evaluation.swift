@@ -169,14 +169,16 @@ public struct Evaluator: Sendable {
     /// already consumed group is neither TP nor FP; anything else is an FP. Recall over labels.
     /// Predictions are scored in order, repeats included; relations with unknown names count as FPs.
     /// `strict`: also every unparsed output line (`unparsed`) and malformed row is an FP.
-    public func autore(_ preds: [PredictionRecord], strict: Bool = false) -> Scores {
+    /// `relations`: score only the gold facts and the predicted triples of these relations (canonical
+    /// names); rows that name no catalogue relation are then left out too.
+    public func autore(_ preds: [PredictionRecord], strict: Bool = false, relations: Set<String>? = nil) -> Scores {
         let pm = byTitle(preds)
         var per: [String: PRF] = [:], perDocument: [PRF] = []
         for doc in documents {
             var counts = PRF()
             defer { perDocument.append(counts) }
             let ents = doc.entities
-            let facts = (try? doc.facts(catalogue)) ?? []
+            let facts = ((try? doc.facts(catalogue)) ?? []).filter { relations?.contains($0.relation) ?? true }
             let groups: [(Set<Triple>, String)] = facts.map { f in
                 var s = Set<Triple>()
                 for a in ents[f.head].names { for b in ents[f.tail].names {
@@ -187,7 +189,8 @@ public struct Evaluator: Sendable {
             var consumed = [Bool](repeating: false, count: groups.count)
             for f in facts { per[f.relation, default: PRF()].gold += 1 }
             counts.gold += facts.count
-            let (triples, invalid) = cleanTriples(pm[doc.title])
+            var (triples, invalid) = cleanTriples(pm[doc.title])
+            if let relations { triples.removeAll { !relations.contains($0.relation) }; invalid = 0 }
             counts.fp += invalid
             if strict { counts.fp += pm[doc.title]?.unparsed?.count ?? 0 }
             for t in triples {

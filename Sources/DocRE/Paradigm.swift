@@ -69,10 +69,13 @@ public struct ParadigmOptions: Sendable {
     public var seed: UInt64 = 0
     /// Answers also list every distinct mention name (heads) and name combination (triplets, ≤ 3 per side).
     public var aliasExpansion: Bool = false
+    /// Relations (canonical names) no training example mentions: gone from relation lists, no subject or
+    /// fact question about them, none of their facts in any answer (`HeldOutRelations`).
+    public var heldOutRelations: Set<String> = []
     public init(descriptions: DescriptionSet? = nil, order: PromptOrder = .documentFirst,
-                augmentCopies: Int = 0, seed: UInt64 = 0, aliasExpansion: Bool = false) {
+                augmentCopies: Int = 0, seed: UInt64 = 0, aliasExpansion: Bool = false, heldOutRelations: Set<String> = []) {
         self.descriptions = descriptions; self.order = order; self.augmentCopies = augmentCopies
-        self.seed = seed; self.aliasExpansion = aliasExpansion
+        self.seed = seed; self.aliasExpansion = aliasExpansion; self.heldOutRelations = heldOutRelations
     }
 }
 
@@ -283,9 +286,10 @@ public struct ParadigmBuilder: Sendable {
         return qs.map { (query: $0.0, lines: $0.1) }
     }
 
-    /// Gold examples for `doc` (optionally only some stages), with shuffled copies when asked.
+    /// Gold examples for `doc` (optionally only some stages), with shuffled copies when asked; the held-out
+    /// relations of the options are left out entirely.
     public func examples(for doc: Document, stages: Set<Stage>? = nil) throws -> [StageExample] {
-        let gold = try GoldView(doc, catalogue: catalogue)
+        let gold = try GoldView(doc, catalogue: catalogue).removing(options.heldOutRelations)
         var out: [StageExample] = []
         for (q, lines) in goldQueries(gold) where stages?.contains(q.stage) ?? true {
             let (p, qu) = try prompt(doc, q)

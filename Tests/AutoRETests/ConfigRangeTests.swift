@@ -23,7 +23,9 @@ import Testing
     @Test func theBaseAndSensibleValuesLoad() throws {
         _ = try ExperimentConfig.applying([], to: base, file: "x.yaml")
         for ok in ["optimizer.weight_decay=0.01", "optimizer.max_grad_norm=0.5", "evaluation.loss_groups=0", "evaluation.generation_documents=0",
-                   "training.epochs=2.5", "training.max_bad_steps=1", "lora.alpha=64", "optimizer.warmup_steps=0"] {
+                   "training.epochs=2.5", "training.max_bad_steps=1", "lora.alpha=64", "optimizer.warmup_steps=0",
+                   "evaluation.patience=3", "training.init_from=main_one_r48", "data.held_out_relations=[P17, author]",
+                   "data.held_out_relations={auto: 6, seed: 2}", "data.held_out_relations={auto: 6}"] {
             #expect(error(ok) == "", "\(ok)")
         }
     }
@@ -48,6 +50,10 @@ import Testing
         ("evaluation.loss_groups=-1", "evaluation.loss_groups"), ("evaluation.generation_documents=-1", "evaluation.generation_documents"),
         ("lora.alpha=.inf", "lora.alpha"), ("lora.alpha=0", "alpha"), ("lora.alpha=.nan", "alpha"), ("lora.rank=100000", "lora.rank"),
         ("augmentation=-1", "augmentation"),
+        ("evaluation.patience=0", "evaluation.patience"), ("training.init_from=' '", "training.init_from"),
+        ("data.held_out_relations=[]", "data.held_out_relations"), ("data.held_out_relations={auto: 0}", "data.held_out_relations.auto"),
+        ("data.held_out_relations={auto: 200}", "data.held_out_relations.auto"), ("data.held_out_relations=5", "held_out_relations"),
+        ("data.held_out_relations={seed: 2}", "held_out_relations"),
     ])
     func outOfRangeValuesAreRefusedWithTheKeyNamed(set: String, key: String) {
         let e = error(set)

@@ -30,6 +30,19 @@ import Testing
         #expect(c.evaluation.every == 50)   // defaults fill what the file leaves out
     }
 
+    @Test func heldOutRelationsParseAsAListOrAnAutoChoice() throws {
+        let named = try ExperimentConfig.parse(full.replacingOccurrences(of: "select: \"dev[400:500]\"}", with: "select: \"dev[400:500]\", held_out_relations: [P17, author]}"), file: "x.yaml")
+        #expect(named.data.heldOutRelations == .named(["P17", "author"]))
+        let auto = try ExperimentConfig.parse(full.replacingOccurrences(of: "select: \"dev[400:500]\"}", with: "select: \"dev[400:500]\", held_out_relations: {auto: 6, seed: 4}}"), file: "x.yaml")
+        #expect(auto.data.heldOutRelations == .auto(count: 6, seed: 4))
+        // It shapes training: two configs that differ in it do not train alike.
+        #expect(!ExperimentConfig.trainsAlike(full, full.replacingOccurrences(of: "select: \"dev[400:500]\"}", with: "select: \"dev[400:500]\", held_out_relations: [P17]}")))
+        #expect(try ExperimentConfig.parse(full, file: "x.yaml").data.heldOutRelations == nil)
+        // Stored and read again (results keep the config as JSON in places): the same value.
+        let data = try JSONEncoder().encode(auto.data)
+        #expect(try JSONDecoder().decode(DataSettings.self, from: data) == auto.data)
+    }
+
     func error(_ yaml: String) -> String {
         do { _ = try ExperimentConfig.parse(yaml, file: "Experiments/bad.yaml"); return "" } catch { return "\(error)" }
     }

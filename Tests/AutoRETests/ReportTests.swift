@@ -210,7 +210,10 @@ import Testing
         let half = try experiment(root, "abl_df", config: "paradigm: D_F\n\(slice)", split: "select[0:20]", predictions: [perfect[0]], docs: docs, catalogue: cat)
         _ = try experiment(root, "abl_df", config: "paradigm: D_F\n\(slice)", split: "test[0:50]", predictions: [], docs: docs, catalogue: cat)
         try Report(root: root, results: root).write()
-        for f in Report.exports { #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent(f).path), "\(f) written") }
+        // unseen.svg only comes with runs that hold relations out (unseenRelationsGetASectionAndAFigure)
+        for f in Report.exports where f != "unseen.svg" { #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent(f).path), "\(f) written") }
+        #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("unseen.svg").path))
+        #expect(!(try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)).contains("## Unseen relations"))
 
         // CSV, read back with a reader of its own: one row per experiment and split, the metrics files' numbers
         let table = Self.readCSV(try String(contentsOf: root.appendingPathComponent("results.csv"), encoding: .utf8))
@@ -251,6 +254,43 @@ import Testing
         // abl_df's interval runs from 0 to 100 points: from the axis' left end to the best row's dot
         let bar = try #require(shapes.lines.last)
         #expect(abs(bar.x2 - xs[0]) < 0.11 && bar.x1 < xs[1] + 0.11 && bar.x1 < bar.x2)
+    }
+
+    @Test func unseenRelationsGetASectionAndAFigure() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-unseen-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (docs, perfect, cat) = try documents()
+        // Perfect on the seen relations; the held-out "spouse" facts of the first document only.
+        let preds = perfect.enumerated().map { i, p in
+            var q = p
+            if i == 1 { q.triples = p.triples.filter { $0[1] != "spouse" }; q.relations = p.relations?.filter { $0 != "spouse" } }
+            return q
+        }
+        let dir = ResultsDirectory(root.appendingPathComponent("unseen_own"))
+        try dir.create()
+        try "name: unseen_own\nparadigm: D_R_H_F_desc\ndescriptions: own\ntraining: {steps: 1}\ndata: {held_out_relations: [P26]}\n"
+            .write(toFile: dir.file("config.yaml"), atomically: true, encoding: .utf8)
+        var r = SplitResult(experiment: "unseen_own", split: "test[0:2]", documents: docs, predictions: preds, trainDocuments: [],
+                            catalogue: cat, extraction: nil, adapterSteps: [:], notes: [])
+        r.unseen = UnseenRelationScores(heldOut: ["spouse"], documents: docs, predictions: preds, catalogue: cat)
+        try dir.write(r)
+        #expect(r.unseen?.unseen == PRF(tp: 2, fp: 0, gold: 4) && r.unseen?.seen.f1 == 1)
+        // the stored metrics keep the unseen scores
+        #expect(try dir.read("test[0:2]")?.unseen == r.unseen)
+        try Report(root: root, results: root).write()
+        let md = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(md.components(separatedBy: "## Unseen relations").dropFirst().first)
+        let row = try #require(section.split(separator: "\n").first { $0.hasPrefix("| unseen_own |") })
+        let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(cells[1] == "own" && cells[2] == "test[0:2]" && cells[3] == "spouse" && cells[4] == "100.00")
+        #expect(cells[6] == "100.00" && cells[7] == "50.00" && cells[8] == "**66.67**" && cells[10] == "1 of 2")
+        let svg = try Data(contentsOf: root.appendingPathComponent("unseen.svg"))
+        let shapes = SVGShapes()
+        let parser = XMLParser(data: svg)
+        parser.delegate = shapes
+        #expect(parser.parse(), "unseen.svg parses as XML")
+        #expect(shapes.circles.count == 2 && shapes.texts.contains { $0.hasPrefix("unseen_own · own") })
+        #expect(shapes.circles[0].cx > shapes.circles[1].cx, "seen F1 (100) right of unseen F1 (66.67)")
     }
 
     @Test func runsThatDifferOnlyInTheSeedAreSummarised() throws {

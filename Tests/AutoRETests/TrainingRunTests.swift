@@ -6,6 +6,7 @@ import FineTuning
 import Foundation
 import LanguageModels
 import ModelFormats
+import NeuralNet
 import Testing
 @testable import AutoRE
 
@@ -175,5 +176,76 @@ import Testing
         let md = try Report(root: ws, results: ws.appendingPathComponent("results")).markdown()
         #expect(md.contains("[tiny](tiny/)") && md.contains("test[0:2]") && md.contains("54.29"))
         #expect(md.contains("## Where the gold facts are lost") && md.contains("| tiny_decoded | test[0:2] |"))
+    }
+
+    /// `training.init_from` starts each stage's adapter from the finished run's kept adapter (best.h5) of the
+    /// same stage, and refuses an adapter of another LoRA shape, naming the key.
+    @Test func initFromStartsAtTheFinishedAdapter() throws {
+        let ws = try workspace()
+        defer { try? FileManager.default.removeItem(at: ws) }
+        let data = ws.appendingPathComponent("redocred").path
+        let runs = ws.appendingPathComponent("runs")
+        let first = RunDirectory(runs.appendingPathComponent("first"))
+        try TrainingRun.train(config: ExperimentConfig.parse(Self.config, file: "tiny.yaml"), configText: Self.config, root: first,
+                              base: base(), dataDir: data, policy: .fresh, say: { _ in })
+        let next = Self.config.replacingOccurrences(of: "seed: 1}", with: "seed: 1, init_from: first}")
+            .replacingOccurrences(of: "name: tiny", with: "name: next")
+        #expect(next.contains("init_from: first"))
+        var started: [String: [String: FloatArray]] = [:]
+        var said: [String] = []
+        try TrainingRun.train(config: ExperimentConfig.parse(next, file: "next.yaml"), configText: next, root: RunDirectory(runs.appendingPathComponent("next")),
+                              base: base(), dataDir: data, policy: .fresh, say: { said.append($0) }, prepare: { t in
+            started[t.adapter] = TrainedAdapter(model: t.model, adapter: t.adapter, stage: t.adapter, lora: LoRAConfig(), config: "", step: 0).weights
+        })
+        #expect(started.count == 3)
+        for stage in ["relations", "heads", "facts"] {
+            let kept = try weights(first.url, stage, "best.h5")
+            #expect(started[stage] == kept, "\(stage): training did not start from first/\(stage)/best.h5")
+            #expect(kept.contains { $0.key.hasSuffix("lora_B.weight") && $0.value.values.contains { $0 != 0 } })
+        }
+        #expect(said.contains { $0.contains("starts from") && $0.contains("first/heads/best.h5") })
+        let summary = try ResultsJSON.decode(AdapterRunSummary.self, from: Data(contentsOf: runs.appendingPathComponent("next/facts/summary.json")))
+        #expect(summary.initFrom?.hasSuffix("first/facts/best.h5") == true)
+
+        let otherRank = next.replacingOccurrences(of: "rank: 2", with: "rank: 3")
+        do {
+            try TrainingRun.train(config: ExperimentConfig.parse(otherRank, file: "next.yaml"), configText: otherRank,
+                                  root: RunDirectory(runs.appendingPathComponent("next3")), base: base(), dataDir: data, policy: .fresh, say: { _ in })
+            Issue.record("an adapter of rank 2 started a rank-3 run")
+        } catch let e as AutoREError {
+            #expect("\(e)".contains("rank 2") && "\(e)".contains("init_from"))
+        }
+        let missing = next.replacingOccurrences(of: "init_from: first", with: "init_from: nowhere")
+        #expect(throws: AutoREError.self) {
+            try TrainingRun.train(config: ExperimentConfig.parse(missing, file: "next.yaml"), configText: missing,
+                                  root: RunDirectory(runs.appendingPathComponent("next4")), base: base(), dataDir: data, policy: .fresh, say: { _ in })
+        }
+    }
+
+    /// `evaluation.patience` ends a stage's training once that many evaluations in a row have not beaten the
+    /// best, keeps the best adapter, and says so in the summary; a resumed run does not train past that point.
+    @Test func patienceStopsTrainingEarly() throws {
+        let ws = try workspace()
+        defer { try? FileManager.default.removeItem(at: ws) }
+        let data = ws.appendingPathComponent("redocred").path
+        // Learning rate 0: the held-out loss never improves on the first evaluation.
+        let text = Self.config.replacingOccurrences(of: "steps: 5,", with: "steps: 40,")
+            .replacingOccurrences(of: "learning_rate: 1.0e-2", with: "learning_rate: 1.0e-9")
+            .replacingOccurrences(of: "every: 2, loss_groups: 2, generation_documents: 1, select_by: f1", with: "every: 3, loss_groups: 2, generation_documents: 0, select_by: loss, patience: 2")
+            .replacingOccurrences(of: "paradigm: D_R_H_F", with: "paradigm: D_F")
+        #expect(text.contains("patience: 2") && text.contains("steps: 40"))
+        let root = RunDirectory(ws.appendingPathComponent("run"))
+        let s = try TrainingRun.train(config: ExperimentConfig.parse(text, file: "tiny.yaml"), configText: text, root: root, base: base(),
+                                      dataDir: data, policy: .fresh, say: { _ in })
+        #expect(s.count == 1)
+        let log = try MetricsLog.read(MetricsRecord.self, from: root.url.appendingPathComponent("facts/metrics.jsonl").path)
+        let evals = log.filter { $0.kind == "eval" }
+        // The loss moves by rounding only; stopping must follow the logged values.
+        let bestStep = evals.reduce(evals[0]) { $1.loss < $0.loss ? $1 : $0 }.step
+        #expect(s[0].best?.step == bestStep)
+        #expect(s[0].stoppedEarly == true && s[0].plannedSteps == 40)
+        #expect(s[0].steps == bestStep + 2 * 3 && s[0].steps < 40)
+        #expect(evals.filter { $0.step > bestStep }.count == 2)
+        #expect(log.filter { $0.kind == "train" }.map(\.step).max() == s[0].steps)
     }
 }
