@@ -29,6 +29,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
 
         // Atomic file writes and append-only line files, for every target that writes (no dependencies).
         .target(name: "Support", swiftSettings: fast),
@@ -41,11 +43,13 @@ let package = Package(
                 swiftSettings: fast),
         .target(name: "LanguageModels", dependencies: ["Autograd", "NeuralNet", "ModelFormats", "Tokenization"],
                 swiftSettings: fast),
-        .target(name: "FineTuning", dependencies: ["LanguageModels", "Support"], swiftSettings: fast),
+        // The processes of a job (one, or many under mpirun) and their collective operations.
+        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fast),
+        .target(name: "FineTuning", dependencies: ["LanguageModels", "Support", "Distributed"], swiftSettings: fast),
         .target(name: "DocRE", dependencies: ["Autograd", "Support"], resources: [], swiftSettings: fast),
-        .target(name: "AutoRE", dependencies: ["FineTuning", "DocRE", "Support", "Yams"], swiftSettings: fast),
+        .target(name: "AutoRE", dependencies: ["FineTuning", "DocRE", "Support", "Distributed", "Yams"], swiftSettings: fast),
         .executableTarget(name: "autore", dependencies: [
-            "AutoRE", "Support", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "AutoRE", "Support", "Distributed", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
 
         // Tiny random model checkpoints for the test targets (not part of any product).

@@ -35,7 +35,9 @@ public struct MetricsRecord: Codable {
 /// When a long job should stop early (at its next safe point): a deadline, or any test.
 public struct StopCondition {
     public var now: () -> Bool
-    public init(_ now: @escaping () -> Bool) { self.now = now }
+    /// Also stop once the adapter being trained has taken this many optimizer steps (checkpointed there).
+    public var step: Int?
+    public init(step: Int? = nil, _ now: @escaping () -> Bool) { self.now = now; self.step = step }
     public static let never = StopCondition { false }
     /// Stops once `seconds` have passed from now.
     public static func after(seconds: Double) -> StopCondition {
@@ -190,22 +192,26 @@ public final class TrainJob {
     /// A step skipped for a non-finite loss or gradient norm is logged (`skipped`) and not checkpointed;
     /// `training.max_bad_steps` of them in a row stop the run with an error naming the last good checkpoint,
     /// which stays as it was. A loss spike (`LossSpikeDetector`) is logged with its step and batch.
+    /// Under data parallelism every rank runs this loop (each step is collective); only the lead rank
+    /// logs, evaluates, checkpoints and saves, and its decisions (stop now, stop early) hold for all ranks.
     public func run(trainer: Trainer, log: MetricsLog, configText: String, stop: StopCondition = .never,
                     onCheckpoint: (Trainer) throws -> Void) throws {
         let c = experiment.config
+        let comm = trainer.communicator, lead = comm.isLead
         var progress = ProgressLine(label: "train \(c.name)", total: steps, alreadyDone: trainer.state.step)
         var recent: [Float] = []
         // The spike window continues from the logged steps (a resumed run flags what an uninterrupted one would).
         var spikes = LossSpikeDetector()
         for r in try MetricsLog.read(MetricsRecord.self, from: log.path) where r.kind == "train" { _ = spikes.observe(r.loss) }
         var lastCheckpoint = trainer.state.step
-        func say(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
-        stoppedEarly = try patienceExhausted(log: log)
+        func say(_ line: String) { if lead { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
+        func checkpoint() throws { if lead { try onCheckpoint(trainer) }; lastCheckpoint = trainer.state.step }
+        stoppedEarly = try comm.agree([lead && patienceExhausted(log: log)])[0]
         while trainer.state.step < steps && !stoppedEarly {
             let m: StepMetrics
             do { m = try trainer.step() } catch let fault as NonFiniteSteps {
                 try log.append(skipped(fault.last))
-                progress.update(done: trainer.state.step, final: true)
+                if lead { progress.update(done: trainer.state.step, final: true) }
                 let kept = FileManager.default.fileExists(atPath: run.file("checkpoint.h5"))
                     ? "the last good checkpoint, \(run.file("checkpoint.h5")) (step \(lastCheckpoint)), is kept as it was"
                     : "no checkpoint had been written"
@@ -226,31 +232,42 @@ public final class TrainJob {
             let rate = Double(m.tokens) / m.seconds
             try log.append(MetricsRecord(kind: "train", step: m.step, epoch: m.epoch, loss: m.loss, learningRate: m.learningRate,
                                          gradNorm: m.gradNorm, tokensPerSecond: rate, seconds: m.seconds))
-            progress.update(done: m.step, fields: [
-                "loss": String(format: "%.4f", recent.reduce(0, +) / Float(recent.count)),
-                "lr": String(format: "%.2e", m.learningRate), "tok/s": String(format: "%.0f", rate),
-            ])
-            if m.step % c.evaluation.every == 0 || m.step == steps {
+            if lead {
+                progress.update(done: m.step, fields: [
+                    "loss": String(format: "%.4f", recent.reduce(0, +) / Float(recent.count)),
+                    "lr": String(format: "%.2e", m.learningRate), "tok/s": String(format: "%.0f", rate),
+                ])
+            }
+            // [stop early, stop now]: the lead's decisions
+            var decide = [false, false]
+            if lead && (m.step % c.evaluation.every == 0 || m.step == steps) {
                 if let e = try evaluate(step: m.step, log: log), e.beats(best) {
                     best = e
                     try currentAdapter(configText: configText, step: m.step).save(to: run.file("best.h5"))
                 }
                 try? LossPlot.write(metrics: log.path, to: run.file("loss.svg"), title: "\(c.name) · \(experiment.adapterName)")
-                if try patienceExhausted(log: log) {
-                    stoppedEarly = true
-                    say("\nearly stop at step \(m.step): \(c.evaluation.patience!) evaluations without beating step \(best!.step) (\(best!.metric) \(best!.value))")
-                    try onCheckpoint(trainer); lastCheckpoint = m.step
-                    break
-                }
+                decide[0] = try patienceExhausted(log: log)
             }
-            if m.step % c.training.checkpointEvery == 0 || m.step == steps { try onCheckpoint(trainer); lastCheckpoint = m.step }
-            else if stop.now() {
-                try onCheckpoint(trainer)
-                progress.update(done: trainer.state.step, final: true)
+            let due = m.step % c.training.checkpointEvery == 0 || m.step == steps
+            if lead { decide[1] = stop.step.map { m.step >= $0 && m.step < steps } ?? false }
+            if lead && !due && !decide[0] && !decide[1] { decide[1] = stop.now() }
+            if comm.size > 1 { decide = try comm.agree(decide) }
+            if decide[0] {
+                stoppedEarly = true
+                if let best { say("\nearly stop at step \(m.step): \(c.evaluation.patience!) evaluations without beating step \(best.step) (\(best.metric) \(best.value))") }
+                try checkpoint()
+                break
+            }
+            if due { try checkpoint() }
+            if decide[1] {
+                if !due { try checkpoint() }
+                if lead { progress.update(done: trainer.state.step, final: true) }
                 throw RunStopped(what: "training \(c.name) · \(experiment.adapterName)", step: m.step, of: steps)
             }
         }
-        progress.update(done: trainer.state.step, final: true)
-        try currentAdapter(configText: configText, step: trainer.state.step).save(to: run.file("adapter.h5"))
+        if lead {
+            progress.update(done: trainer.state.step, final: true)
+            try currentAdapter(configText: configText, step: trainer.state.step).save(to: run.file("adapter.h5"))
+        }
     }
 }

@@ -1,6 +1,7 @@
 // Training every adapter an experiment names into its run folder, resumable: one adapter run per stage
 // (`stage: each`) or one for the whole paradigm. A finished adapter run is skipped, an interrupted one
 // continues from its checkpoint. Not the step loop (TrainJob, FineTuning.Trainer).
+import Distributed
 import DocRE
 import FineTuning
 import Foundation
@@ -77,23 +78,28 @@ public enum TrainingRun {
     @discardableResult
     public static func train(config: ExperimentConfig, configText: String, root: RunDirectory, base: LoadedModel,
                              dataDir: String? = nil, policy: ResumePolicy, stepsOverride: Int? = nil,
-                             stop: StopCondition = .never, say: (String) -> Void = { print($0) }) throws -> [AdapterRunSummary] {
+                             stop: StopCondition = .never, communicator: Communicator = SingleProcess(),
+                             say: (String) -> Void = { print($0) }) throws -> [AdapterRunSummary] {
         try train(config: config, configText: configText, root: root, base: base, dataDir: dataDir, policy: policy,
-                  stepsOverride: stepsOverride, stop: stop, say: say, prepare: { _ in })
+                  stepsOverride: stepsOverride, stop: stop, communicator: communicator, say: say, prepare: { _ in })
     }
 
     /// As above; `prepare` sees each trainer before it runs (tests set fault hooks there).
     static func train(config: ExperimentConfig, configText: String, root: RunDirectory, base: LoadedModel,
                       dataDir: String? = nil, policy: ResumePolicy, stepsOverride: Int? = nil,
-                      stop: StopCondition = .never, say: (String) -> Void = { print($0) },
+                      stop: StopCondition = .never, communicator: Communicator = SingleProcess(),
+                      say speak: (String) -> Void = { print($0) },
                       prepare: (Trainer) -> Void) throws -> [AdapterRunSummary] {
+        // Under data parallelism (`mpirun`) every rank trains; the lead alone writes and speaks.
+        let lead = communicator.isLead
+        func say(_ line: String) { if lead { speak(line) } }
         var summaries: [AdapterRunSummary] = []
         // A decoding variant (`run:` naming another experiment's run) only reads that run's finished adapters.
         let borrowed = config.isDecodingVariant
         if borrowed && policy == .fresh {
             throw AutoREError("\(config.name) decodes with the adapters of run '\(config.run!)' (run:); it does not train them afresh")
         }
-        if !borrowed {
+        if !borrowed && lead {
             try root.create()
             try AtomicFile.write(configText, to: root.file("config.yaml"))
         }
@@ -105,8 +111,8 @@ public enum TrainingRun {
             if borrowed && !FileManager.default.fileExists(atPath: summaryPath) {
                 throw AutoREError("\(summaryPath): run '\(config.run!)' has no finished \(plan.stage) adapter; train it with its own config first (\(cfg.name) only decodes with it)")
             }
-            if !borrowed { try run.create() }
-            if policy == .fresh {
+            if !borrowed && lead { try run.create() }
+            if policy == .fresh && lead {
                 for f in ["metrics.jsonl", "checkpoint.h5", "summary.json", "best.h5", "adapter.h5", "loss.svg"] {
                     try? FileManager.default.removeItem(atPath: run.file(f))
                 }
@@ -123,8 +129,10 @@ public enum TrainingRun {
             if borrowed {
                 throw AutoREError("\(summaryPath): this adapter is not readable as a finished run; train run '\(config.run!)' with its own config first")
             }
-            try AtomicFile.write(configText, to: run.file("config.yaml"))
-            if stop.now() { throw RunStopped(what: "training \(cfg.name) · \(plan.stage)", step: 0, of: 0) }
+            if lead { try AtomicFile.write(configText, to: run.file("config.yaml")) }
+            // the lead has set the folder up (a fresh run's old files removed) before any rank reads it
+            try communicator.barrier()
+            if try communicator.agree([lead && stop.now()])[0] { throw RunStopped(what: "training \(cfg.name) · \(plan.stage)", step: 0, of: 0) }
             let experiment = try Experiment(config: cfg, dataDir: dataDir)
             let initial = try cfg.training.initFrom.map { try initialAdapter($0, stage: plan.stage, besideRun: root) }
             if let initial { say("\(cfg.name) · \(plan.stage): starts from \(initial.source) (step \(initial.step))") }
@@ -132,6 +140,10 @@ public enum TrainingRun {
             for n in job.notes { say("note: \(n)") }
             say("\(cfg.name) · \(plan.stage): \(job.train.groups.count) prefix groups from \(job.train.examples) examples (\(job.train.dropped) over the cutoff), \(job.train.tokens) tokens; \(job.steps) steps")
             let trainer = try Trainer(model: job.model, adapter: experiment.adapterName, groups: job.train.groups, options: job.trainerOptions)
+            trainer.communicator = communicator
+            if communicator.size > 1 {
+                say("data parallel: \(communicator.size) ranks share each step's \(cfg.training.accumulation) prefix groups (training.accumulation), balanced by tokens")
+            }
             prepare(trainer)
             if policy == .resume, FileManager.default.fileExists(atPath: checkpointPath) {
                 let checkpoint = try Checkpoint(contentsOf: checkpointPath)
@@ -143,8 +155,12 @@ public enum TrainingRun {
                 say("resumed at step \(trainer.state.step) of \(job.steps)")
             }
             // What the interrupted process logged after its last checkpoint is done again now.
-            if policy == .resume { try MetricsLog.keepRecords(in: run.file("metrics.jsonl"), throughStep: trainer.state.step) }
-            let log = try MetricsLog(path: run.file("metrics.jsonl"))
+            if policy == .resume && lead { try MetricsLog.keepRecords(in: run.file("metrics.jsonl"), throughStep: trainer.state.step) }
+            // the other ranks log to a scratch file of their own (nothing of theirs is kept)
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("autore-rank\(communicator.rank)-\(getpid()).jsonl").path
+            if !lead { try? FileManager.default.removeItem(atPath: scratch) }
+            defer { if !lead { try? FileManager.default.removeItem(atPath: scratch) } }
+            let log = try MetricsLog(path: lead ? run.file("metrics.jsonl") : scratch)
             let start = Date()
             try job.run(trainer: trainer, log: log, configText: configText, stop: stop) { t in
                 var c = t.checkpoint(config: configText)
@@ -161,7 +177,8 @@ public enum TrainingRun {
                 prefixGroups: job.train.groups.count, trainTokensPerEpoch: job.train.tokens, best: job.best,
                 finalHeldOutLoss: evals.last(where: { $0.loss.isFinite })?.loss, seconds: Date().timeIntervalSince(start), notes: job.notes, config: configText,
                 plannedSteps: job.steps, stoppedEarly: job.stoppedEarly, initFrom: initial?.source)
-            try ResultsJSON.write(summary, to: summaryPath)
+            if lead { try ResultsJSON.write(summary, to: summaryPath) }
+            try communicator.barrier()
             say("\(cfg.name) · \(plan.stage): done; adapter in \(run.path)")
             summaries.append(summary)
         }

@@ -3,15 +3,18 @@
 import Foundation
 import CBLAS
 
-/// Threads used by the kernels: env `AUTORE_THREADS`, default the number of cores.
+/// Threads used by the kernels: env `AUTORE_THREADS`, default the number of cores shared by the processes
+/// an MPI launcher started on this machine (`OMPI_COMM_WORLD_LOCAL_SIZE`), at least one.
 ///
 /// OpenBLAS's own thread count is one setting for the whole process, and a GEMM's bits depend on it. It
 /// stays at one, and every split of work depends on `count` alone: a result is the same bits whatever
 /// other threads of the process are doing, and for a given `count` from run to run.
 public enum Threads {
     public static let count: Int = {
-        if let s = ProcessInfo.processInfo.environment["AUTORE_THREADS"], let n = Int(s), n >= 1 { return n }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let env = ProcessInfo.processInfo.environment
+        if let s = env["AUTORE_THREADS"], let n = Int(s), n >= 1 { return n }
+        let local = env["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
+        return max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, local))
     }()
     nonisolated(unsafe) static var configured = false
     nonisolated(unsafe) static var lock: pthread_mutex_t = { var m = pthread_mutex_t(); pthread_mutex_init(&m, nil); return m }()

@@ -3,6 +3,7 @@
 // skipped (and a stop after too many in a row), loss spikes flagged, and a state small enough to checkpoint
 // and resume exactly. Not data preparation (DocRE builds the examples) and not file formats.
 import Autograd
+import Distributed
 import Foundation
 import LanguageModels
 import NeuralNet
@@ -88,6 +89,12 @@ public final class Trainer {
     public var state = TrainingState()
     public let parameters: [(String, Parameter)]
     let dropouts: [Dropout]
+    /// The processes that share each step's batch (data parallel): each takes a token-balanced part of
+    /// the batch's groups and the gradients are summed over all. Alone: `SingleProcess`.
+    public var communicator: Communicator = SingleProcess()
+    /// The dropout generators' states when the adapter was made: each group's masks are drawn from these
+    /// and the group's place in the data order, whichever rank computes it.
+    let dropoutSeeds: [UInt64]
     /// Test-only: called with the number of the attempt (1, 2, … steps taken or skipped by this trainer);
     /// a fault it returns is made in that step after the backward pass.
     var injectFault: ((Int) -> InjectedFault?)?
@@ -106,6 +113,49 @@ public final class Trainer {
                                         warmupSteps: options.warmupSteps, totalSteps: options.steps)
         dropouts = model.namedModules().filter { $0.0.contains(".lora.\(adapter)") }.compactMap { $0.1 as? Dropout }
         state.dropoutStates = dropouts.map(\.generator.state)
+        dropoutSeeds = state.dropoutStates
+    }
+
+    /// Which of a batch's groups each of `ranks` processes, as indices into `tokens` (the groups' token
+    /// counts): largest first, each to the rank with the fewest tokens so far (lowest rank on ties), each
+    /// rank's indices in batch order. The same on every rank.
+    public static func share(_ tokens: [Int], ranks: Int) -> [[Int]] {
+        var load = [Int](repeating: 0, count: ranks), out = [[Int]](repeating: [], count: ranks)
+        for i in tokens.indices.sorted(by: { (tokens[$0], -$0) > (tokens[$1], -$1) }) {
+            let r = load.indices.min { (load[$0], $0) < (load[$1], $1) }!
+            load[r] += tokens[i]; out[r].append(i)
+        }
+        return out.map { $0.sorted() }
+    }
+
+    /// Sets the dropout generators for the group at `position` of `epoch`'s data order.
+    func seedDropouts(epoch: Int, position: Int) {
+        for (d, seed) in zip(dropouts, dropoutSeeds) {
+            var g = SplitMix64(seed: seed ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(position) &* 0xD1B5_4A32_D192_ED03))
+            d.generator.state = g.next()
+        }
+    }
+
+    /// Sums the adapter's gradients and `extra` over the ranks (a rank that computed nothing adds zeros).
+    func reduce(_ extra: inout [Float]) throws {
+        var buffer: [Float] = []
+        buffer.reserveCapacity(parameters.reduce(extra.count) { $0 + $1.1.value.count })
+        for (_, p) in parameters {
+            let n = p.value.count
+            if let g = p.grad { buffer.append(contentsOf: UnsafeBufferPointer(start: g.data, count: n)) }
+            else { buffer.append(contentsOf: repeatElement(0, count: n)) }
+        }
+        buffer += extra
+        try communicator.allreduceSum(&buffer)
+        var at = 0
+        for (_, p) in parameters {
+            let n = p.value.count
+            let g = try p.grad ?? Tensor([Float](repeating: 0, count: n), shape: p.shape)
+            buffer.withUnsafeBufferPointer { g.data.update(from: $0.baseAddress! + at, count: n) }
+            p.value.grad = g
+            at += n
+        }
+        extra = Array(buffer[at...])
     }
 
     /// The order of the groups in `epoch`: a seeded shuffle that depends only on (seed, epoch), so that a
@@ -131,16 +181,29 @@ public final class Trainer {
         defer { model.setTraining(false) }
         model.zeroGrad()
         var order = order(epoch: state.epoch)
-        var lossSum: Float = 0, tokens = 0, used: [Int] = []
+        // The batch: the next `accumulation` groups of the data order, the same on every rank.
+        var batch: [(group: Int, epoch: Int, position: Int)] = []
         for _ in 0..<options.accumulation {
             if state.cursor >= order.count { state.epoch += 1; state.cursor = 0; order = self.order(epoch: state.epoch) }
-            let group = groups[order[state.cursor]]
-            used.append(order[state.cursor])
+            batch.append((order[state.cursor], state.epoch, state.cursor))
             state.cursor += 1
-            let loss = try model.answerLoss(group)
+        }
+        let used = batch.map(\.group)
+        var lossSum: Float = 0, tokens = 0
+        let mine = communicator.size == 1 ? Array(batch.indices)
+            : Self.share(used.map { groups[$0].tokenCount }, ranks: communicator.size)[communicator.rank]
+        for k in mine {
+            let b = batch[k]
+            seedDropouts(epoch: b.epoch, position: b.position)
+            let loss = try model.answerLoss(groups[b.group])
             try (loss * (1 / Float(options.accumulation))).backward()
             lossSum += loss.item
-            tokens += group.tokenCount
+        }
+        tokens = used.reduce(0) { $0 + groups[$1].tokenCount }
+        if communicator.size > 1 {
+            var extra = [lossSum]
+            try reduce(&extra)
+            lossSum = extra[0]
         }
         attempts += 1
         switch injectFault?(attempts) {

@@ -109,10 +109,17 @@ struct Overrides: ParsableArguments {
 struct TimeLimit: ParsableArguments {
     @Option(help: "Stop at the next checkpoint after this many minutes (rerun the command to continue).")
     var timeLimit: Double?
+    @Option(help: "Stop once the adapter in training has taken this many optimizer steps, after checkpointing (rerun the command to continue).")
+    var stopAtStep: Int?
 
-    var condition: StopCondition { timeLimit.map { .after(seconds: $0 * 60) } ?? .never }
+    var condition: StopCondition {
+        var c = timeLimit.map { StopCondition.after(seconds: $0 * 60) } ?? .never
+        c.step = stopAtStep
+        return c
+    }
 
     func validate() throws {
+        if let s = stopAtStep, s < 1 { throw ValidationError("--stop-at-step must be at least 1, not \(s)") }
         if let t = timeLimit, !(t.isFinite && t > 0) {
             throw ValidationError("--time-limit must be a positive, finite number of minutes, not \(t)")
         }

@@ -1,6 +1,7 @@
 // `autore train --config Experiments/X.yaml [--resume]`: fine-tune the adapter(s) an experiment config names.
 import ArgumentParser
 import AutoRE
+import Distributed
 import Foundation
 
 struct TrainCommand: ParsableCommand {
@@ -11,6 +12,12 @@ struct TrainCommand: ParsableCommand {
         Writes the run folder (Experiments/runs/<name>/ unless --out; with `stage: each`, one subfolder per stage): \
         config.yaml, metrics.jsonl, checkpoint.h5 (every training.checkpoint_every steps), best.h5 (the best \
         evaluation), adapter.h5 (the last step), loss.svg and summary.json.
+
+        Data parallel under Open MPI: `mpirun -np N autore train --config X.yaml` splits each step's \
+        training.accumulation prefix groups over the N ranks (balanced by tokens) and sums the gradients; the \
+        result equals one process accumulating the same groups (up to float summation order). Rank 0 writes \
+        every file; a checkpoint resumes under any number of ranks. Each rank uses cores / local ranks threads \
+        unless AUTORE_THREADS says otherwise.
         """)
 
     @Option(help: "The experiment config (YAML).")
@@ -29,13 +36,15 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let (cfg, configText) = try SweepExperiment(config: config, overrides: overrides.parsed()).load()
         let root = out.map { RunDirectory(URL(fileURLWithPath: $0)) } ?? RunDirectory.forExperiment(cfg.name)
-        let lock = try RunLock(root)
-        defer { lock.release() }
+        let comm = try MPICommunicator.job()
+        let lock = comm.isLead ? try RunLock(root) : nil
+        defer { lock?.release() }
         let base = try LoadedModel(config: cfg)
         _ = try limit.catchingStop {
             try TrainingRun.train(config: cfg, configText: configText, root: root, base: base, dataDir: dataDir,
-                                  policy: resume ? .resume : .fresh, stepsOverride: steps, stop: limit.condition)
+                                  policy: resume ? .resume : .fresh, stepsOverride: steps, stop: limit.condition,
+                                  communicator: comm)
         }
-        print("run folder: \(root.path)")
+        if comm.isLead { print("run folder: \(root.path)") }
     }
 }

@@ -1,0 +1,156 @@
+// The processes of one job and what they exchange: rank and size, sums of Float and Double buffers
+// (gradients, losses), broadcasts and gathers of bytes, barriers. One process alone is a `SingleProcess`;
+// under `mpirun` the processes talk through Open MPI (`MPICommunicator`). Not what is exchanged
+// (FineTuning splits a batch over the ranks; AutoRE shards documents).
+import CMPI
+import Foundation
+
+/// The processes of a job. Every rank calls the collective operations in the same order.
+public protocol Communicator: AnyObject {
+    var rank: Int { get }
+    var size: Int { get }
+    /// Replaces `values` on every rank by their element-wise sum over the ranks.
+    func allreduceSum(_ values: inout [Float]) throws
+    func allreduceSum(_ values: inout [Double]) throws
+    /// Gives every rank `root`'s bytes.
+    func broadcast(_ bytes: inout [UInt8], root: Int) throws
+    /// Every rank's bytes, in rank order, at `root` (nil on the other ranks).
+    func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]?
+    /// Returns once every rank has called it.
+    func barrier() throws
+}
+
+extension Communicator {
+    /// Whether this rank writes the job's files (logs, checkpoints, results): rank 0.
+    public var isLead: Bool { rank == 0 }
+
+    /// `root`'s flags on every rank (a decision one rank makes for all: stop now, stop early).
+    public func agree(_ flags: [Bool], root: Int = 0) throws -> [Bool] {
+        var bytes = rank == root ? flags.map { $0 ? UInt8(1) : 0 } : [UInt8](repeating: 0, count: flags.count)
+        try broadcast(&bytes, root: root)
+        return bytes.map { $0 != 0 }
+    }
+}
+
+/// A job of one process: every collective operation is the identity.
+public final class SingleProcess: Communicator {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public func allreduceSum(_ values: inout [Float]) throws {}
+    public func allreduceSum(_ values: inout [Double]) throws {}
+    public func broadcast(_ bytes: inout [UInt8], root: Int) throws {}
+    public func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]? { [bytes] }
+    public func barrier() throws {}
+}
+
+/// An MPI call that failed, with the library's message.
+public struct CommunicatorError: Error, CustomStringConvertible {
+    public var call: String
+    public var message: String
+    public var description: String { "MPI: \(call) failed: \(message)" }
+}
+
+/// The processes `mpirun` started (MPI_COMM_WORLD). MPI is initialised once per process, on first use,
+/// and finalised when the process exits; errors are returned (not aborted on) and carry MPI's message.
+///
+///     let comm = try MPICommunicator.job()      // SingleProcess unless started by mpirun
+///     var g: [Float] = grads; try comm.allreduceSum(&g)
+public final class MPICommunicator: Communicator {
+    public let rank: Int
+    public let size: Int
+    let comm: MPI_Comm
+
+    /// Whether this process was started by an MPI launcher (mpirun, srun with PMIx): Open MPI's and PMIx's
+    /// environment variables.
+    public static var launched: Bool {
+        let env = ProcessInfo.processInfo.environment
+        return ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"].contains { env[$0] != nil }
+    }
+
+    /// The communicator of this job: MPI's world when launched by `mpirun`, else a single process.
+    public static func job() throws -> Communicator {
+        launched ? try MPICommunicator() : SingleProcess()
+    }
+
+    nonisolated(unsafe) static var initialised = false
+
+    public init() throws {
+        if !Self.initialised {
+            var ready: Int32 = 0
+            MPI_Initialized(&ready)
+            if ready == 0 {
+                let rc = MPI_Init(nil, nil)
+                guard rc == MPI_SUCCESS else { throw CommunicatorError(call: "MPI_Init", message: Self.message(rc)) }
+                atexit { var done: Int32 = 0; MPI_Finalized(&done); if done == 0 { MPI_Finalize() } }
+            }
+            Self.initialised = true
+        }
+        comm = cmpi_comm_world()
+        MPI_Comm_set_errhandler(comm, cmpi_errors_return())
+        var r: Int32 = 0, s: Int32 = 0
+        try Self.check(MPI_Comm_rank(comm, &r), "MPI_Comm_rank")
+        try Self.check(MPI_Comm_size(comm, &s), "MPI_Comm_size")
+        rank = Int(r); size = Int(s)
+    }
+
+    static func message(_ code: Int32) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(MPI_MAX_ERROR_STRING) + 1)
+        var length: Int32 = 0
+        MPI_Error_string(code, &buffer, &length)
+        return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self) + " (code \(code))"
+    }
+
+    static func check(_ code: Int32, _ call: String) throws {
+        guard code == MPI_SUCCESS else { throw CommunicatorError(call: call, message: message(code)) }
+    }
+
+    /// MPI counts are Int32: a buffer past that is an error, not a silent truncation.
+    func count(_ n: Int, _ call: String) throws -> Int32 {
+        guard n <= Int(Int32.max) else { throw CommunicatorError(call: call, message: "\(n) elements exceed MPI's Int32 count") }
+        return Int32(n)
+    }
+
+    public func allreduceSum(_ values: inout [Float]) throws {
+        let n = try count(values.count, "MPI_Allreduce")
+        try values.withUnsafeMutableBytes { b in
+            try Self.check(MPI_Allreduce(cmpi_in_place(), b.baseAddress, n, cmpi_float(), cmpi_sum(), comm), "MPI_Allreduce")
+        }
+    }
+
+    public func allreduceSum(_ values: inout [Double]) throws {
+        let n = try count(values.count, "MPI_Allreduce")
+        try values.withUnsafeMutableBytes { b in
+            try Self.check(MPI_Allreduce(cmpi_in_place(), b.baseAddress, n, cmpi_double(), cmpi_sum(), comm), "MPI_Allreduce")
+        }
+    }
+
+    public func broadcast(_ bytes: inout [UInt8], root: Int) throws {
+        // the length first, so that ranks need not know it
+        var length = [Int32(try count(bytes.count, "MPI_Bcast"))]
+        try length.withUnsafeMutableBytes { b in try Self.check(MPI_Bcast(b.baseAddress, 1, cmpi_int(), Int32(root), comm), "MPI_Bcast") }
+        if rank != root { bytes = [UInt8](repeating: 0, count: Int(length[0])) }
+        try bytes.withUnsafeMutableBytes { b in
+            try Self.check(MPI_Bcast(b.baseAddress, length[0], cmpi_byte(), Int32(root), comm), "MPI_Bcast")
+        }
+    }
+
+    public func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]? {
+        var mine = [Int32(try count(bytes.count, "MPI_Gather"))]
+        var lengths = [Int32](repeating: 0, count: size)
+        try mine.withUnsafeMutableBytes { m in try lengths.withUnsafeMutableBytes { l in
+            try Self.check(MPI_Gather(m.baseAddress, 1, cmpi_int(), l.baseAddress, 1, cmpi_int(), Int32(root), comm), "MPI_Gather")
+        } }
+        var offsets = [Int32](repeating: 0, count: size)
+        for i in 1..<max(1, size) { offsets[i] = offsets[i - 1] + lengths[i - 1] }
+        var all = [UInt8](repeating: 0, count: rank == root ? Int(lengths.reduce(0, +)) : 0)
+        var sent = bytes
+        try sent.withUnsafeMutableBytes { s in try all.withUnsafeMutableBytes { a in
+            try Self.check(MPI_Gatherv(s.baseAddress, mine[0], cmpi_byte(), a.baseAddress, &lengths, &offsets, cmpi_byte(), Int32(root), comm), "MPI_Gatherv")
+        } }
+        guard rank == root else { return nil }
+        return (0..<size).map { Array(all[Int(offsets[$0])..<Int(offsets[$0] + lengths[$0])]) }
+    }
+
+    public func barrier() throws { try Self.check(MPI_Barrier(comm), "MPI_Barrier") }
+}
