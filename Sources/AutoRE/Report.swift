@@ -223,6 +223,7 @@ public struct Report {
         s += "\nTraining time counts the session that finished the adapter (a resumed run's earlier sessions are not added).\n\n"
         s += decodingSection(entries)
         s += errorAnalysisSection(entries)
+        s += frequentRelationsSection(entries)
         s += unseenSection(entries)
         s += timingSection()
         s += comparisonSection(entries)

@@ -256,6 +256,23 @@ import Testing
         #expect(abs(bar.x2 - xs[0]) < 0.11 && bar.x1 < xs[1] + 0.11 && bar.x1 < bar.x2)
     }
 
+    @Test func everyRunListsItsTenMostFrequentRelations() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-rel-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (docs, perfect, cat) = try documents()
+        // right on the first document, nothing on the second: every relation at P 100, R 50
+        _ = try experiment(root, "half", config: "paradigm: D_R_H_F", split: "select[0:2]", predictions: [perfect[0]], docs: docs, catalogue: cat)
+        let md = try Report(root: root, results: root).markdown()
+        let section = try #require(md.components(separatedBy: "## The ten most frequent relations").dropFirst().first)
+        #expect(section.contains("<summary>half · select[0:2]</summary>"))
+        let rows = section.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| relation") }
+        // two copies of the Curie document: spouse has 4 gold facts, five relations 2 each (then by name)
+        #expect(rows.map { $0.split(separator: "|")[0].trimmingCharacters(in: .whitespaces) }
+                == ["spouse", "capital", "capital of", "country of citizenship", "place of birth", "work location"])
+        #expect(rows.first == "| spouse | 4 | 100.00 | 50.00 | 66.67 |")
+        #expect(rows.allSatisfy { $0.hasSuffix("| 100.00 | 50.00 | 66.67 |") })
+    }
+
     @Test func unseenRelationsGetASectionAndAFigure() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-unseen-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
