@@ -51,6 +51,7 @@ struct ExtractCommand: ParsableCommand {
                                valueName: "file")) var timing: String?
 
     func run() throws {
+        try OneProcess.require("autore extract")
         guard [split, input, text].compactMap({ $0 }).count == 1 else { throw ValidationError("give exactly one of --split, --input, --text") }
         let dirs = (runFolders ?? RunAdapters.shipped).split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         let adapters = try RunAdapters.load(dirs)

@@ -17,6 +17,7 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var limit: TimeLimit
 
     func run() throws {
+        try OneProcess.require("autore run")
         let runner = try ExperimentRunner(configPath: config, overrides: overrides.parsed(), dataDir: dataDir, command: commandLine())
         let results = try limit.catchingStop { try runner.run(stop: limit.condition) }
         guard let results else { return }
@@ -37,6 +38,7 @@ struct SweepCommand: ParsableCommand {
     @OptionGroup var limit: TimeLimit
 
     func run() throws {
+        try OneProcess.require("autore sweep")
         let s = try Sweep.load(path: sweep)
         let stop = limit.condition
         var bases: [String: LoadedModel] = [:]
@@ -106,6 +108,15 @@ struct Overrides: ParsableArguments {
 
 /// `--time-limit`: stop a long job at its next safe point (a checkpoint, a finished batch) after so many
 /// minutes, so that it can be resumed by running the same command again.
+/// Commands that run in one process: under `mpirun` with several ranks they stop with a clear error
+/// instead of every rank extracting the same documents.
+enum OneProcess {
+    static func require(_ command: String) throws {
+        guard let n = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init), n > 1 else { return }
+        throw ValidationError("\(command) runs in one process; under mpirun only `autore train` is data parallel (train there, then run this without mpirun; see Docs/scale-out.md)")
+    }
+}
+
 struct TimeLimit: ParsableArguments {
     @Option(help: "Stop at the next checkpoint after this many minutes (rerun the command to continue).")
     var timeLimit: Double?
