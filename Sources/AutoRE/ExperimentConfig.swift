@@ -413,13 +413,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
             throw bad("stage '\(stage)' is not one of \(paradigm.rawValue)'s stages (\(paradigm.stages.map(\.rawValue).joined(separator: ", ")), all or each)")
         }
         guard ["f1", "loss"].contains(evaluation.selectBy) else { throw bad("evaluation.select_by must be f1 or loss, not '\(evaluation.selectBy)'") }
-        guard extraction.maxNewTokens.all.allSatisfy({ $0 > 0 }), extraction.relationsTopK > 0,
-              extraction.relationsMinLogProbability.map({ $0.isFinite && $0 <= 0 }) ?? true, extraction.batchDocuments > 0,
-              extraction.endBias.all.allSatisfy({ $0.isFinite }),
-              extraction.sharedHeadsMinLogProbability.map({ $0.isFinite && $0 <= 0 }) ?? true, extraction.maxRelations > 0, extraction.maxHeads > 0,
-              extraction.temperature >= 0, extraction.topK >= 0, extraction.topP > 0, extraction.topP <= 1 else {
-            throw bad("extraction needs max_new_tokens, relations_top_k, batch_documents, max_relations, max_heads > 0, temperature ≥ 0, top_k ≥ 0, 0 < top_p ≤ 1, relations_min_log_probability ≤ 0, shared_heads_min_log_probability ≤ 0, a finite end_bias")
-        }
+        try Self.checkExtractionRanges(of: self, bad)
         guard lora.rank > 0, lora.alpha > 0, (0..<1).contains(lora.dropout) else { throw bad("lora needs rank > 0, alpha > 0, 0 ≤ dropout < 1") }
         try Self.checkRanges(of: self, bad)
         if let t = lora.targets.first(where: { !LoRAConfig.allProjections.contains($0) }) {
@@ -482,6 +476,27 @@ extension ExperimentConfig {
             }
         }
         if let i = t.initFrom { try require(!i.trimmingCharacters(in: .whitespaces).isEmpty, "training.init_from", "''", "a run name or folder") }
+    }
+
+    /// Numbers of the `extraction` section: finite, in range, each refusal naming its key.
+    static func checkExtractionRanges(of c: ExperimentConfig, _ bad: (String) -> ConfigError) throws {
+        func require(_ ok: Bool, _ key: String, _ value: Any, _ range: String) throws {
+            guard ok else { throw bad("extraction.\(key) must be \(range), not \(value)") }
+        }
+        let x = c.extraction
+        for (stage, n) in x.budget.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            try require(n > 0 && n <= most.tokens, "max_new_tokens (\(stage.rawValue))", n, "in [1, \(most.tokens)] tokens")
+        }
+        try require(x.temperature.isFinite && x.temperature >= 0 && x.temperature <= 100, "temperature", x.temperature, "finite, in [0, 100]")
+        try require(x.topK >= 0 && x.topK <= most.count, "top_k", x.topK, "in [0, \(most.count)]")
+        try require(x.topP.isFinite && x.topP > 0 && x.topP <= 1, "top_p", x.topP, "in (0, 1]")
+        try require(x.batchDocuments > 0 && x.batchDocuments <= 10_000, "batch_documents", x.batchDocuments, "in [1, 10000]")
+        try require(x.maxRelations > 0 && x.maxRelations <= 10_000, "max_relations", x.maxRelations, "in [1, 10000]")
+        try require(x.maxHeads > 0 && x.maxHeads <= 10_000, "max_heads", x.maxHeads, "in [1, 10000]")
+        try require(x.relationsTopK > 0 && x.relationsTopK <= 10_000, "relations_top_k", x.relationsTopK, "in [1, 10000]")
+        if let v = x.relationsMinLogProbability { try require(v.isFinite && v <= 0, "relations_min_log_probability", v, "finite and ≤ 0") }
+        if let v = x.sharedHeadsMinLogProbability { try require(v.isFinite && v <= 0, "shared_heads_min_log_probability", v, "finite and ≤ 0") }
+        for b in x.endBias.all { try require(b.isFinite && abs(b) <= 100, "end_bias", b, "finite, in [-100, 100]") }
     }
 
     /// Settings an experiment cannot do without; a config that names none of them would run entirely on

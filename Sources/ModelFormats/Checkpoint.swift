@@ -1,6 +1,9 @@
 // Training checkpoints in HDF5: named Float32 arrays (adapter weights, optimizer moments), integers,
 // UInt64 words (generator states) and strings (the run config), written to a temporary file, synced and
 // renamed (Support.AtomicFile), so a killed run or a full disk never leaves a half-written checkpoint.
+// The file opens with a 512-byte block of our own (HDF5's user block, which the library skips): a magic
+// line, the length of what follows and its CRC-32. A reader checks it before the HDF5 library sees the
+// file, so a truncated or altered checkpoint is refused by this code, not parsed by the library.
 // Not a model format (safetensors, GGUF).
 import CHDF5
 import Foundation
@@ -56,7 +59,10 @@ public struct Checkpoint: Equatable, Sendable {
             CheckpointError(path: target, reason: reason + (errno == 0 ? "" : " (\(String(cString: strerror(errno))))"))
         }
         errno = 0
-        let file = H5Fcreate(path, 0x0002 /* H5F_ACC_TRUNC */, 0, 0)
+        let creation = H5Pcreate(H5P_CLS_FILE_CREATE_ID_g)
+        defer { H5Pclose(creation) }
+        H5Pset_userblock(creation, hsize_t(Self.headerSize))
+        let file = H5Fcreate(path, 0x0002 /* H5F_ACC_TRUNC */, creation, 0)
         guard file >= 0 else { throw fail("cannot create an HDF5 file") }
         var closed = false
         defer { if !closed { H5Fclose(file) } }
@@ -115,12 +121,76 @@ public struct Checkpoint: Equatable, Sendable {
             if !flushed { errno = flushErrno }
             throw fail("cannot flush the HDF5 file")
         }
+        try writeHeader(path, reportedAs: target)
+    }
+
+    // MARK: header
+
+    /// The user block's size: HDF5 allows 512 or a larger power of two.
+    static let headerSize = 512
+    static let magic = Array("AutoRE-Swift checkpoint\n".utf8)
+
+    /// The header for an HDF5 payload of `length` bytes with checksum `crc`: the magic line, then
+    /// "v1 <length> <crc as 8 hex digits>\n", then zeros.
+    static func header(length: Int, crc: UInt32) -> [UInt8] {
+        var h = magic + Array("v1 \(length) \(String(format: "%08x", crc))\n".utf8)
+        h += [UInt8](repeating: 0, count: headerSize - h.count)
+        return h
+    }
+
+    /// Checksums what the library wrote after the user block and writes the header into the block.
+    func writeHeader(_ path: String, reportedAs target: String) throws {
+        guard let handle = FileHandle(forUpdatingAtPath: path) else {
+            throw CheckpointError(path: target, reason: "cannot reopen the written file to add its header")
+        }
+        defer { try? handle.close() }
+        do {
+            try handle.seek(toOffset: UInt64(Self.headerSize))
+            var crc: UInt32 = 0, length = 0
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                crc = chunk.withUnsafeBytes { CRC32.update(crc, $0) }
+                length += chunk.count
+            }
+            try handle.seek(toOffset: 0)
+            try handle.write(contentsOf: Self.header(length: length, crc: crc))
+        } catch {
+            throw CheckpointError(path: target, reason: "cannot write the checkpoint header (\(error.localizedDescription))")
+        }
+    }
+
+    /// Checks the header of the file at `path`: true when it has ours and it matches, false when the file
+    /// has none (written before checkpoints had one: read unverified); an error when it has ours and the
+    /// rest is shorter, longer or altered.
+    static func verify(_ path: String) throws -> Bool {
+        func fail(_ reason: String) -> CheckpointError { CheckpointError(path: path, reason: reason) }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw fail("cannot open the file") }
+        defer { try? handle.close() }
+        let head = [UInt8]((try? handle.read(upToCount: headerSize)) ?? Data())
+        guard head.count == headerSize, head.starts(with: magic) else { return false }
+        let line = head[magic.count...].prefix { $0 != 0x0A }
+        let fields = String(decoding: line, as: UTF8.self).split(separator: " ")
+        guard fields.count == 3, fields[0] == "v1", let length = Int(fields[1]), let crc = UInt32(fields[2], radix: 16) else {
+            throw fail("the checkpoint header is damaged")
+        }
+        var actual: UInt32 = 0, seen = 0
+        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            actual = chunk.withUnsafeBytes { CRC32.update(actual, $0) }
+            seen += chunk.count
+        }
+        guard seen == length else {
+            throw fail("truncated or extended: \(seen) bytes after the header, the header says \(length)")
+        }
+        guard actual == crc else {
+            throw fail(String(format: "corrupt: the CRC-32 of the contents is %08x, the header says %08x (a byte changed since it was written)", actual, crc))
+        }
+        return true
     }
 
     /// Reads a checkpoint; a missing, truncated or foreign file is one error naming it.
     public init(contentsOf path: String) throws {
         HDF5.quiet()
         guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError(path: path, reason: "no such checkpoint") }
+        _ = try Self.verify(path)
         guard H5Fis_hdf5(path) > 0 else { throw CheckpointError(path: path, reason: "not an HDF5 checkpoint (truncated or another format)") }
         let file = H5Fopen(path, 0x0000 /* H5F_ACC_RDONLY */, 0)
         guard file >= 0 else { throw CheckpointError(path: path, reason: "cannot open the HDF5 file (truncated or corrupt)") }

@@ -25,7 +25,8 @@ import Testing
         for ok in ["optimizer.weight_decay=0.01", "optimizer.max_grad_norm=0.5", "evaluation.loss_groups=0", "evaluation.generation_documents=0",
                    "training.epochs=2.5", "training.max_bad_steps=1", "lora.alpha=64", "optimizer.warmup_steps=0",
                    "evaluation.patience=3", "training.init_from=main_one_r48", "data.held_out_relations=[P17, author]",
-                   "data.held_out_relations={auto: 6, seed: 2}", "data.held_out_relations={auto: 6}"] {
+                   "data.held_out_relations={auto: 6, seed: 2}", "data.held_out_relations={auto: 6}",
+                   "extraction.temperature=0.7", "extraction.end_bias={heads: -4, facts: -4}", "extraction.max_new_tokens={relations: 64}"] {
             #expect(error(ok) == "", "\(ok)")
         }
     }
@@ -54,6 +55,14 @@ import Testing
         ("data.held_out_relations=[]", "data.held_out_relations"), ("data.held_out_relations={auto: 0}", "data.held_out_relations.auto"),
         ("data.held_out_relations={auto: 200}", "data.held_out_relations.auto"), ("data.held_out_relations=5", "held_out_relations"),
         ("data.held_out_relations={seed: 2}", "held_out_relations"),
+        ("extraction.temperature=.inf", "extraction.temperature"), ("extraction.temperature=.nan", "extraction.temperature"),
+        ("extraction.temperature=-1", "extraction.temperature"), ("extraction.top_p=0", "extraction.top_p"),
+        ("extraction.top_p=.nan", "extraction.top_p"), ("extraction.max_new_tokens=0", "extraction.max_new_tokens"),
+        ("extraction.max_new_tokens={heads: -2}", "extraction.max_new_tokens (heads)"), ("extraction.batch_documents=0", "extraction.batch_documents"),
+        ("extraction.end_bias=.inf", "extraction.end_bias"), ("extraction.end_bias={facts: 1000}", "extraction.end_bias"),
+        ("extraction.relations_min_log_probability=0.5", "extraction.relations_min_log_probability"),
+        ("extraction.shared_heads_min_log_probability=-.inf", "extraction.shared_heads_min_log_probability"),
+        ("extraction.relations_top_k=0", "extraction.relations_top_k"), ("extraction.max_heads=0", "extraction.max_heads"),
     ])
     func outOfRangeValuesAreRefusedWithTheKeyNamed(set: String, key: String) {
         let e = error(set)

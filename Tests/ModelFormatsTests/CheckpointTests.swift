@@ -1,5 +1,7 @@
-// HDF5 checkpoints: exact round trip, atomic replacement, and one clear error for bad files.
+// HDF5 checkpoints: exact round trip, atomic replacement, one clear error for bad files, and a header of
+// our own (length and CRC-32) that refuses any changed byte before the HDF5 library reads the file.
 import Foundation
+import Support
 import Testing
 @testable import ModelFormats
 
@@ -60,5 +62,47 @@ import Testing
             let e = error(dir + "/cut.h5")
             #expect(e.hasPrefix("\(dir)/cut.h5: "), "cut at \(cut): \(e)")
         }
+    }
+
+    @Test func crc32MatchesTheStandardCheckValue() {
+        #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)   // the CRC-32/ISO-HDLC check value
+        #expect(CRC32.checksum([UInt8]()) == 0)
+        // continuing over pieces equals one pass
+        let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let whole = CRC32.checksum(bytes)
+        let pieces = bytes[..<333].withUnsafeBytes { a in bytes[333...].withUnsafeBytes { b in CRC32.update(CRC32.update(0, a), b) } }
+        #expect(pieces == whole)
+    }
+
+    @Test func theHeaderRefusesEveryAlteredOrMissingByte() throws {
+        let dir = try tempDir(), path = dir + "/c.h5"
+        try sample(0.5).save(to: path)
+        let good = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(good.starts(with: Data("AutoRE-Swift checkpoint\nv1 \(good.count - 512) ".utf8)))
+        #expect(try Checkpoint.verify(path))
+        // one flipped bit anywhere after the header: refused by the checksum, whatever HDF5 would make of it
+        for offset in [512, 600, good.count / 2, good.count - 1] {
+            var bad = good
+            bad[offset] ^= 0x10
+            try bad.write(to: URL(fileURLWithPath: dir + "/flip.h5"))
+            let e = error(dir + "/flip.h5")
+            #expect(e.hasPrefix("\(dir)/flip.h5: corrupt: the CRC-32"), "bit flipped at \(offset): \(e)")
+        }
+        // cut or extended: refused by the length
+        for data in [good.prefix(good.count - 1), good + Data([0])] {
+            try data.write(to: URL(fileURLWithPath: dir + "/len.h5"))
+            #expect(error(dir + "/len.h5").contains("truncated or extended"))
+        }
+        // a damaged header line is refused, not taken for a file without a header
+        var header = good
+        header[30] = UInt8(ascii: "x")
+        try header.write(to: URL(fileURLWithPath: dir + "/head.h5"))
+        #expect(error(dir + "/head.h5").hasSuffix("the checkpoint header is damaged"))
+        // A file written before checkpoints had the header (the HDF5 file alone, which is what remains
+        // without the user block) still reads, unverified.
+        let legacy = dir + "/legacy.h5"
+        try good.dropFirst(512).write(to: URL(fileURLWithPath: legacy))
+        #expect(try !Checkpoint.verify(legacy))
+        #expect(try Checkpoint(contentsOf: legacy) == sample(0.5))
     }
 }
