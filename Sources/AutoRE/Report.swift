@@ -212,15 +212,20 @@ public struct Report {
         }
         s += "\nF1 95% interval: AutoRE F1's percentile interval over \(PairedBootstrap.defaultResamples) resamples of the documents (bootstrap, seed 0). relations / heads / facts: per-stage F1 of the pipeline's own outputs (relations of a document; (relation, subject) pairs; triples).\n\n"
 
-        s += "## Cost\n\n| experiment | adapter | steps | training tokens / epoch | training time | extraction (split: documents/minute, tokens/s) |\n|---|---|---|---|---|---|\n"
+        s += "## Cost\n\n| experiment | adapter | steps | epochs | training tokens / epoch | training time | extraction (split: documents/minute, tokens/s) |\n|---|---|---|---|---|---|---|\n"
         for e in entries {
             let ex = e.splits.compactMap { r in r.extraction.map { "\(r.split): \(String(format: "%.1f", $0.documentsPerMinute)) docs/min, \(String(format: "%.0f", $0.tokensPerSecond)) tok/s" } }.joined(separator: "; ")
-            if e.training.isEmpty { s += "| \(e.name) | – | – | – | – | \(ex) |\n" }
+            if e.training.isEmpty { s += "| \(e.name) | – | – | – | – | – | \(ex) |\n" }
             for (k, t) in e.training.enumerated() {
-                s += "| \(e.name) | \(t.stage) | \(t.steps) | \(t.trainTokensPerEpoch) | \(ProgressLine.clock(t.seconds)) | \(k == 0 || ex.isEmpty ? ex : "the same extraction (all stages)") |\n"
+                let accumulation = e.config?.training.accumulation ?? 1
+                var epochs = t.prefixGroups > 0 ? String(format: "%.2f", Double(t.steps * accumulation) / Double(t.prefixGroups)) : "–"
+                if let from = t.initFrom { epochs += " (from \(URL(fileURLWithPath: from).deletingLastPathComponent().lastPathComponent))" }
+                if t.stoppedEarly == true, let planned = t.plannedSteps { epochs += ", stopped early (\(planned) steps planned)" }
+                let time = trainingSeconds(e.name, t.stage).map(ProgressLine.clock) ?? ProgressLine.clock(t.seconds) + " (last session)"
+                s += "| \(e.name) | \(t.stage) | \(t.steps) | \(epochs) | \(t.trainTokensPerEpoch) | \(time) | \(k == 0 || ex.isEmpty ? ex : "the same extraction (all stages)") |\n"
             }
         }
-        s += "\nTraining time counts the session that finished the adapter (a resumed run's earlier sessions are not added).\n\n"
+        s += "\nEpochs: optimizer steps × accumulated groups over the prefix groups of an epoch; a run started from another run's adapter (`training.init_from`) names it, and its earlier epochs are that run's. Training time: the steps and evaluations of every session, from the run's training log (the finishing session alone where no log was kept), on 2 cores.\n\n"
         s += decodingSection(entries)
         s += errorAnalysisSection(entries)
         s += frequentRelationsSection(entries)
@@ -247,6 +252,14 @@ public struct Report {
         s += "\n## Commands\n\n"
         for e in entries { if let c = e.command { s += "- \(e.name): `\(c)`\n" } }
         return s
+    }
+
+    /// The seconds of every training step and evaluation that `train_log_<stage>.jsonl` of results folder
+    /// `name` records, over all the sessions of the run; nil without that log.
+    func trainingSeconds(_ name: String, _ stage: String) -> Double? {
+        let path = results.appendingPathComponent(name).appendingPathComponent("train_log_\(stage).jsonl").path
+        guard let records = try? MetricsLog.read(MetricsRecord.self, from: path), !records.isEmpty else { return nil }
+        return records.filter { $0.kind == "train" || $0.kind == "eval" }.reduce(0) { $0 + ($1.seconds ?? 0) }
     }
 
     /// Each decoding variant (a config with `run:` naming another experiment) against that experiment, on
