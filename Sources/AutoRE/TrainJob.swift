@@ -206,6 +206,13 @@ public final class TrainJob {
         var lastCheckpoint = trainer.state.step
         func say(_ line: String) { if lead { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
         func checkpoint() throws { if lead { try onCheckpoint(trainer) }; lastCheckpoint = trainer.state.step }
+        // An adapter that starts from another run's is a candidate itself: evaluated before the first step,
+        // so that the kept adapter and early stopping can prefer it to anything this run makes.
+        if lead && trainer.state.step == 0 && c.training.initFrom != nil && best == nil,
+           let e = try evaluate(step: 0, log: log) {
+            best = e
+            try currentAdapter(configText: configText, step: 0).save(to: run.file("best.h5"))
+        }
         stoppedEarly = try comm.agree([lead && patienceExhausted(log: log)])[0]
         while trainer.state.step < steps && !stoppedEarly {
             let m: StepMetrics

@@ -204,6 +204,9 @@ import Testing
             #expect(kept.contains { $0.key.hasSuffix("lora_B.weight") && $0.value.values.contains { $0 != 0 } })
         }
         #expect(said.contains { $0.contains("starts from") && $0.contains("first/heads/best.h5") })
+        // the starting adapter is evaluated before the first step, a candidate for best.h5
+        let evals = try MetricsLog.read(MetricsRecord.self, from: runs.appendingPathComponent("next/heads/metrics.jsonl").path).filter { $0.kind == "eval" }
+        #expect(evals.first?.step == 0 && evals.count == 4)
         let summary = try ResultsJSON.decode(AdapterRunSummary.self, from: Data(contentsOf: runs.appendingPathComponent("next/facts/summary.json")))
         #expect(summary.initFrom?.hasSuffix("first/facts/best.h5") == true)
 
