@@ -2,6 +2,7 @@
 // limit (RLIMIT_FSIZE, set by a shell with `ulimit -f` before exec, SIGXFSZ ignored so that write(2) fails
 // with EFBIG instead of killing the child), standard error captured.
 import Foundation
+import TestSupport
 
 struct Child {
     let exe: URL
@@ -36,4 +37,18 @@ struct Child {
 extension String {
     /// The lines of an `autore` error output that report the error (ArgumentParser prints "Error: …").
     var errorLines: [Substring] { split(separator: "\n").filter { $0.hasPrefix("Error:") } }
+}
+
+/// The inputs of a tiny training run under `root`: `model/` (a Llama with a byte-level vocabulary, 256 byte
+/// tokens and an end-of-text token, and its tokenizer.json) and `data/` (the fixture documents as Re-DocRED's
+/// dev split). Returns the two folders.
+func writeTinyRunInputs(root: URL, seed: UInt64) throws -> (model: URL, data: URL) {
+    let model = root.appendingPathComponent("model"), data = root.appendingPathComponent("data")
+    for d in [model, data] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+    try TinyLlama.byteLevel(hidden: 16, intermediate: 32, maxPositions: 2048, tiedEmbeddings: true, seed: seed)
+        .write(to: model.path, withTokenizer: true)
+    let documents = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Data/fixtures/tiny_redocred.json")
+    try FileManager.default.copyItem(at: documents, to: data.appendingPathComponent("dev_revised.json"))
+    return (model, data)
 }

@@ -23,12 +23,7 @@ import TestSupport
 
         init() throws {
             root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-dp-\(UUID().uuidString)")
-            for d in [model, data] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
-            try TinyLlama.byteLevel(hidden: 16, intermediate: 32, maxPositions: 2048, tiedEmbeddings: true, seed: 13)
-                .write(to: model.path, withTokenizer: true)
-            let documents = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent().appendingPathComponent("Data/fixtures/tiny_redocred.json")
-            try FileManager.default.copyItem(at: documents, to: data.appendingPathComponent("dev_revised.json"))
+            _ = try writeTinyRunInputs(root: root, seed: 13)
             // Four groups a step (three questions each, of unequal length), dropout on: the ranks must draw
             // the masks one process would.
             try """

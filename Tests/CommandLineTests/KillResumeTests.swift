@@ -39,14 +39,7 @@ import TestSupport
 
         init() throws {
             root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-kill-\(UUID().uuidString)")
-            for d in [model, data] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
-            // Llama with a byte-level vocabulary (256 byte tokens and an end-of-text token) and its tokenizer.json.
-            try TinyLlama.byteLevel(hidden: 16, intermediate: 32, maxPositions: 2048, tiedEmbeddings: true, seed: 11)
-                .write(to: model.path, withTokenizer: true)
-
-            let documents = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent().appendingPathComponent("Data/fixtures/tiny_redocred.json")
-            try FileManager.default.copyItem(at: documents, to: data.appendingPathComponent("dev_revised.json"))
+            _ = try writeTinyRunInputs(root: root, seed: 11)
             // A checkpoint after every step; dropout on, so that generator states matter for an exact resume.
             let yaml = """
                 name: kill-resume
