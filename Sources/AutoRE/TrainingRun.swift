@@ -59,13 +59,14 @@ public enum ResumePolicy {
 
 public enum TrainingRun {
     /// The finished adapter that `training.init_from` names for `stage`: `reference` is a folder path, or a
-    /// run name looked up beside `root` (the runs folder). A run trained with `stage: each` gives the adapter
-    /// of the same stage; a one-adapter run (`all`) gives its only adapter.
+    /// run name looked up beside `root` (the runs folder), then in Experiments/runs. A run trained with
+    /// `stage: each` gives the adapter of the same stage; a one-adapter run (`all`) gives its only adapter.
     static func initialAdapter(_ reference: String, stage: String, besideRun root: RunDirectory) throws -> TrainedAdapter {
-        let dir = FileManager.default.fileExists(atPath: reference) && reference.contains("/")
-            ? reference : root.url.deletingLastPathComponent().appendingPathComponent(reference).path
-        guard FileManager.default.fileExists(atPath: dir) else {
-            throw AutoREError("training.init_from: \(reference): no run folder \(dir); train that run first")
+        let fm = FileManager.default
+        let candidates = reference.contains("/") ? [reference]
+            : [root.url.deletingLastPathComponent().appendingPathComponent(reference).path, RunDirectory.forExperiment(reference).path]
+        guard let dir = candidates.first(where: { fm.fileExists(atPath: $0) }) else {
+            throw AutoREError("training.init_from: \(reference): no run folder (looked in \(candidates.joined(separator: ", "))); train that run first")
         }
         let adapters = try RunAdapters.load([dir])
         if let a = adapters.first(where: { $0.stage == stage }) { return a }
