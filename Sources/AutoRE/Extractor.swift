@@ -131,7 +131,7 @@ public final class Extractor {
     func prefixState(_ ids: [Int], text: String, adapter: String?) throws -> [LayerKV] {
         let key = (adapter ?? "") + "\u{1}" + text
         if let s = prefixStates?[key] { return s }
-        let s = try withNoGrad { try model.forward(ids: ids.map(Int32.init), batch: 1, length: ids.count).present }
+        let s = try model.decodingPast(ids: ids)
         prefixStates?[key] = s
         statistics.promptTokens += ids.count
         return s
