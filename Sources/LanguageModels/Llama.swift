@@ -285,6 +285,10 @@ public final class LlamaModel: Module {
         return h * Float(s)
     }
 
+    /// Rows of logits computed at once where many rows need the head (training losses, scoring): chunks of
+    /// about 2²⁵ logits, 128 MB (Gemma 3's 262,144-token head: 128 rows; SmolLM2's 49,152: 682 rows).
+    public var headChunkRows: Int { max(1, (1 << 25) / config.vocabSize) }
+
     /// Logits (…, V) of final hidden states (…, C): lm_head, or the tied embedding table.
     public func logits(_ hidden: Tensor) throws -> Tensor {
         if let lmHead { return try lmHead(hidden) }
