@@ -69,7 +69,9 @@ public enum GoldFeed: String, Codable, CaseIterable, Sendable {
     case relations
     /// Relations and heads: the facts questions of the gold (relation, subject) pairs.
     case relationsAndHeads = "relations_heads"
-    /// Every stage: the oracle, 100 by construction (checks that the pipeline loses nothing of its own).
+    /// Every stage: the pipeline's own ceiling. The oracle scores 100; the pipeline keeps at most
+    /// `extraction.max_relations` relations per document and `max_heads` subjects per relation, which a
+    /// document with more gold ones loses here too.
     case allStages = "all"
 
     public var goldStages: Set<Stage> {
@@ -152,6 +154,9 @@ public struct ErrorPropagation {
         let ev = Evaluator(documents: docs, catalogue: extractor.builder.catalogue)
         var rows: [ErrorPropagationResult.Row] = []
         try folder?.create()
+        // A row whose predictions an earlier run wrote in full keeps that run's statistics.
+        let earlier = try folder.map { ErrorPropagationResult.file(in: $0, split: split) }
+            .flatMap { FileManager.default.fileExists(atPath: $0) ? try ErrorPropagationResult.read($0) : nil }
         for feed in feeds {
             let x = Extractor(model: extractor.model, format: extractor.format, builder: extractor.builder, parser: extractor.parser,
                               adapters: extractor.adapters, options: extractor.options)
@@ -166,12 +171,29 @@ public struct ErrorPropagation {
             reusable.add(preds)
             var autore = ev.autore(preds), stages = ev.stages(preds)
             autore.perRelation = [:]; stages.perRelation = [:]; stages.perDocument = nil
-            rows.append(.init(feed: feed, autore: autore, stages: stages, extraction: x.statistics,
-                              resumedDocuments: docs.count - x.statistics.documents))
-            let s = x.statistics
+            var row = ErrorPropagationResult.Row(feed: feed, autore: autore, stages: stages, extraction: x.statistics,
+                                                 resumedDocuments: docs.count - x.statistics.documents)
+            if x.statistics.documents == 0, let before = earlier?.row(feed), earlier?.documents == docs.count {
+                row.extraction = before.extraction; row.resumedDocuments = before.resumedDocuments
+            }
+            rows.append(row)
+            let s = row.extraction
             say(String(format: "gold %@: AutoRE F1 %.2f (P %.2f, R %.2f); the model answered %d questions, %d answers given",
                        feed.label, 100 * autore.total.f1, 100 * autore.total.precision, 100 * autore.total.recall,
                        s.questions, s.suppliedAnswers ?? 0))
+        }
+        var notes = notes
+        let recordedHere = recorded.filter { titles.contains($0.title) }
+        if Set(recordedHere.map(\.title)) == titles, let none = rows.first(where: { $0.feed == .none })?.autore.total {
+            let then = ev.autore(recordedHere).total
+            if then.tp != none.tp || then.fp != none.fp {
+                notes.append(String(format: "the reused predictions as they were parsed when extracted score AutoRE F1 %.2f (tp %d, fp %d); their answers parsed again by this build (every row is parsed alike) give the fully predicted row's %.2f (tp %d, fp %d)",
+                                    100 * then.f1, then.tp, then.fp, 100 * none.f1, none.tp, none.fp))
+            }
+        }
+        if let all = rows.first(where: { $0.feed == .allStages })?.autore.total, all.recall < 1 {
+            notes.append(String(format: "with every stage fed gold, recall is %.2f: the pipeline keeps at most %d relations per document and %d subjects per relation (extraction.max_relations, max_heads), fewer than some documents have; the oracle alone scores 100",
+                                100 * all.recall, extractor.options.maxRelations, extractor.options.maxHeads))
         }
         let result = ErrorPropagationResult(experiment: experiment, run: run, split: split, documents: docs.count, rows: rows,
                                             notes: notes, command: command)

@@ -43,9 +43,9 @@ struct EvalCommand: ParsableCommand {
             for row in r.rows {
                 let a = row.autore.total
                 let gain = base.map { String(format: "%+6.2f", 100 * (a.f1 - $0.autore.total.f1)) } ?? "     –"
-                print(String(format: "%-28@ %8.2f %6.2f %6.2f    %@            %6d         %6d", row.feed.label as NSString,
-                             100 * a.precision, 100 * a.recall, 100 * a.f1, gain as NSString, row.extraction.questions,
-                             row.extraction.suppliedAnswers ?? 0))
+                print(row.feed.label.padding(toLength: 28, withPad: " ", startingAt: 0) +
+                      String(format: " %8.2f %6.2f %6.2f    %@            %6d         %6d", 100 * a.precision, 100 * a.recall, 100 * a.f1,
+                             gain as NSString, row.extraction.questions, row.extraction.suppliedAnswers ?? 0))
             }
             if let resultsFolder { print("wrote \(ErrorPropagationResult.file(in: ResultsDirectory(URL(fileURLWithPath: resultsFolder)), split: split))") }
             return

@@ -72,6 +72,20 @@ import Testing
         #expect(withGold.extraction.questionsByStage?["heads"] ?? 0 == goldRelations.reduce(0) { $0 + $1.count } - named)
         #expect(try #require(r.row(.allStages)).autore.total.f1 == 1)
         #expect(try ErrorPropagationResult.read(ErrorPropagationResult.file(in: dir, split: "select[0:2]")).rows.count == 4)
+        #expect(!r.notes.contains { $0.contains("as they were parsed when extracted") })
+        // run again into the same folder: every row resumes from its predictions and keeps what it cost then
+        let again = try ErrorPropagation(extractor: try extractor()).run(Self.docs, recorded: before, experiment: "t", run: "t",
+                                                                        split: "select[0:2]", folder: dir)
+        #expect(again.rows.map(\.extraction.questions) == r.rows.map(\.extraction.questions))
+        #expect(again.rows.map(\.autore.total.f1) == r.rows.map(\.autore.total.f1))
+        // recorded triples that this build's parser would not give (an older parser's) are named in a note
+        var older = before
+        older[0].triples = [["x", "country", "y"]]
+        var e = ErrorPropagation(extractor: try extractor())
+        e.feeds = [.none]
+        let r2 = try e.run(Self.docs, recorded: older, experiment: "t", run: "t", split: "select[0:2]")
+        #expect(r2.row(.none)?.autore.total.tp == none.autore.total.tp)
+        #expect(r2.notes.contains { $0.contains("as they were parsed when extracted") })
     }
 
     /// D_RS_F's facts question names the relations: a recorded answer is reused for the same relations only.
@@ -111,6 +125,7 @@ import Testing
         #expect(section.contains("| relations | 100.00 | \(ReportTable.pct(ev.autore(partial).total.recall)) | **\(ReportTable.pct(g1))**"))
         #expect(section.contains(String(format: "With gold relations, AutoRE F1 moves by %+.2f points", 100 * g1)))
         #expect(section.contains(String(format: "by %+.2f more", 100 * (1 - g1))))
+        #expect(section.contains("0.00 points stay below the pipeline's ceiling (100.00, every stage gold)"))
         #expect(section.contains("- command: `autore eval --stages oracle`"))
     }
 }
