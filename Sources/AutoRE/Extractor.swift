@@ -78,10 +78,49 @@ public struct ExtractionOptions: Sendable {
     }
 }
 
+/// Where answers come from before the model is asked: a source that has the answer to a question gives
+/// it (the gold answer, an answer generated before); one that has none returns nil and the model answers.
+///
+///     x.answerSource = AnswerSources([GoldAnswers(builder: b, stages: [.relations]), RecordedAnswers(predictions)])
+public protocol AnswerSource {
+    /// The answer text to `query` (a question of `stage`) about `doc`, or nil: the model answers it.
+    func answer(_ stage: Stage, _ doc: Document, _ query: StageQuery) throws -> String?
+}
+
+/// An answer source from a function (for tests and one-off sources).
+public struct AnswerFunction: AnswerSource {
+    let body: (Stage, Document, StageQuery) throws -> String?
+    public init(_ body: @escaping (Stage, Document, StageQuery) throws -> String?) { self.body = body }
+    public func answer(_ stage: Stage, _ doc: Document, _ query: StageQuery) throws -> String? { try body(stage, doc, query) }
+}
+
+/// Several sources asked in order: the first that has an answer gives it.
+public struct AnswerSources: AnswerSource {
+    public var sources: [any AnswerSource]
+    public init(_ sources: [any AnswerSource]) { self.sources = sources }
+    public func answer(_ stage: Stage, _ doc: Document, _ query: StageQuery) throws -> String? {
+        for s in sources { if let a = try s.answer(stage, doc, query) { return a } }
+        return nil
+    }
+}
+
+extension StageQuery {
+    /// The key of this question's answer in a prediction's raw answers: `relations`, `heads | <relation>`,
+    /// `facts`, `facts | <relation>`, `facts | <relation> | <head>`.
+    public var answerKey: String {
+        ([stage.rawValue] + [relation, head].compactMap { $0 }).joined(separator: " | ")
+    }
+}
+
 /// What an extraction cost.
 public struct ExtractionStatistics: Codable, Sendable {
     public var documents = 0
+    /// Questions the model answered (generated, or scored in the relations stage by likelihood).
     public var questions = 0
+    /// Questions the model answered, by stage name; absent in files written before it was kept.
+    public var questionsByStage: [String: Int]?
+    /// Questions an answer source answered instead of the model (absent: none, or written before it was kept).
+    public var suppliedAnswers: Int?
     /// Tokens read (each prefix once per adapter in a batch, questions, scored continuations) and written.
     public var promptTokens = 0
     public var generatedTokens = 0
@@ -93,6 +132,15 @@ public struct ExtractionStatistics: Codable, Sendable {
     mutating func addTime(_ stage: Stage, since start: Date) {
         stageSeconds = stageSeconds ?? [:]
         stageSeconds![stage.rawValue, default: 0] += Date().timeIntervalSince(start)
+    }
+    mutating func addQuestions(_ stage: Stage, _ n: Int) {
+        questions += n
+        questionsByStage = questionsByStage ?? [:]
+        questionsByStage![stage.rawValue, default: 0] += n
+    }
+    mutating func addSupplied(_ n: Int) {
+        guard n > 0 else { return }
+        suppliedAnswers = (suppliedAnswers ?? 0) + n
     }
     public var documentsPerMinute: Double { seconds > 0 ? Double(documents) * 60 / seconds : 0 }
     public var tokensPerSecond: Double { seconds > 0 ? Double(promptTokens + generatedTokens) / seconds : 0 }
@@ -113,9 +161,9 @@ public final class Extractor {
     public var adapters: [Stage: String]
     public var options: ExtractionOptions
     public private(set) var statistics = ExtractionStatistics()
-    /// Where answers come from: nil is the model (generation); a function answers each question itself
-    /// (gold answers to check the pipeline, a cache, another system).
-    public var answerSource: ((Stage, Document, StageQuery) throws -> String)?
+    /// Answers given before the model is asked (gold answers fed into a stage, answers generated before);
+    /// the model answers every question the source has no answer for. nil: the model answers everything.
+    public var answerSource: (any AnswerSource)?
     lazy var lineBreaks: Set<Int> = format.lineBreakTokens
     /// The vocabulary's token bytes as a trie, built on the first constrained answer.
     lazy var vocabularyTrie = VocabularyTrie(vocabularySize: format.tokenizer.vocabularySize) { self.format.tokenizer.textBytes(of: $0) }
@@ -131,7 +179,7 @@ public final class Extractor {
     func prefixState(_ ids: [Int], text: String, adapter: String?) throws -> [LayerKV] {
         let key = (adapter ?? "") + "\u{1}" + text
         if let s = prefixStates?[key] { return s }
-        let s = try withNoGrad { try model.forward(ids: ids.map(Int32.init), batch: 1, length: ids.count).present }
+        let s = try model.decodingPast(ids: ids)
         prefixStates?[key] = s
         statistics.promptTokens += ids.count
         return s
@@ -143,11 +191,21 @@ public final class Extractor {
         self.adapters = adapters; self.options = options
     }
 
-    /// The generated answer to each query of each document (`queries[d]` are document d's), one stage at a time.
+    /// The answer to each query of each document (`queries[d]` are document d's), one stage at a time: from
+    /// the answer source where it has one, else generated by the stage's adapter.
     public func ask(_ docs: [Document], _ queries: [[StageQuery]], stage: Stage) throws -> [[String]] {
+        var answers = queries.map { Array(repeating: "", count: $0.count) }
+        var pending = queries.map { Array(repeating: true, count: $0.count) }
         if let answerSource {
-            return try zip(docs, queries).map { doc, qs in try qs.map { try answerSource(stage, doc, $0) } }
+            var supplied = 0
+            for (d, doc) in docs.enumerated() {
+                for (k, q) in queries[d].enumerated() {
+                    if let a = try answerSource.answer(stage, doc, q) { answers[d][k] = a; pending[d][k] = false; supplied += 1 }
+                }
+            }
+            statistics.addSupplied(supplied)
         }
+        guard pending.contains(where: { $0.contains(true) }) else { return answers }
         let start = Date()
         defer { statistics.addTime(stage, since: start) }
         model.activateAdapter(adapters[stage])
@@ -157,7 +215,7 @@ public final class Extractor {
         var states: [Int: [LayerKV]] = [:]
         for (d, doc) in docs.enumerated() {
             var byPrefix: [String: Int] = [:]
-            for (k, q) in queries[d].enumerated() {
+            for (k, q) in queries[d].enumerated() where pending[d][k] {
                 let (prefix, question) = try builder.prompt(doc, q)
                 if byPrefix[prefix] == nil {
                     byPrefix[prefix] = groups.count
@@ -171,7 +229,6 @@ public final class Extractor {
                 if options.constrained { rules[g].append(try constraint(doc, q) ?? AnyTokenAllowed()) }
             }
         }
-        var answers = queries.map { Array(repeating: "", count: $0.count) }
         guard !groups.isEmpty else { return answers }
         let flatRules = rules.flatMap { $0 }
         let out = try model.generate(groups: groups, options: GenerationOptions(
@@ -184,7 +241,7 @@ public final class Extractor {
                 statistics.generatedTokens += out[g][i].count
                 answers[slot.doc][slot.query] = format.decodeAnswer(out[g][i])
             }
-            statistics.questions += group.prompts.count
+            statistics.addQuestions(stage, group.prompts.count)
         }
         return answers
     }
@@ -211,6 +268,8 @@ public final class Extractor {
     /// log p(name⏎ | document, relations question) of every catalogue relation, as the first line of the
     /// relations answer, scored with the relations stage's adapter; each document's prompt is computed once.
     public func relationLikelihoods(_ docs: [Document]) throws -> [[(name: String, logProbability: Double)]] {
+        guard !docs.isEmpty else { return [] }
+        statistics.addQuestions(.relations, docs.count)
         let start = Date()
         defer { statistics.addTime(.relations, since: start) }
         model.activateAdapter(adapters[.relations])
@@ -289,13 +348,26 @@ public final class Extractor {
         var unparsed = Array(repeating: [String](), count: n)
         var raw = Array(repeating: [String: JSONValue](), count: n)
 
-        if stages.contains(.relations) && options.relations == .likelihood && answerSource == nil {
-            for (d, scored) in try relationLikelihoods(docs).enumerated() {
+        if stages.contains(.relations) && options.relations == .likelihood {
+            // documents whose relations the answer source gives are not scored
+            var given: [Int: String] = [:]
+            if let answerSource {
+                for (d, doc) in docs.enumerated() { if let a = try answerSource.answer(.relations, doc, .relations) { given[d] = a } }
+                statistics.addSupplied(given.count)
+            }
+            let scoredDocs = docs.indices.filter { given[$0] == nil }
+            for (d, scored) in zip(scoredDocs, try relationLikelihoods(scoredDocs.map { docs[$0] })) {
                 relations[d] = Array(options.relationSelection.select(scored).prefix(options.maxRelations))
                 raw[d]["relations"] = .string(relations[d].joined(separator: "\n"))
                 raw[d]["relation log-probabilities"] = .object(Dictionary(uniqueKeysWithValues: scored.map {
                     ($0.name, .number(($0.logProbability * 1000).rounded() / 1000))
                 }))
+            }
+            for (d, answer) in given {
+                raw[d]["relations"] = .string(answer)
+                let p = parser.parseRelations(answer)
+                relations[d] = Array(unique(p.items).prefix(options.maxRelations))
+                unparsed[d] += p.unparsed
             }
         } else if stages.contains(.relations) {
             let answers = try ask(docs, Array(repeating: [.relations], count: n), stage: .relations)
@@ -320,7 +392,7 @@ public final class Extractor {
             factQueries = Array(repeating: [], count: n)
             for d in 0..<n {
                 for (k, r) in relations[d].enumerated() {
-                    raw[d]["heads | \(r)"] = .string(answers[d][k])
+                    raw[d][StageQuery.heads(relation: r).answerKey] = .string(answers[d][k])
                     let p = parser.parseHeads(answers[d][k], passage: passages[d])
                     let hs = Array(unique(p.items).prefix(options.maxHeads))
                     heads[d][r] = hs
@@ -343,7 +415,7 @@ public final class Extractor {
         let answers = try ask(docs, factQueries, stage: .facts)
         for d in 0..<n {
             for (k, q) in factQueries[d].enumerated() {
-                raw[d][(["facts"] + [q.relation, q.head].compactMap { $0 }).joined(separator: " | ")] = .string(answers[d][k])
+                raw[d][q.answerKey] = .string(answers[d][k])
                 let p = parser.parseTriples(answers[d][k], passage: passages[d])
                 triples[d] += p.triples
                 unparsed[d] += p.unparsed

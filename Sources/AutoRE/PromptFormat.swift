@@ -8,7 +8,9 @@ import Tokenization
 
 /// How one user turn is wrapped: `header` + (prefix + question) + `footer`, then the answer, then `end`.
 /// Prefix and question are tokenized separately, so a document's prefix has the same ids whatever the
-/// question, in training as in extraction.
+/// question, in training as in extraction. A sequence opens with BOS once, before the prefix, where the
+/// tokenizer adds it (`tokenizer.ggml.add_bos_token`: Gemma yes, SmolLM2 no) and the template's opening does
+/// not already write it (Mistral's `<s>`): where transformers' `tokenizer(text)` or `apply_chat_template` puts it.
 ///
 ///     let format = try PromptFormat(tokenizer: tok, chatTemplate: "model")
 ///     let (p, q) = format.encode(prefix: ex.prefix, question: ex.question)
@@ -18,6 +20,9 @@ public struct PromptFormat {
     public let footer: String
     /// Ids that close an answer (the template's end-of-turn, else EOS).
     public let end: [Int]
+    /// Ids that open every sequence, before the prefix: BOS where the tokenizer adds it and the header does
+    /// not write it, else none.
+    public let begin: [Int]
 
     /// `chatTemplate`: `model` (the checkpoint's), `none` (plain text), or a template name (chatml, smollm2, mistral, vicuna).
     public init(tokenizer: Tokenizer, chatTemplate: String) throws {
@@ -45,13 +50,18 @@ public struct PromptFormat {
         }
         let turnEnd = template == nil ? nil : tokenizer.endOfTurnTokenIds.first
         end = (turnEnd ?? tokenizer.eosTokenId).map { [$0] } ?? []
+        if tokenizer.addBOS, let bos = tokenizer.bosTokenId, tokenizer.encode(header).first != bos {
+            begin = [bos]
+        } else {
+            begin = []
+        }
     }
 
     public func encode(prefix: String, question: String) -> (prefix: [Int], question: [Int]) {
         (encodePrefix(prefix), encodeQuestion(question))
     }
-    /// The template's opening and the document prefix.
-    public func encodePrefix(_ prefix: String) -> [Int] { tokenizer.encode(header + prefix) }
+    /// BOS where it is added, the template's opening and the document prefix.
+    public func encodePrefix(_ prefix: String) -> [Int] { begin + tokenizer.encode(header + prefix) }
     /// The stage question and the template's close of the user turn.
     public func encodeQuestion(_ question: String) -> [Int] { tokenizer.encode(question + footer) }
 

@@ -2,7 +2,7 @@
 // run once; questions that share a long run of tokens after it (the facts stage's "relation and its
 // description" asked for several subjects) have that run computed once as a stem; every question + answer
 // continues from the keys/values of its ancestors, which stay on the tape so that their gradients reach
-// the adapter too. Loss on answer tokens only; logits only at those rows.
+// the adapter too. Loss on answer tokens only; logits only at those rows, a chunk of rows at a time.
 // Not the trainer loop (batching across documents, optimizer, checkpoints live elsewhere).
 import Autograd
 import Foundation
@@ -171,6 +171,66 @@ extension LlamaModel {
         }
         let hidden = try forward(ids: ids, batch: b, length: t, pasts: pasts + stemPasts(levelKV, below: tree.leafStem)).hidden
         let picked = try gather(hidden.reshaped([b * t, config.hiddenSize]), axis: 0, indices: rows)
-        return try crossEntropy(logits: logits(picked), targets: targets)
+        return try headLoss(picked, targets: targets)
+    }
+
+    /// Whether no parameter of the head (lm_head, or the tied embedding table) is trained.
+    var headIsFrozen: Bool {
+        if let lmHead { return lmHead.trainableParameters().isEmpty }
+        return !body.embedTokens.weight.trainable
+    }
+
+    /// Mean next-token cross-entropy of the head at `hidden` (N, C) rows against `targets` (N), `chunkRows`
+    /// rows at a time, so that at most chunkRows × V logits exist at once (never N × V):
+    ///
+    ///     loss = Σ_c n_c · CE_c / N        CE_c = mean over chunk c's n_c rows of logsumexp(z) − z[target],  z = h_c·Wᵀ
+    ///     dh_c = n_c / N · ∂CE_c/∂h_c = (softmax(z) − onehot(target)) · W / N
+    ///
+    /// With a frozen head, dh_c is taken while chunk c's logits exist (a small tape of its own) and kept
+    /// (N × C in all); backward scales it by the incoming gradient, so the head's products run as often as
+    /// unchunked. With a trained head (LoRA on lm_head, a trained embedding) each chunk is a checkpoint whose
+    /// logits backward computes again, so that the head's parameters get their gradients in the sweep.
+    ///
+    ///     let loss = try model.headLoss(picked, targets: targets)      // = crossEntropy(logits(picked), targets)
+    public func headLoss(_ hidden: Tensor, targets: [Int32], chunkRows: Int? = nil) throws -> Tensor {
+        guard hidden.rank == 2, hidden.shape[1] == config.hiddenSize, targets.count == hidden.shape[0], !targets.isEmpty else {
+            throw TrainingDataError(reason: "headLoss: hidden \(hidden.shape) for \(targets.count) targets (want (N, \(config.hiddenSize)), N ≥ 1)")
+        }
+        let n = hidden.shape[0], c = hidden.shape[1], chunk = max(1, chunkRows ?? headChunkRows)
+        let chunks = stride(from: 0, to: n, by: chunk).map { $0..<min(n, $0 + chunk) }
+        if chunks.count == 1 { return try crossEntropy(logits: logits(hidden), targets: targets) }
+        guard isRecording([hidden]) else {
+            let total = try withNoGrad {
+                try chunks.reduce(0.0) { sum, rows in
+                    let l = try crossEntropy(logits: logits(slice(hidden, axis: 0, rows)), targets: Array(targets[rows]))
+                    return sum + Double(l.item) * Double(rows.count)
+                }
+            }
+            return Tensor.scalar(Float(total / Double(n)))
+        }
+        if headIsFrozen {
+            let dh = Tensor.zeros([n, c])
+            var total = 0.0
+            for rows in chunks {
+                let leaf = try withNoGrad { try slice(hidden, axis: 0, rows) }
+                leaf.requiresGrad = true
+                let l = try crossEntropy(logits: logits(leaf), targets: Array(targets[rows]))
+                try l.backward()
+                total += Double(l.item) * Double(rows.count)
+                guard let g = leaf.grad else { continue }   // the loss does not depend on these rows
+                let share = Float(rows.count) / Float(n), out = dh.data + rows.lowerBound * c
+                for i in 0..<(rows.count * c) { out[i] = g.data[i] * share }
+            }
+            return Tensor.scalar(Float(total / Double(n))).recorded("headLoss", inputs: [hidden]) { g in [dh * g.item] }
+        }
+        var loss: Tensor?
+        for rows in chunks {
+            let part = try slice(hidden, axis: 0, rows), share = Float(rows.count) / Float(n)
+            let l = try checkpoint([part]) { [self] xs in
+                try crossEntropy(logits: logits(xs[0]), targets: Array(targets[rows])) * share
+            }
+            loss = try loss.map { try $0 + l } ?? l
+        }
+        return loss!
     }
 }

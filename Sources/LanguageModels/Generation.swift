@@ -32,32 +32,46 @@ public struct GenerationOptions: Sendable {
 }
 
 /// Keys and values of B sequences, each after one of a few already-computed prefixes: per layer a
-/// (B, capacity, Hkv, D) buffer of which the first `lengths[b]` rows of sequence b are filled. A prefix
+/// (B, rows, Hkv, D) buffer holding each sequence's own positions (its prompt, then what it generated).
+/// A global layer keeps all `capacity` of them; a local layer whose window is smaller keeps the last
+/// `window` in a ring (own position j in row j mod window): no later query sees further back. A prefix
 /// (1, P, Hkv, D) is shared by all its sequences and never copied.
 final class SequenceCache {
     let prefixes: [[LayerKV]?]
-    /// Which prefix sequence b follows, and that prefix's length.
+    /// Which prefix sequence b follows, and that prefix's length (positions, dropped rows included).
     let prefixOf: [Int]
     let prefixLengths: [Int]
     let batch: Int, capacity: Int, rowWidth: Int
+    /// Rows per sequence of each layer's buffer: `capacity`, or a local layer's window when that is smaller.
+    let rows: [Int]
     var keys: [Tensor], values: [Tensor]
+    /// Own positions of each sequence so far.
     var lengths: [Int]
 
-    init(prefixes: [[LayerKV]?], prefixOf: [Int], layers: Int, capacity: Int, kvHeads: Int, headDim: Int) {
+    /// `windows[l]`: layer l's attention window (nil or absent: the layer keeps every position).
+    init(prefixes: [[LayerKV]?], prefixOf: [Int], layers: Int, capacity: Int, kvHeads: Int, headDim: Int, windows: [Int?] = []) {
         self.prefixes = prefixes
         self.prefixOf = prefixOf
         prefixLengths = prefixOf.map { prefixes[$0]?.first?.length ?? 0 }
         batch = prefixOf.count; self.capacity = capacity; rowWidth = kvHeads * headDim
-        keys = (0..<layers).map { _ in Tensor.zeros([prefixOf.count, capacity, kvHeads, headDim]) }
-        values = (0..<layers).map { _ in Tensor.zeros([prefixOf.count, capacity, kvHeads, headDim]) }
+        let rows = (0..<layers).map { l in min(capacity, (l < windows.count ? windows[l] : nil) ?? capacity) }
+        self.rows = rows
+        keys = rows.map { Tensor.zeros([prefixOf.count, $0, kvHeads, headDim]) }
+        values = rows.map { Tensor.zeros([prefixOf.count, $0, kvHeads, headDim]) }
         lengths = Array(repeating: 0, count: prefixOf.count)
     }
 
-    /// Copies rows `0..<count` of sequence `src` of `kv` (Bsrc, T, Hkv, D) to rows `at..<at+count` of `dst`.
+    /// Copies rows `0..<count` of sequence `src` of `kv` (Bsrc, T, Hkv, D) to own positions `at..<at+count`
+    /// of sequence `dst` (rows a ring would overwrite within the same copy are skipped).
     func store(layer: Int, _ kv: LayerKV, source src: Int, rows count: Int, into dst: Int, at: Int) {
-        let t = kv.k.shape[1], w = rowWidth
-        keys[layer].data.advanced(by: (dst * capacity + at) * w).update(from: kv.k.data.advanced(by: src * t * w), count: count * w)
-        values[layer].data.advanced(by: (dst * capacity + at) * w).update(from: kv.v.data.advanced(by: src * t * w), count: count * w)
+        let t = kv.k.shape[1], w = rowWidth, r = rows[layer]
+        let dk = keys[layer].data + dst * r * w, dv = values[layer].data + dst * r * w
+        let sk = kv.k.data + src * t * w, sv = kv.v.data + src * t * w
+        for j in max(0, count - r)..<count {
+            let slot = (at + j) % r
+            (dk + slot * w).update(from: sk + j * w, count: w)
+            (dv + slot * w).update(from: sv + j * w, count: w)
+        }
     }
 }
 
@@ -111,7 +125,6 @@ extension LlamaModel {
             }
             let maxNew = max(0, options.maxNewTokens)
             let tMax = prompts.map(\.count).max()!
-            var prefixes: [[LayerKV]?] = [], prefixOf: [Int] = []
             for (g, group) in groups.enumerated() {
                 if group.prefix.count + (group.prompts.map(\.count).max() ?? 0) + maxNew > config.maxPositions {
                     throw TensorError("generate: \(group.prefix.count) + \(group.prompts.map(\.count).max() ?? 0) + \(maxNew) positions exceed the model's \(config.maxPositions)")
@@ -119,31 +132,9 @@ extension LlamaModel {
                 if let state = prefixStates[g], state.first?.length != group.prefix.count {
                     throw TensorError("generate: the state given for group \(g)'s prefix has \(state.first?.length ?? 0) positions, the prefix \(group.prefix.count)")
                 }
-                prefixes.append(group.prefix.isEmpty || group.prompts.isEmpty ? nil
-                    : try prefixStates[g] ?? forward(ids: group.prefix.map(Int32.init), batch: 1, length: group.prefix.count).present)
-                prefixOf += Array(repeating: g, count: group.prompts.count)
             }
-            let b = prompts.count, c = config.hiddenSize
-            let cache = SequenceCache(prefixes: prefixes, prefixOf: prefixOf, layers: config.layerCount,
-                                      capacity: tMax + maxNew, kvHeads: config.kvHeadCount, headDim: config.headDim)
-            // Each group's prompts, right-padded to the group's longest: padding sits after every real token,
-            // so causal attention keeps it out of the real rows, and its cache rows are overwritten later.
-            let lastHidden = Tensor.zeros([b, c])
-            var first = 0
-            for (g, group) in groups.enumerated() where !group.prompts.isEmpty {
-                let n = group.prompts.count, t = group.prompts.map(\.count).max()!
-                var ids = [Int32](repeating: 0, count: n * t)
-                for (i, prompt) in group.prompts.enumerated() { for (j, tok) in prompt.enumerated() { ids[i * t + j] = Int32(tok) } }
-                let (hidden, present) = try forward(ids: ids, batch: n, length: t, past: prefixes[g])
-                for (l, kv) in present.enumerated() {
-                    for i in 0..<n { cache.store(layer: l, kv, source: i, rows: group.prompts[i].count, into: first + i, at: 0) }
-                }
-                for (i, prompt) in group.prompts.enumerated() {
-                    (lastHidden.data + (first + i) * c).update(from: hidden.data + (i * t + prompt.count - 1) * c, count: c)
-                }
-                first += n
-            }
-            cache.lengths = prompts.map(\.count)
+            let b = prompts.count
+            let (cache, lastHidden) = try startSequences(groups, capacity: tMax + maxNew, prefixStates: prefixStates)
             var logits = try self.logits(lastHidden)
 
             var rngs = (0..<b).map { SplitMix64(seed: options.seed &+ UInt64($0)) }
@@ -187,10 +178,52 @@ extension LlamaModel {
         }
     }
 
+    /// The cache of the prompts of `groups` (flattened in order), each after its group's prefix (run once as
+    /// a decoding past, or taken from `prefixStates`), with room for `capacity` own positions per sequence,
+    /// and the final hidden state (B, C) of each prompt's last token. No tape.
+    func startSequences(_ groups: [PromptGroup], capacity: Int, prefixStates: [Int: [LayerKV]] = [:]) throws -> (SequenceCache, Tensor) {
+        var prefixes: [[LayerKV]?] = [], prefixOf: [Int] = []
+        for (g, group) in groups.enumerated() {
+            prefixes.append(group.prefix.isEmpty || group.prompts.isEmpty ? nil : try prefixStates[g] ?? decodingPast(ids: group.prefix))
+            prefixOf += Array(repeating: g, count: group.prompts.count)
+        }
+        let c = config.hiddenSize
+        let cache = SequenceCache(prefixes: prefixes, prefixOf: prefixOf, layers: config.layerCount, capacity: capacity,
+                                  kvHeads: config.kvHeadCount, headDim: config.headDim,
+                                  windows: (0..<config.layerCount).map { config.window(layer: $0) })
+        // Each group's prompts, right-padded to the group's longest: padding sits after every real token,
+        // so causal attention keeps it out of the real rows, and its cache rows are overwritten later.
+        let lastHidden = Tensor.zeros([prefixOf.count, c])
+        var first = 0
+        try withNoGrad {
+            for (g, group) in groups.enumerated() where !group.prompts.isEmpty {
+                let n = group.prompts.count, t = group.prompts.map(\.count).max()!
+                var ids = [Int32](repeating: 0, count: n * t)
+                for (i, prompt) in group.prompts.enumerated() { for (j, tok) in prompt.enumerated() { ids[i * t + j] = Int32(tok) } }
+                let (hidden, present) = try forward(ids: ids, batch: n, length: t, past: prefixes[g])
+                for (l, kv) in present.enumerated() {
+                    for i in 0..<n { cache.store(layer: l, kv, source: i, rows: group.prompts[i].count, into: first + i, at: 0) }
+                }
+                for (i, prompt) in group.prompts.enumerated() {
+                    (lastHidden.data + (first + i) * c).update(from: hidden.data + (i * t + prompt.count - 1) * c, count: c)
+                }
+                first += n
+            }
+        }
+        cache.lengths = groups.flatMap { $0.prompts.map(\.count) }
+        return (cache, lastHidden)
+    }
+
     /// One new token for each of `sequences` (indices into the cache): appends its keys/values and returns
-    /// the next-token logits (len(sequences), V). Each layer's window, RoPE base, q/k norms and sandwich
-    /// norms are those of `forward` (LlamaAttention.project, LlamaDecoderLayer.addAttention/addFeedForward).
+    /// the next-token logits (len(sequences), V), the head applied to these rows only.
     func decodeStep(tokens: [Int32], sequences: [Int], cache: SequenceCache) throws -> Tensor {
+        try logits(decodeHidden(tokens: tokens, sequences: sequences, cache: cache))
+    }
+
+    /// `decodeStep` before the head: the final hidden states (len(sequences), C) after the last norm. Each
+    /// layer's window, RoPE base, q/k norms and sandwich norms are those of `forward` (LlamaAttention.project,
+    /// LlamaDecoderLayer.addAttention/addFeedForward).
+    func decodeHidden(tokens: [Int32], sequences: [Int], cache: SequenceCache) throws -> Tensor {
         let n = tokens.count, c = config.hiddenSize, d = config.headDim
         let hq = config.headCount
         let positions = sequences.map { cache.prefixLengths[$0] + cache.lengths[$0] }
@@ -207,14 +240,14 @@ extension LlamaModel {
             x = try layer.addFeedForward(x)
         }
         for s in sequences { cache.lengths[s] += 1 }
-        return try logits(body.norm(x).reshaped([n, c]))
+        return try body.norm(x).reshaped([n, c])
     }
 
     /// Attention of one new query per sequence over [shared prefix keys, the sequence's own keys
     /// (including the one just stored)], within layer `l`'s window.   q: (n, 1, Hq, D)  →  (n, 1, Hq, D)
     func cachedAttention(q: Tensor, layer l: Int, sequences: [Int], cache: SequenceCache) -> Tensor {
         let n = sequences.count, hq = config.headCount, hkv = config.kvHeadCount, d = config.headDim
-        let group = hq / hkv, w = cache.rowWidth
+        let group = hq / hkv, w = cache.rowWidth, ring = cache.rows[l]
         let scale = config.attentionScale ?? 1 / Float(d).squareRoot()
         let out = Tensor.zeros([n, 1, hq, d])
         let window = config.window(layer: l)
@@ -225,36 +258,40 @@ extension LlamaModel {
         defer { scratch.deallocate() }
         parallelTasks(n * hq) { task, worker in
             let row = task / hq, h = task % hq, s = sequences[row], kvh = h / group
-            let p = cache.prefixLengths[s], prefix = cache.prefixes[cache.prefixOf[s]]
-            let pk = prefix?[l].k.data, pv = prefix?[l].v.data
+            let p = cache.prefixLengths[s], prefix = cache.prefixes[cache.prefixOf[s]]?[l]
             let own = cache.lengths[s] + 1                       // own keys, the new one included
             let pos = p + own - 1                                // absolute position of the query
             let lo = window.map { max(0, pos - $0 + 1) } ?? 0    // first visible absolute position
             let qv = qd + (row * hq + h) * d
             let scores = scratch + worker * maxKeys
-            // Visible keys in absolute order: prefix row j (position j), then own row j (position p + j).
-            let ownK = ok + s * cache.capacity * w, ownV = ov + s * cache.capacity * w
-            let segments: [(k: UnsafeMutablePointer<Float>?, v: UnsafeMutablePointer<Float>?, rows: Range<Int>)] = [
-                (pk, pv, min(lo, p)..<p), (ownK, ownV, max(0, lo - p)..<own),
-            ]
+            // Visible keys in absolute order: prefix position j (its row j − dropped: a windowed prefix keeps
+            // every position a query after it sees), then own position j (row j, or j mod ring).
+            let prefixRows = prefix.map { min(p, max(lo, $0.dropped))..<p } ?? 0..<0, dropped = prefix?.dropped ?? 0
+            let ownRows = max(0, lo - p)..<own
+            let pk = prefix?.k.data, pv = prefix?.v.data
+            let ownK = ok + s * ring * w, ownV = ov + s * ring * w
             var m = -Float.infinity, count = 0
-            for seg in segments {
-                guard let keys = seg.k else { continue }
-                for j in seg.rows {
-                    let sc = dot(qv, keys + j * w + kvh * d, d) * scale
+            if let pk {
+                for j in prefixRows {
+                    let sc = dot(qv, pk + (j - dropped) * w + kvh * d, d) * scale
                     scores[count] = sc; count += 1
                     if sc > m { m = sc }
                 }
+            }
+            for j in ownRows {
+                let sc = dot(qv, ownK + (j % ring) * w + kvh * d, d) * scale
+                scores[count] = sc; count += 1
+                if sc > m { m = sc }
             }
             var sum: Float = 0
             for j in 0..<count { let e = Foundation.exp(scores[j] - m); scores[j] = e; sum += e }
             let inv = 1 / sum
             let o = od + (row * hq + h) * d
             var idx = 0
-            for seg in segments {
-                guard let vals = seg.v else { continue }
-                for j in seg.rows { axpy(scores[idx] * inv, vals + j * w + kvh * d, o, d); idx += 1 }
+            if let pv {
+                for j in prefixRows { axpy(scores[idx] * inv, pv + (j - dropped) * w + kvh * d, o, d); idx += 1 }
             }
+            for j in ownRows { axpy(scores[idx] * inv, ownV + (j % ring) * w + kvh * d, o, d); idx += 1 }
         }
         return out
     }

@@ -6,12 +6,19 @@ import Autograd
 import Foundation
 import NeuralNet
 
-/// Keys and values of one layer, already rotated:  (1 or B, P, Hkv, D).
+/// Keys and values of one layer, already rotated:  (1 or B, R, Hkv, D), row r at position `dropped` + r.
+/// A local layer's decoding past may keep only its last rows (`LlamaModel.decodingPast`): positions before
+/// `dropped` lie outside the window of every later token.
 public struct LayerKV {
     public var k: Tensor
     public var v: Tensor
-    public init(k: Tensor, v: Tensor) { self.k = k; self.v = v }
-    public var length: Int { k.shape[1] }
+    /// Positions before row 0 that are not kept.
+    public var dropped: Int
+    public init(k: Tensor, v: Tensor, dropped: Int = 0) { self.k = k; self.v = v; self.dropped = dropped }
+    /// Positions covered, the dropped ones included: the position of the next token.
+    public var length: Int { dropped + k.shape[1] }
+    /// Rows held.
+    public var rows: Int { k.shape[1] }
 }
 
 /// A past that a forward call continues: one `LayerKV` per layer, (R, P, Hkv, D). Batch row b reads row
@@ -26,8 +33,13 @@ public struct PastSegment {
     }
     /// Positions batch row b reads.
     func seen(_ b: Int) -> Int { lengths?[b] ?? (layers.first?.length ?? 0) }
+    /// Layer `layer`'s keys and values for attention. Attention counts positions from the first row it is
+    /// given; a layer whose first rows were dropped is read as if the sequence began there, which changes
+    /// nothing for queries whose window starts after them (scores depend on position differences only, and
+    /// the keys are already rotated). Only a whole-row past (no `lengths`) may have dropped rows.
     func attention(_ layer: Int) -> AttentionPast {
-        AttentionPast(k: layers[layer].k, v: layers[layer].v, rows: rows, lengths: lengths)
+        precondition(lengths == nil || layers[layer].dropped == 0, "a past read at per-row lengths must keep every position")
+        return AttentionPast(k: layers[layer].k, v: layers[layer].v, rows: rows, lengths: lengths)
     }
 }
 
@@ -238,6 +250,33 @@ public final class LlamaModel: Module {
         return (try body.norm(h), present)
     }
 
+    /// The keys and values of `ids` (one sequence) as a past to decode after: global layers keep every
+    /// position; a local layer keeps its last `window` rows, all that a token after them can attend to
+    /// (position P + i sees P + i − W + 1 … P + i). No tape.
+    ///
+    ///     let document = try model.decodingPast(ids: documentIds)      // Gemma 3: 15 of 18 layers ≤ 512 rows
+    ///     let answers = try model.generate(groups: [PromptGroup(prefix: documentIds, prompts: qs)], options: o,
+    ///                                      prefixStates: [0: document])
+    public func decodingPast(ids: [Int]) throws -> [LayerKV] {
+        try withNoGrad {
+            let present = try forward(ids: ids.map(Int32.init), batch: 1, length: ids.count).present
+            return present.enumerated().map { l, kv in windowed(kv, layer: l) }
+        }
+    }
+
+    /// `kv` (1, P, Hkv, D) with only the rows layer `l`'s window still sees from position P on (a copy of the
+    /// last W rows of a local layer; `kv` itself when nothing would be dropped).
+    func windowed(_ kv: LayerKV, layer l: Int) -> LayerKV {
+        guard let w = config.window(layer: l), kv.rows > w, kv.k.shape[0] == 1 else { return kv }
+        let width = kv.k.shape[2] * kv.k.shape[3], first = kv.rows - w
+        func last(_ t: Tensor) -> Tensor {
+            let out = Tensor.uninitialized([1, w, kv.k.shape[2], kv.k.shape[3]])
+            out.data.update(from: t.data + first * width, count: w * width)
+            return out
+        }
+        return LayerKV(k: last(kv.k), v: last(kv.v), dropped: kv.dropped + first)
+    }
+
     /// Token embeddings (shape + [C]), times the config's embedding scale when it has one (Gemma: √C, rounded
     /// to Float as HF rounds it to the weight's dtype).
     func embed(_ ids: [Int32], shape: [Int]) throws -> Tensor {
@@ -245,6 +284,10 @@ public final class LlamaModel: Module {
         guard let s = config.embeddingScale else { return h }
         return h * Float(s)
     }
+
+    /// Rows of logits computed at once where many rows need the head (training losses, scoring): chunks of
+    /// about 2²⁵ logits, 128 MB (Gemma 3's 262,144-token head: 128 rows; SmolLM2's 49,152: 682 rows).
+    public var headChunkRows: Int { max(1, (1 << 25) / config.vocabSize) }
 
     /// Logits (…, V) of final hidden states (…, C): lm_head, or the tied embedding table.
     public func logits(_ hidden: Tensor) throws -> Tensor {

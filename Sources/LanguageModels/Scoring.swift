@@ -7,13 +7,15 @@ import Foundation
 extension LlamaModel {
     /// log p(c₀ … c_{n−1} | prompt) = Σⱼ log softmax(logits after prompt + c₀…c_{j−1})[cⱼ], in nats, for
     /// each continuation (an empty one scores 0). The prompt's keys/values are computed once; the
-    /// continuations run as one batch (in chunks of `chunk`) that continues them.
+    /// continuations run as one batch (in chunks of `chunk`) that continues them; the head runs only at the
+    /// rows that predict a continuation's token.
     ///
     ///     let lp = try model.logProbabilities(of: names.map { tok.encode($0 + "\n") }, after: promptIds)
     ///
     /// `past`, when given, holds keys/values of tokens before `prompt` (a document prefix already computed).
+    /// `headRows`: rows of logits computed at once (default `headChunkRows`).
     public func logProbabilities(of continuations: [[Int]], after prompt: [Int], past before: [LayerKV]? = nil,
-                                 chunk: Int = 32) throws -> [Double] {
+                                 chunk: Int = 32, headRows: Int? = nil) throws -> [Double] {
         guard !prompt.isEmpty else { throw TensorError("logProbabilities: the prompt is empty") }
         let longest = continuations.map(\.count).max() ?? 0, earlier = before?.first?.length ?? 0
         if earlier + prompt.count + longest > config.maxPositions {
@@ -37,12 +39,20 @@ extension LlamaModel {
                 var ids = [Int32](repeating: 0, count: batch.count * t)   // right-padded: causal attention ignores the padding
                 for (b, j) in batch.enumerated() { for (k, tok) in continuations[j].dropLast().enumerated() { ids[b * t + k] = Int32(tok) } }
                 let (h, _) = try forward(ids: ids, batch: batch.count, length: t, pasts: pasts)
-                let rows = try logits(h.reshaped([batch.count * t, c])), v = rows.shape[1]
+                // The head only at rows that predict a token (not at padding), `headChunkRows` at a time.
+                var rows: [Int] = [], scored: [(continuation: Int, token: Int)] = []
                 for (b, j) in batch.enumerated() {
                     let cont = continuations[j]
-                    for k in 0..<(cont.count - 1) {
-                        let row = rows.data + (b * t + k) * v
-                        out[j] += Double(row[cont[k + 1]] - logSumExp(row, v))
+                    for k in 0..<(cont.count - 1) { rows.append(b * t + k); scored.append((j, cont[k + 1])) }
+                }
+                let flat = try h.reshaped([batch.count * t, c])
+                let perHead = max(1, headRows ?? headChunkRows)
+                for part in stride(from: 0, to: rows.count, by: perHead) {
+                    let range = part..<min(rows.count, part + perHead)
+                    let z = try logits(gather(flat, axis: 0, indices: Array(rows[range]))), v = z.shape[1]
+                    for (r, i) in range.enumerated() {
+                        let row = z.data + r * v
+                        out[scored[i].continuation] += Double(row[scored[i].token] - logSumExp(row, v))
                     }
                 }
             }

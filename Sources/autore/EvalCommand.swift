@@ -1,5 +1,6 @@
 // `autore eval`: score a predictions file (or the oracle) with the AutoRE, strict, official or
 // per-stage metric; optionally print per-relation tables and write the benchmark submission file.
+// With --stages oracle: a run's pipeline with gold answers fed into its stages in turn (ErrorPropagation).
 import ArgumentParser
 import Foundation
 import AutoRE
@@ -23,10 +24,32 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Do not repair entity strings.") var noRepair = false
     @Flag(help: "Add inverse triples for known inverse pairs.") var inverseCompletion = false
     @Flag(help: "Print JSON.") var json = false
-    @Option(name: .customLong("results"), help: ArgumentHelp("Also write metrics_<split>.json, the form `autore report` reads, into this results folder.",
+    @Option(name: .customLong("results"), help: ArgumentHelp("Also write metrics_<split>.json, the form `autore report` reads, into this results folder (with --stages oracle: oracle_<split>.json and each row's predictions).",
                                valueName: "folder")) var resultsFolder: String?
+    @Option(help: ArgumentHelp("oracle: run --run's pipeline with gold answers fed into its stages in turn (relations; relations and heads; every stage) beside its own predictions, reusing the answers of --predictions (default: the run's results folder's).",
+                               valueName: "oracle")) var stages: String?
+    @Option(name: .customLong("run"), help: "With --stages oracle: the run folder whose adapters and config answer.") var runFolder: String?
 
     func run() throws {
+        if let stages {
+            guard stages == "oracle" else { throw ValidationError("--stages takes oracle") }
+            guard let runFolder else { throw ValidationError("--stages oracle needs --run <run folder>") }
+            let r = try ErrorPropagation.run(runFolder: runFolder, split: split, dataDir: location.dataDir, predictions: predictions,
+                                             results: resultsFolder, command: commandLine(),
+                                             say: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+            for n in r.notes { print("note: \(n)") }
+            let base = r.row(.none)
+            print("gold answers fed into          AutoRE P      R     F1    vs fully predicted   model questions  answers given")
+            for row in r.rows {
+                let a = row.autore.total
+                let gain = base.map { String(format: "%+6.2f", 100 * (a.f1 - $0.autore.total.f1)) } ?? "     –"
+                print(row.feed.label.padding(toLength: 28, withPad: " ", startingAt: 0) +
+                      String(format: " %8.2f %6.2f %6.2f    %@            %6d         %6d", 100 * a.precision, 100 * a.recall, 100 * a.f1,
+                             gain as NSString, row.extraction.questions, row.extraction.suppliedAnswers ?? 0))
+            }
+            if let resultsFolder { print("wrote \(ErrorPropagationResult.file(in: ResultsDirectory(URL(fileURLWithPath: resultsFolder)), split: split))") }
+            return
+        }
         let (docs, note, cat) = try location.documents(split)
         var notes: [String] = note.map { [$0] } ?? []
         let parser = OutputParser(catalogue: cat, options: ParserOptions(

@@ -17,7 +17,7 @@ import Tokenization
         let builder = try ParadigmBuilder(paradigm: paradigm, catalogue: .standard)
         let x = Extractor(model: try Self.tinyModel(), format: try PromptFormat(tokenizer: Self.tokenizer(), chatTemplate: "none"),
                           builder: builder, parser: OutputParser(), adapters: [:])
-        x.answerSource = { (stage: Stage, doc: Document, query: StageQuery) throws -> String in
+        x.answerSource = AnswerFunction { stage, doc, query in
             asked.value.append("\(stage.rawValue) \(query)")
             let gold = builder.goldQueries(try GoldView(doc, catalogue: .standard))
             return gold.first { $0.query == query }?.lines.joined(separator: "\n") ?? ""
@@ -49,9 +49,9 @@ import Tokenization
         let doc = Self.docs[0]
         let gold = try GoldView(doc, catalogue: .standard)
         let dropped = gold.relations[0]
-        x.answerSource = { stage, d, q in
+        x.answerSource = AnswerFunction { stage, d, q in
             if stage == .relations { return gold.relations.dropFirst().joined(separator: "\n") }
-            return try inner(stage, d, q)
+            return try inner.answer(stage, d, q)
         }
         let pred = try x.extract([doc])[0]
         #expect(!pred.tripleValues.contains { $0.relation == dropped })

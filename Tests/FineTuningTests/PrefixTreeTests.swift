@@ -181,3 +181,62 @@ import TestSupport
         #expect(throws: TrainingDataError.self) { try model.answerLoss(PrefixGroup(prefix: [1], continuations: [Continuation(prompt: [], answer: [2])])) }
     }
 }
+
+/// The head's loss in row chunks equals the unchunked cross-entropy of the same rows: the loss, and the
+/// gradients of the rows (through them, of the adapter) and of a trained head, under an incoming gradient
+/// other than 1. Frozen tied and untied heads take each chunk's gradient in forward; a trained head
+/// recomputes each chunk in backward.
+@Suite struct HeadLossTests {
+    enum Head: String, CaseIterable { case tiedFrozen, untiedFrozen, tiedTrained }
+
+    func model(_ head: Head) throws -> LlamaModel {
+        let dir = try TinyLlama(vocabulary: 53, hidden: 24, intermediate: 40, heads: 4, kvHeads: 2,
+                                tiedEmbeddings: head != .untiedFrozen, seed: 11).writeTemporary()
+        let model = try LlamaModel.load(path: dir)
+        try model.addAdapter("a", config: LoRAConfig(rank: 2, alpha: 4, dropout: 0, targets: ["q_proj", "v_proj"]), seed: 3)
+        for (key, p) in model.adapterParameters("a") where key.contains("lora_B") {
+            p.value = Tensor.randn(p.shape, std: 0.2, seed: UInt64(key.count), requiresGrad: true)
+        }
+        model.activateAdapter("a")
+        for (_, p) in model.namedParameters() where !model.adapterParameters("a").contains(where: { $0.1 === p }) { p.trainable = false }
+        if head == .tiedTrained { model.body.embedTokens.weight.trainable = true }
+        return model
+    }
+
+    /// Loss ×0.5 and the gradients of the adapter and of the embedding table (when trained).
+    func lossAndGrads(_ model: LlamaModel, chunkRows: Int?) throws -> (Float, [String: [Float]]) {
+        model.zeroGrad()
+        let ids: [Int32] = (0..<14).map { Int32(($0 * 17 + 5) % 53) }
+        let hidden = try model.forward(ids: ids, batch: 2, length: 7).hidden.reshaped([14, 24])
+        let rows = try gather(hidden, axis: 0, indices: [0, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13])   // 11 rows: 4 chunks of 3 with a tail of 2
+        let targets: [Int32] = (0..<11).map { Int32(($0 * 29 + 1) % 53) }
+        let loss = try chunkRows.map { try model.headLoss(rows, targets: targets, chunkRows: $0) }
+            ?? crossEntropy(logits: model.logits(rows), targets: targets)
+        try (loss * 0.5).backward()
+        var grads: [String: [Float]] = [:]
+        for (k, p) in model.namedParameters() where p.trainable { grads[k] = p.grad?.scalars ?? [] }
+        return (loss.item, grads)
+    }
+
+    @Test(arguments: Head.allCases)
+    func chunkedEqualsUnchunked(_ head: Head) throws {
+        let m = try model(head)
+        #expect(m.headIsFrozen == (head != .tiedTrained))
+        let whole = try lossAndGrads(m, chunkRows: nil), chunked = try lossAndGrads(m, chunkRows: 3)
+        #expect(abs(whole.0 - chunked.0) <= 1e-5 * max(1, abs(whole.0)), "\(head): loss \(chunked.0) vs \(whole.0)")
+        #expect(Set(whole.1.keys) == Set(chunked.1.keys) && whole.1.count == (head == .tiedTrained ? 9 : 8))
+        var worst: Float = 0
+        for (k, g) in whole.1 {
+            let c = chunked.1[k]!
+            #expect(!g.isEmpty && g.count == c.count && g.contains { $0 != 0 }, "\(head) \(k)")
+            for (a, b) in zip(c, g) { worst = max(worst, abs(a - b) / max(1e-4, abs(b))) }
+        }
+        #expect(worst <= 1e-3, "\(head): worst relative gradient difference \(worst)")
+    }
+
+    @Test func badShapesAreRefused() throws {
+        let m = try model(.tiedFrozen)
+        #expect(throws: TrainingDataError.self) { try m.headLoss(Tensor.zeros([3, 24]), targets: [1, 2]) }
+        #expect(throws: TrainingDataError.self) { try m.headLoss(Tensor.zeros([3, 7]), targets: [1, 2, 3]) }
+    }
+}

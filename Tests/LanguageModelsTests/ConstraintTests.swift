@@ -97,12 +97,14 @@ struct WordLines: ByteAutomaton {
         #expect(out == Array(free.prefix(3)))
     }
 
-    @Test func continuationLogProbabilitiesEqualTeacherForcing() throws {
+    /// Also with the head applied to 3 rows at a time (continuations' rows split across head chunks).
+    @Test(arguments: [nil, 3] as [Int?])
+    func continuationLogProbabilitiesEqualTeacherForcing(headRows: Int?) throws {
         let model = try LlamaModel.load(path: Fixtures.tinyCheckpoint())
         let v = model.config.vocabSize
         let prompt = [5, 6, 7, 8]
         let continuations = [[9], [10, 11, 12], [], [3, 3], [40, 41, 42, 43, 44]]
-        let got = try model.logProbabilities(of: continuations, after: prompt, chunk: 2)
+        let got = try model.logProbabilities(of: continuations, after: prompt, chunk: 2, headRows: headRows)
         for (c, lp) in zip(continuations, got) {
             let ids = prompt + c
             let logits = try withNoGrad { try model.logits(model.forward(ids: ids.map(Int32.init), batch: 1, length: ids.count).hidden).scalars }

@@ -92,6 +92,82 @@ struct GemmaParityTests {
         #expect(worst <= 1e-3)
     }
 
+    /// The document past the window decoded as extraction decodes it: its first 600 tokens a windowed past
+    /// (local layers keep 512 rows), two prompts of different lengths prefilled as one padded batch after it,
+    /// then the document's next tokens fed one at a time. Every logit of both sequences equals the full
+    /// pass over the same tokens, and the last six positions equal transformers' logits.
+    @Test func cachedDecodingPastTheWindowMatchesTheFullPass() throws {
+        let model = try Fixtures.gemma3.get()
+        let golden = try Fixtures.gemmaGolden()
+        let long = try #require(golden.long)
+        let ids = long.ids, v = model.config.vocabSize, c = model.config.hiddenSize
+        #expect(ids.count == 640)
+        // rows of the full pass: positions 599…639
+        let full = try withNoGrad { () -> Tensor in
+            let h = try model.forward(ids: ids.map(Int32.init), batch: 1, length: ids.count).hidden.reshaped([ids.count, c])
+            return try model.logits(slice(h, axis: 0, 599..<640))
+        }
+        func fullRow(_ position: Int) -> [Float] { Array(UnsafeBufferPointer(start: full.data + (position - 599) * v, count: v)) }
+        let prompts = [Array(ids[600..<634]), Array(ids[600..<620])]
+        var rows: [[(position: Int, logits: [Float])]] = [[], []]
+        let past = try model.decodingPast(ids: Array(ids[..<600]))
+        #expect((0..<18).allSatisfy { past[$0].rows == (model.config.window(layer: $0) == nil ? 600 : 512) })
+        try withNoGrad {
+            let (cache, last) = try model.startSequences([PromptGroup(prefix: Array(ids[..<600]), prompts: prompts)], capacity: 40,
+                                                         prefixStates: [0: past])
+            let first = try model.logits(last)
+            for i in 0..<2 { rows[i].append((599 + prompts[i].count, Array(UnsafeBufferPointer(start: first.data + i * v, count: v)))) }
+            for step in 0..<6 {
+                let next = [634 + step, 620 + step]
+                let z = try model.decodeStep(tokens: next.map { Int32(ids[$0]) }, sequences: [0, 1], cache: cache)
+                for i in 0..<2 { rows[i].append((next[i], Array(UnsafeBufferPointer(start: z.data + i * v, count: v)))) }
+            }
+        }
+        var worst: Float = 0
+        for r in rows.joined() { worst = max(worst, maxAbsDiff(r.logits, fullRow(r.position))) }
+        print("Gemma 3: cached decoding after a 600-token windowed past vs the full pass, 14 positions past 512: max |Δlogit| \(worst)")
+        #expect(worst <= 1e-4)
+        var reference: Float = 0
+        for p in long.positions {
+            let row = try #require(rows[0].first { $0.position == p.position }).logits
+            reference = max(reference, maxAbsDiff(p.top_ids.map { row[$0] }, p.top_logits), maxAbsDiff(golden.random_ids.map { row[$0] }, p.random_logits))
+        }
+        print("Gemma 3: cached decoding vs transformers at positions 634…639: max |Δlogit| \(reference)")
+        #expect(reference <= 1e-3)
+    }
+
+    /// What the 262,144-token head costs in a decoding step of 8 sequences after a document: the step
+    /// through the blocks (`decodeHidden`) and the head on its 8 rows, timed apart; their logits are the
+    /// step's (`decodeStep`).
+    @Test func headShareOfADecodingStep() throws {
+        let model = try Fixtures.gemma3.get()
+        let ids = try #require(Fixtures.gemmaGolden().long).ids
+        let prompts = (0..<8).map { Array(ids[(400 + 4 * $0)..<(410 + 4 * $0)]) }
+        try withNoGrad {
+            let (cache, last) = try model.startSequences([PromptGroup(prefix: Array(ids[..<400]), prompts: prompts)], capacity: 40)
+            let again = try model.startSequences([PromptGroup(prefix: Array(ids[..<400]), prompts: prompts)], capacity: 40).0
+            let v = model.config.vocabSize
+            func best(_ z: Tensor) -> [Int32] { (0..<8).map { Int32(SamplingOptions.argmax(UnsafeBufferPointer(start: z.data + $0 * v, count: v))) } }
+            var tokens = best(try model.logits(last))
+            var body = 0.0, head = 0.0
+            let steps = 6
+            for _ in 0..<steps {
+                let t0 = Date()
+                let h = try model.decodeHidden(tokens: tokens, sequences: Array(0..<8), cache: cache)
+                let t1 = Date()
+                let z = try model.logits(h)
+                let t2 = Date()
+                body += t1.timeIntervalSince(t0); head += t2.timeIntervalSince(t1)
+                let whole = try model.decodeStep(tokens: tokens, sequences: Array(0..<8), cache: again)
+                #expect(maxAbsDiff(z.scalars, whole.scalars) == 0)
+                tokens = best(z)
+            }
+            print(String(format: "Gemma 3 decoding, 8 sequences after a 400-token document (%d threads): blocks %.1f ms, head %.1f ms per step; the head is %.0f%% of the step",
+                         Threads.count, 1000 * body / Double(steps), 1000 * head / Double(steps), 100 * head / (body + head)))
+            #expect(head > 0 && body > 0)
+        }
+    }
+
     @Test func greedyContinuationsMatchTransformers() throws {
         let model = try Fixtures.gemma3.get()
         let cases = try Fixtures.gemmaGolden().cases.filter { $0.greedy_ids != nil }

@@ -1,7 +1,7 @@
 // Gemma 3 on a tiny random model held in memory (no weights, no network): the config's per-layer windows
 // and RoPE bases, strict loading of its extra norms, and the metamorphic checks of inference (KV cache
-// equals recomputation, batched and shared-prefix generation equal one at a time) with local and global
-// layers whose windows differ. The real model's parity with transformers is in GemmaParityTests.
+// equals recomputation, also with a windowed document past and ring buffers in local layers; batched and
+// shared-prefix generation equal one at a time) with local and global layers whose windows differ. The real model's parity with transformers is in GemmaParityTests.
 import Autograd
 import Foundation
 import Testing
@@ -130,6 +130,57 @@ enum TinyGemma {
         // Not vacuous: the global layers see past the window (a model whose every layer is local differs).
         let allLocal = try TinyGemma.model(pattern: 1000)
         #expect(maxAbsDiff(full, try fullLogits(allLocal, ids)) > 1e-2)
+    }
+
+    /// A document prefix kept as a decoding past holds only the window's rows in local layers (and every row
+    /// in global ones); decoding after it, with each sequence's own keys in a ring of the window's size in
+    /// local layers, still equals the full pass at every position.
+    @Test func windowedPastAndRingCacheEqualRecomputation() throws {
+        let model = try TinyGemma.model()
+        let ids = (0..<23).map { ($0 * 5 + 1) % 67 }, split = 10
+        let past = try model.decodingPast(ids: Array(ids[..<split]))
+        #expect(past.map(\.rows) == [3, 10, 3, 10] && past.map(\.dropped) == [7, 0, 7, 0] && past.allSatisfy { $0.length == split })
+        let full = try fullLogits(model, ids)
+        let cached = try withNoGrad {
+            let c = model.config
+            let cache = SequenceCache(prefixes: [past], prefixOf: [0], layers: c.layerCount, capacity: ids.count - split,
+                                      kvHeads: c.kvHeadCount, headDim: c.headDim, windows: (0..<c.layerCount).map { c.window(layer: $0) })
+            #expect(cache.rows == [3, 13, 3, 13])      // own positions: 13 (a ring of 3 in local layers)
+            var out: [Float] = []
+            for t in split..<ids.count { out += try model.decodeStep(tokens: [Int32(ids[t])], sequences: [0], cache: cache).scalars }
+            return out
+        }
+        let v = model.config.vocabSize
+        let diff = maxAbsDiff(Array(full[(split * v)...]), cached)
+        #expect(diff <= 1e-4, "max diff \(diff)")
+    }
+
+    /// Prompts of several lengths after one windowed prefix, prefilled as a right-padded batch and then fed
+    /// given tokens: each sequence's logits equal the full pass over prefix + prompt + tokens.
+    @Test func batchedPrefillAfterAWindowedPrefixEqualsRecomputation() throws {
+        let model = try TinyGemma.model()
+        let prefix = (0..<9).map { ($0 * 7 + 2) % 67 }
+        let prompts = [[5, 9, 13, 17], [7], [1, 2, 3, 4, 5, 6, 7]]
+        let fed = [[30, 31, 32, 33, 34], [40, 41, 42, 43, 44], [50, 51, 52, 53, 54]]
+        let v = model.config.vocabSize
+        let (logits, cache) = try withNoGrad { () -> ([[Float]], SequenceCache) in
+            let (cache, last) = try model.startSequences([PromptGroup(prefix: prefix, prompts: prompts)], capacity: 12)
+            let first = try model.logits(last)
+            var out = (0..<3).map { i in Array(UnsafeBufferPointer(start: first.data + i * v, count: v)) }
+            for step in 0..<5 {
+                let z = try model.decodeStep(tokens: fed.map { Int32($0[step]) }, sequences: [0, 1, 2], cache: cache)
+                for i in 0..<3 { out[i] += Array(UnsafeBufferPointer(start: z.data + i * v, count: v)) }
+            }
+            return (out, cache)
+        }
+        #expect(cache.prefixes[0]?.map(\.rows) == [3, 9, 3, 9])
+        for i in 0..<3 {
+            let seq = prefix + prompts[i] + fed[i]
+            let full = try fullLogits(model, seq)
+            let from = (prefix.count + prompts[i].count - 1) * v
+            let diff = maxAbsDiff(Array(full[from..<(from + 6 * v)]), logits[i])
+            #expect(diff <= 1e-4, "sequence \(i): max diff \(diff)")
+        }
     }
 
     @Test func batchedAndSharedPrefixGenerationEqualOneAtATime() throws {
