@@ -156,6 +156,7 @@ extension LlamaModel {
                 for row in 0..<active.count { for t in biased { logits.data[row * v + t] += options.stopBias } }
                 var next: [Int32] = []
                 var stillActive: [Int] = []
+                StepProfile.measure(.sampling) {
                 for (row, i) in active.enumerated() {
                     let rowLogits = UnsafeBufferPointer(start: logits.data + row * v, count: v)
                     let token: Int
@@ -176,6 +177,7 @@ extension LlamaModel {
                     if !options.stopTokens.contains(token) && !repeated && outputs[i].count < maxNew {
                         stillActive.append(i); next.append(Int32(token))
                     }
+                }
                 }
                 active = stillActive
                 if active.isEmpty { break }
@@ -202,12 +204,13 @@ extension LlamaModel {
             for (row, s) in sequences.enumerated() {
                 cache.store(layer: l, kv, source: row, rows: 1, into: s, at: cache.lengths[s])
             }
-            let o = cachedAttention(q: q, layer: l, sequences: sequences, cache: cache)
+            let o = StepProfile.measure(.attention) { cachedAttention(q: q, layer: l, sequences: sequences, cache: cache) }
             x = try layer.addAttention(x, attn.oProj(o.reshaped([n, 1, hq * d])))
             x = try layer.addFeedForward(x)
         }
         for s in sequences { cache.lengths[s] += 1 }
-        return try logits(body.norm(x).reshaped([n, c]))
+        let h = try body.norm(x).reshaped([n, c])
+        return try StepProfile.measure(.vocabularyHead) { try logits(h) }
     }
 
     /// Attention of one new query per sequence over [shared prefix keys, the sequence's own keys

@@ -4,6 +4,7 @@
 import Autograd
 import CBLAS
 import Foundation
+import QuantizedKernels
 
 /// Rows of W dequantised per forward tile: about 64K floats, and at least 128 rows, since each tile's GEMM
 /// re-packs all of x and a thin tile of a wide weight (7B's 14336 columns) would spend its time packing
@@ -17,6 +18,12 @@ public func nf4MatmulForward(_ x: UnsafePointer<Float>, rows n: Int, _ w: NF4Mat
     // With a kept Float32 copy, every tile below reads its rows there instead of dequantising them again:
     // the same values in the same products.
     let dense = w.dense.current
+    // Decoding (at most 16 rows) with whole 64-element blocks per row: the fused kernel, which reads the codes
+    // whether or not a Float32 copy is kept (the same products either way).
+    if n <= maxProductRows && k % NF4Matrix.blockSize == 0 {
+        nf4FusedProduct(x, m: n, w, into: y)
+        return
+    }
     if n == 1 {   // decoding: one dequantised row at a time, dotted with x
         let chunk = 64
         parallelTasks((m + chunk - 1) / chunk) { task, _ in
