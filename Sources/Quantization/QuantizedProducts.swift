@@ -98,8 +98,6 @@ func ggmlFusedProduct(_ x: UnsafePointer<Float>, ldx: Int, m: Int, _ w: GGMLMatr
     }
 }
 
-/// Rows of W decoded per forward tile: about 64K floats, at least 128 rows (see `nf4TileRows`).
-@inline(__always) func ggmlTileRows(_ w: GGMLMatrix) -> Int { max(1, min(w.rows, max(128, 65_536 / max(1, w.columns)))) }
 
 /// y (N, out) = x (N, in) · Wᵀ for W in GGML blocks.
 ///
@@ -114,7 +112,7 @@ public func ggmlMatmulForward(_ x: UnsafePointer<Float>, rows n: Int, _ w: GGMLM
         return
     }
     Threads.configureBLAS()
-    let tile = ggmlTileRows(w)
+    let tile = forwardTileRows(rows: m, columns: k, n: n)
     let tiles = (m + tile - 1) / tile
     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * k * max(1, min(Threads.count, tiles)))
     defer { scratch.deallocate() }

@@ -92,17 +92,19 @@ struct BenchGenerate: ParsableCommand {
                                                { _ = try m.generate(prompt: short, options: opts1) })
         let decode = (long - first) / 64 * 1000
         // Where a decoded token's time goes: the same two runs measured by part, their difference per token.
+        // "other" is the rest of those same runs' time, so that the parts add up to their own total.
         StepProfile.start()
-        _ = try m.generate(prompt: short, options: opts64)
+        let profiledLong = try Stopwatch.seconds { _ = try m.generate(prompt: short, options: opts64) }
         let partsLong = StepProfile.stop()
         StepProfile.start()
-        _ = try m.generate(prompt: short, options: opts1)
+        let profiledFirst = try Stopwatch.seconds { _ = try m.generate(prompt: short, options: opts1) }
         let partsFirst = StepProfile.stop()
         var breakdown: [String: Double] = [:]
         for part in StepProfile.Part.allCases {
             breakdown[part.description] = max(0, (partsLong[part]! - partsFirst[part]!) / 64 * 1000)
         }
-        breakdown["other"] = max(0, decode - breakdown.values.reduce(0, +))
+        let profiledDecode = (profiledLong - profiledFirst) / 64 * 1000
+        breakdown["other"] = max(0, profiledDecode - breakdown.values.reduce(0, +))
 
         // 16 continuations of one 350-token prefix, 20 new tokens each, vs one continuation.
         let prefix = (0..<350).map { ($0 * 104729 + 7) % c.vocabSize }
@@ -122,10 +124,11 @@ struct BenchGenerate: ParsableCommand {
         print("model: \(c.architecture), \(c.layerCount) layers, hidden \(c.hiddenSize), threads \(r.threads), weights \(r.weights), kernels \(r.kernels)")
         print(String(format: "FLOPs per prefill token (T=512): %.1f M   sgemm on (512×%d)·(%d×%d)ᵀ: %.1f GFLOP/s", perToken / 1e6, k, n, k, sgemm))
         print(String(format: "prefill 512 tokens: %.0f tokens/s = %.0f%% of the %.0f tokens/s sgemm allows", prefillRate, 100 * r.prefillFractionOfSgemm, allowed))
-        print(String(format: "decode: %.2f ms/token", decode))
+        print(String(format: "decode: %.2f ms/token; by part (one more run of each, measured):", decode))
+        let profiledTotal = breakdown.values.reduce(0, +)
         for name in StepProfile.Part.allCases.map(\.description) + ["other"] {
             print("  " + name.padding(toLength: 26, withPad: " ", startingAt: 0)
-                  + String(format: " %6.2f ms  %5.1f%%", breakdown[name]!, 100 * breakdown[name]! / decode))
+                  + String(format: " %6.2f ms  %5.1f%%", breakdown[name]!, 100 * breakdown[name]! / profiledTotal))
         }
         print(String(format: "shared prefix (350 tokens), 20 new tokens: 1 continuation %.2f s, 16 continuations %.2f s, ratio %.2f×", one, sixteen, r.sharedPrefixRatio))
     }
