@@ -11,6 +11,14 @@ let fast: [SwiftSetting] = [
     .swiftLanguageMode(.v5),
 ]
 
+/// The AVX2 instantiation of the quantized kernels: the same @inlinable bodies compiled with AVX2, FMA and
+/// F16C, called only where the CPU reports those features (Quantization checks at run time).
+#if arch(x86_64)
+let avx2: [SwiftSetting] = fast + [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"])]
+#else
+let avx2: [SwiftSetting] = fast
+#endif
+
 let package = Package(
     name: "AutoRE",
     platforms: [.macOS(.v14)],
@@ -35,7 +43,10 @@ let package = Package(
         // Atomic file writes and append-only line files, for every target that writes (no dependencies).
         .target(name: "Support", swiftSettings: fast),
         .target(name: "Autograd", dependencies: ["CBLAS"], swiftSettings: fast),
-        .target(name: "Quantization", dependencies: ["Autograd", "CBLAS"], swiftSettings: fast),
+        // Fused products over quantized blocks (@inlinable), instantiated portably and for AVX2.
+        .target(name: "QuantizedKernels", swiftSettings: fast),
+        .target(name: "QuantizedKernelsAVX2", dependencies: ["QuantizedKernels"], swiftSettings: avx2),
+        .target(name: "Quantization", dependencies: ["Autograd", "CBLAS", "QuantizedKernels", "QuantizedKernelsAVX2"], swiftSettings: fast),
         .target(name: "NeuralNet", dependencies: ["Autograd", "Quantization"], swiftSettings: fast),
         .target(name: "ModelFormats", dependencies: ["Autograd", "Quantization", "NeuralNet", "CHDF5", "Support"],
                 swiftSettings: fast),

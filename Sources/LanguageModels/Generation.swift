@@ -147,6 +147,7 @@ extension LlamaModel {
                 for row in 0..<active.count { for t in biased { logits.data[row * v + t] += options.stopBias } }
                 var next: [Int32] = []
                 var stillActive: [Int] = []
+                StepProfile.measure(.sampling) {
                 for (row, i) in active.enumerated() {
                     let rowLogits = UnsafeBufferPointer(start: logits.data + row * v, count: v)
                     let token: Int
@@ -167,6 +168,7 @@ extension LlamaModel {
                     if !options.stopTokens.contains(token) && !repeated && outputs[i].count < maxNew {
                         stillActive.append(i); next.append(Int32(token))
                     }
+                }
                 }
                 active = stillActive
                 if active.isEmpty { break }
@@ -217,7 +219,8 @@ extension LlamaModel {
     /// One new token for each of `sequences` (indices into the cache): appends its keys/values and returns
     /// the next-token logits (len(sequences), V), the head applied to these rows only.
     func decodeStep(tokens: [Int32], sequences: [Int], cache: SequenceCache) throws -> Tensor {
-        try logits(decodeHidden(tokens: tokens, sequences: sequences, cache: cache))
+        let h = try decodeHidden(tokens: tokens, sequences: sequences, cache: cache)
+        return try StepProfile.measure(.vocabularyHead) { try logits(h) }
     }
 
     /// `decodeStep` before the head: the final hidden states (len(sequences), C) after the last norm. Each
@@ -235,7 +238,7 @@ extension LlamaModel {
             for (row, s) in sequences.enumerated() {
                 cache.store(layer: l, kv, source: row, rows: 1, into: s, at: cache.lengths[s])
             }
-            let o = cachedAttention(q: q, layer: l, sequences: sequences, cache: cache)
+            let o = StepProfile.measure(.attention) { cachedAttention(q: q, layer: l, sequences: sequences, cache: cache) }
             x = try layer.addAttention(x, attn.oProj(o.reshaped([n, 1, hq * d])))
             x = try layer.addFeedForward(x)
         }

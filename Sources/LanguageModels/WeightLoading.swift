@@ -103,6 +103,59 @@ public final class GGUFWeights: WeightSource {
     }
 }
 
+/// A checkpoint that can hand over a 2-D tensor in the GGML blocks it stores (native quantization).
+public protocol BlockWeightSource: WeightSource {
+    /// The tensor `name` (rows, columns) in its stored blocks, in HF row order; nil when it is not stored in
+    /// a quantized GGML type (then `floats` reads it).
+    func blocks(_ name: String) throws -> GGMLMatrix?
+}
+
+extension GGUFWeights: BlockWeightSource {
+    public func blocks(_ name: String) throws -> GGMLMatrix? {
+        guard let info = file.tensor(named: GGUFTensorNames.ggufName(name, architecture: config.architecture) ?? ""),
+              info.type.traits.isQuantized, info.shape.count == 2 else { return nil }
+        let rows = info.shape[0], columns = info.shape[1]
+        // llama.cpp's converter interleaves q/k rows (llama, mistral); whole rows of blocks move back.
+        var order: [Int]? = nil
+        if config.architecture == "llama" || config.architecture == "mistral" {
+            let heads = name.hasSuffix("self_attn.q_proj.weight") ? config.headCount
+                : name.hasSuffix("self_attn.k_proj.weight") ? config.kvHeadCount : nil
+            if let heads {
+                order = GGUFLlamaPermutation.unpermute((0..<rows).map(Float.init), rows: rows, columns: 1, heads: heads).map { Int($0) }
+            }
+        }
+        do {
+            return try GGMLMatrix(type: info.type, rows: rows, columns: columns, bytes: file.rawBytes(info), rowOrder: order)
+        } catch {
+            throw WeightLoadingError(source: file.path, reason: "tensor \(info.name): \(error)")
+        }
+    }
+}
+
+extension GGUFTensorNames {
+    /// The GGUF name of an HF tensor name of `architecture` (the inverse of `hfName`).
+    public static func ggufName(_ hf: String, architecture: String = "llama") -> String? {
+        if let g = global.first(where: { $0.value == hf })?.key { return g }
+        let parts = hf.split(separator: ".", maxSplits: 3)
+        guard parts.count == 4, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]) else { return nil }
+        let table = architecture == "gemma3" ? gemma3LayerParts + layerParts : layerParts
+        guard let gguf = table.first(where: { $0.hf == parts[3] })?.gguf else { return nil }
+        return "blk.\(layer).\(gguf)"
+    }
+}
+
+/// How a checkpoint's projection weights (and an untied or tied vocabulary head) are held once loaded.
+public enum WeightQuantization: Sendable, Equatable {
+    /// Float32, as read.
+    case none
+    /// Quantized to NF4 as they are read (QLoRA's base).
+    case nf4(doubleQuantization: Bool)
+    /// Kept in the GGML blocks of a quantized GGUF (`Linear.Weight.ggml`): no Float32 copy; the products decode
+    /// blocks as they go. Tensors stored unquantized (F32, F16, BF16; every safetensors tensor) load as Float32.
+    /// With tied embeddings, the head (`lm_head`) reads the embedding's blocks; lookups read the Float32 table.
+    case native
+}
+
 /// A safetensors checkpoint (single file or sharded) under its own (HF) names.
 public final class SafetensorsWeights: WeightSource {
     public let checkpoint: SafetensorsCheckpoint
@@ -130,8 +183,20 @@ extension LlamaModel {
         }
     }
 
+    /// Loads a checkpoint with its projections held as `quantization` says.
+    ///
+    ///     let model = try LlamaModel.load(path: gguf, quantization: .native)   // weights stay in their blocks
+    public static func load(path: String, quantization: WeightQuantization) throws -> LlamaModel {
+        switch quantization {
+        case .none: return try load(path: path)
+        case .nf4(let dq): return try load(path: path, linear: nf4Linear(doubleQuantization: dq))
+        case .native: return try load(path: path, linear: denseLinear, nativeBlocks: true)
+        }
+    }
+
     /// Loads a `.gguf` file, or a directory holding `config.json` and `model.safetensors` (or shards).
-    public static func load(path: String, linear: LinearFactory = denseLinear) throws -> LlamaModel {
+    /// With `nativeBlocks`, quantized GGUF projections stay in their blocks (see `WeightQuantization.native`).
+    public static func load(path: String, linear: LinearFactory = denseLinear, nativeBlocks: Bool = false) throws -> LlamaModel {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw WeightLoadingError(source: path, reason: "no such file or directory")
@@ -142,11 +207,14 @@ extension LlamaModel {
         }
         let file = try GGUFFile(path: path)
         let config = try ModelConfig(gguf: file)
-        return try load(config: config, weights: try GGUFWeights(file, config: config), linear: linear)
+        return try load(config: config, weights: try GGUFWeights(file, config: config), linear: linear, nativeBlocks: nativeBlocks)
     }
 
-    /// Builds the model layer by layer from `weights`, strictly.
-    public static func load(config c: ModelConfig, weights: WeightSource, linear: LinearFactory = denseLinear) throws -> LlamaModel {
+    /// Builds the model layer by layer from `weights`, strictly. With `nativeBlocks` and a `BlockWeightSource`,
+    /// projections stored in quantized blocks stay in them (`Linear(blocks:)`), bypassing `linear`.
+    public static func load(config c: ModelConfig, weights: WeightSource, linear: LinearFactory = denseLinear,
+                            nativeBlocks: Bool = false) throws -> LlamaModel {
+        let blockSource = nativeBlocks ? weights as? BlockWeightSource : nil
         var used = Set<String>()
         func take(_ name: String, _ shape: [Int]) throws -> Tensor {
             guard let s = weights.shape(name) else {
@@ -161,7 +229,17 @@ extension LlamaModel {
         func takeIfPresent(_ name: String, _ shape: [Int]) throws -> Tensor? {
             weights.shape(name) == nil ? nil : try take(name, shape)
         }
+        /// The tensor `name` in its quantized blocks, when native loading applies to it; checked like `take`.
+        func takeBlocks(_ name: String, _ shape: [Int]) throws -> GGMLMatrix? {
+            guard let blockSource, let s = weights.shape(name), s == shape, let q = try blockSource.blocks(name) else { return nil }
+            used.insert(name)
+            return q
+        }
         func proj(_ name: String, out: Int, in: Int, bias: Bool) throws -> Linear {
+            if let q = try takeBlocks(name + ".weight", [out, `in`]) {
+                let b = bias ? try take(name + ".bias", [out]) : try takeIfPresent(name + ".bias", [out])
+                return try Linear(blocks: q, bias: b)
+            }
             let w = try take(name + ".weight", [out, `in`])
             let b = bias ? try take(name + ".bias", [out]) : try takeIfPresent(name + ".bias", [out])
             return try linear(name, w, b)
@@ -198,7 +276,10 @@ extension LlamaModel {
                 postFeedforwardNorm: c.sandwichNorms ? try normLayer("\(p).post_feedforward_layernorm.weight", c.hiddenSize) : nil))
         }
         let norm = try normLayer("model.norm.weight", c.hiddenSize)
-        let head = c.tiedEmbeddings ? nil : try proj("lm_head", out: c.vocabSize, in: c.hiddenSize, bias: false)
+        // Native and tied: the head reads the embedding's blocks (the Float32 table above serves lookups).
+        let tiedBlocks = c.tiedEmbeddings ? try takeBlocks("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize]) : nil
+        let head = c.tiedEmbeddings ? try tiedBlocks.map { try Linear(blocks: $0) }
+                                    : try proj("lm_head", out: c.vocabSize, in: c.hiddenSize, bias: false)
         if c.tiedEmbeddings, weights.shape("lm_head.weight") != nil {
             // Some tied checkpoints still store the head; it must equal the embedding, so it is not loaded.
             used.insert("lm_head.weight")

@@ -9,15 +9,17 @@ import Quantization
 ///     let proj = Linear(inFeatures: 576, outFeatures: 192, bias: false, generator: &g)
 ///     let y = try proj(x)                       // (B, T, 576) → (B, T, 192)
 public final class Linear: UnaryLayer {
-    /// How the weight is stored; a quantized case joins this enum later.
+    /// How the weight is stored: Float32 (trainable), NF4 or GGML blocks (frozen).
     public enum Weight: ParameterContainer {
         case dense(Parameter)
         /// A frozen 4-bit NormalFloat weight (QLoRA); not a parameter: nothing trains it.
         case nf4(NF4Matrix)
+        /// A frozen weight in the GGML blocks of its GGUF file (native quantization); not a parameter.
+        case ggml(GGMLMatrix)
         public func namedParameters(prefix: String) -> [(String, Parameter)] {
             switch self {
             case .dense(let p): return [(prefix, p)]
-            case .nf4: return []
+            case .nf4, .ggml: return []
             }
         }
     }
@@ -52,19 +54,31 @@ public final class Linear: UnaryLayer {
         weight = .nf4(w); bias = b.map { Parameter($0, trainable: false) }
     }
 
+    /// A frozen weight (out, in) in GGML blocks, as a GGUF file holds it, and an optional bias.
+    ///
+    ///     let q = try GGMLMatrix(type: .q4_1, rows: 576, columns: 576, bytes: raw)
+    ///     let proj = try Linear(blocks: q)
+    ///     let y = try proj(x)                       // (N, 576) → (N, 576); dx flows back, W stays frozen
+    public init(blocks w: GGMLMatrix, bias b: Tensor? = nil) throws {
+        if let b, b.shape != [w.rows] { throw TensorError("Linear: bias \(b.shape) does not match \(w.type) weight \(w.rows)×\(w.columns)") }
+        outFeatures = w.rows; inFeatures = w.columns
+        weight = .ggml(w); bias = b.map { Parameter($0, trainable: false) }
+    }
+
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         guard x.shape.last == inFeatures else {
             throw TensorError("Linear: input \(x.shape) does not end in \(inFeatures) features")
         }
         var y: Tensor
         switch weight {
-        case .dense(let w): y = try matmul(x, w.value, transposeB: true)
-        case .nf4(let w): y = try nf4Linear(x, weight: w)
+        case .dense(let w): y = try StepProfile.measure(.denseProducts) { try matmul(x, w.value, transposeB: true) }
+        case .nf4(let w): y = try StepProfile.measure(.quantizedProducts) { try nf4Linear(x, weight: w) }
+        case .ggml(let w): y = try StepProfile.measure(.quantizedProducts) { try ggmlLinear(x, weight: w) }
         }
         if let bias { y = try y + bias.value }
         if let name = activeAdapter, name != mergedAdapter {
             guard let lora = adapters[name] else { throw TensorError("Linear: no adapter named '\(name)'") }
-            y = try lora.adding(to: y, input: x)
+            y = try StepProfile.measure(.lora) { try lora.adding(to: y, input: x) }
         }
         return y
     }

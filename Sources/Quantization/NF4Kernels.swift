@@ -1,14 +1,20 @@
 // y = x·Wᵀ and dx = dy·W straight from NF4 blocks: tiles of W are dequantised into a per-thread scratch and
 // multiplied there (cblas_sgemm, single-threaded like every OpenBLAS call here), so a Float32 copy of the whole weight
-// never exists. No weight gradient: the quantized base is frozen.
+// never exists; up to 16 rows of x go through the fused kernel instead (QuantizedProducts.swift). No weight
+// gradient: the quantized base is frozen.
 import Autograd
 import CBLAS
 import Foundation
+import QuantizedKernels
 
 /// Rows of W dequantised per forward tile: about 64K floats, and at least 128 rows, since each tile's GEMM
 /// re-packs all of x and a thin tile of a wide weight (7B's 14336 columns) would spend its time packing
-/// (measured for x 512×14336: 32 GFLOP/s with 8-row tiles, 86 with 128).
-@inline(__always) func nf4TileRows(_ w: NF4Matrix) -> Int { max(1, min(w.rows, max(128, 65_536 / max(1, w.columns)))) }
+/// (measured for x 512×14336: 32 GFLOP/s with 8-row tiles, 86 with 128). Past 512 rows of x the floor grows
+/// with them (x no longer stays in cache between tiles, so each re-pack reads it from memory again).
+@inline(__always) func forwardTileRows(rows: Int, columns: Int, n: Int) -> Int {
+    max(1, min(rows, max(128 * max(1, n / 512), 65_536 / max(1, columns))))
+}
+@inline(__always) func nf4TileRows(_ w: NF4Matrix, _ n: Int = 1) -> Int { forwardTileRows(rows: w.rows, columns: w.columns, n: n) }
 
 /// y (N, out) = x (N, in) · Wᵀ.
 public func nf4MatmulForward(_ x: UnsafePointer<Float>, rows n: Int, _ w: NF4Matrix, into y: UnsafeMutablePointer<Float>) {
@@ -17,6 +23,12 @@ public func nf4MatmulForward(_ x: UnsafePointer<Float>, rows n: Int, _ w: NF4Mat
     // With a kept Float32 copy, every tile below reads its rows there instead of dequantising them again:
     // the same values in the same products.
     let dense = w.dense.current
+    // Decoding (at most 16 rows) with whole 64-element blocks per row: the fused kernel, which reads the codes
+    // whether or not a Float32 copy is kept (the same products either way).
+    if n <= maxProductRows && k % NF4Matrix.blockSize == 0 {
+        nf4FusedProduct(x, m: n, w, into: y)
+        return
+    }
     if n == 1 {   // decoding: one dequantised row at a time, dotted with x
         let chunk = 64
         parallelTasks((m + chunk - 1) / chunk) { task, _ in
@@ -30,7 +42,7 @@ public func nf4MatmulForward(_ x: UnsafePointer<Float>, rows n: Int, _ w: NF4Mat
         }
         return
     }
-    let tile = nf4TileRows(w)
+    let tile = nf4TileRows(w, n)
     let tiles = (m + tile - 1) / tile
     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: dense == nil ? tile * k * max(1, Threads.count) : 0)
     defer { scratch.deallocate() }

@@ -6,6 +6,7 @@ import Autograd
 import CBLAS
 import Foundation
 import LanguageModels
+import Quantization
 
 struct BenchGenerate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,26 +14,43 @@ struct BenchGenerate: ParsableCommand {
         abstract: "Prefill tokens/s at 512 tokens, decode ms/token, and 16 shared-prefix continuations vs one.")
 
     @OptionGroup var choice: ModelChoice
+    @Option(help: "How the projections are held: native (the GGUF's own blocks, read by the fused kernels), nf4, or float32.")
+    var weights: WeightChoice = .native
     @Option(help: "Timed repeats per measurement (the median is reported).")
     var repeats = 3
+
+    enum WeightChoice: String, ExpressibleByArgument, CaseIterable {
+        case native, nf4, float32
+        var quantization: WeightQuantization {
+            switch self {
+            case .native: .native
+            case .nf4: .nf4(doubleQuantization: true)
+            case .float32: .none
+            }
+        }
+    }
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
     struct Report: Encodable {
         var threads: Int
+        var weights: String
+        var kernels: String
         var flopsPerTokenPrefill512: Double
         var sgemmGFLOPs: Double
         var prefillTokensPerSecond: Double
         var prefillTokensPerSecondAllowedBySgemm: Double
         var prefillFractionOfSgemm: Double
         var decodeMillisecondsPerToken: Double
+        /// Milliseconds per decoded token by part (StepProfile), "other" the rest of the step.
+        var decodeBreakdownMilliseconds: [String: Double]
         var sharedPrefixOneSeconds: Double
         var sharedPrefixSixteenSeconds: Double
         var sharedPrefixRatio: Double
     }
 
     func run() throws {
-        let m = try LoadedModel(choice.model).model
+        let m = try LlamaModel.load(path: try ModelLocation.resolve(choice.model), quantization: weights.quantization)
         let c = m.config
         let clock = Stopwatch(repeats: repeats, warmups: 1)
 
@@ -73,6 +91,20 @@ struct BenchGenerate: ParsableCommand {
         let (long, first) = try clock.timePair({ _ = try m.generate(prompt: short, options: opts64) },
                                                { _ = try m.generate(prompt: short, options: opts1) })
         let decode = (long - first) / 64 * 1000
+        // Where a decoded token's time goes: the same two runs measured by part, their difference per token.
+        // "other" is the rest of those same runs' time, so that the parts add up to their own total.
+        StepProfile.start()
+        let profiledLong = try Stopwatch.seconds { _ = try m.generate(prompt: short, options: opts64) }
+        let partsLong = StepProfile.stop()
+        StepProfile.start()
+        let profiledFirst = try Stopwatch.seconds { _ = try m.generate(prompt: short, options: opts1) }
+        let partsFirst = StepProfile.stop()
+        var breakdown: [String: Double] = [:]
+        for part in StepProfile.Part.allCases {
+            breakdown[part.description] = max(0, (partsLong[part]! - partsFirst[part]!) / 64 * 1000)
+        }
+        let profiledDecode = (profiledLong - profiledFirst) / 64 * 1000
+        breakdown["other"] = max(0, profiledDecode - breakdown.values.reduce(0, +))
 
         // 16 continuations of one 350-token prefix, 20 new tokens each, vs one continuation.
         let prefix = (0..<350).map { ($0 * 104729 + 7) % c.vocabSize }
@@ -82,15 +114,22 @@ struct BenchGenerate: ParsableCommand {
             { _ = try m.generate(prompts: [questions[0]], sharedPrefix: prefix, options: opts20) },
             { _ = try m.generate(prompts: questions, sharedPrefix: prefix, options: opts20) })
 
-        let r = Report(threads: Threads.count, flopsPerTokenPrefill512: perToken, sgemmGFLOPs: sgemm,
+        let r = Report(threads: Threads.count, weights: weights.rawValue, kernels: KernelInstructionSet.current.rawValue,
+                       flopsPerTokenPrefill512: perToken, sgemmGFLOPs: sgemm,
                        prefillTokensPerSecond: prefillRate, prefillTokensPerSecondAllowedBySgemm: allowed,
                        prefillFractionOfSgemm: prefillRate / allowed, decodeMillisecondsPerToken: decode,
+                       decodeBreakdownMilliseconds: breakdown,
                        sharedPrefixOneSeconds: one, sharedPrefixSixteenSeconds: sixteen, sharedPrefixRatio: sixteen / one)
         if json { try printJSON(r); return }
-        print("model: \(c.architecture), \(c.layerCount) layers, hidden \(c.hiddenSize), threads \(r.threads)")
+        print("model: \(c.architecture), \(c.layerCount) layers, hidden \(c.hiddenSize), threads \(r.threads), weights \(r.weights), kernels \(r.kernels)")
         print(String(format: "FLOPs per prefill token (T=512): %.1f M   sgemm on (512×%d)·(%d×%d)ᵀ: %.1f GFLOP/s", perToken / 1e6, k, n, k, sgemm))
         print(String(format: "prefill 512 tokens: %.0f tokens/s = %.0f%% of the %.0f tokens/s sgemm allows", prefillRate, 100 * r.prefillFractionOfSgemm, allowed))
-        print(String(format: "decode: %.1f ms/token", decode))
+        print(String(format: "decode: %.2f ms/token; by part (one more run of each, measured):", decode))
+        let profiledTotal = breakdown.values.reduce(0, +)
+        for name in StepProfile.Part.allCases.map(\.description) + ["other"] {
+            print("  " + name.padding(toLength: 26, withPad: " ", startingAt: 0)
+                  + String(format: " %6.2f ms  %5.1f%%", breakdown[name]!, 100 * breakdown[name]! / profiledTotal))
+        }
         print(String(format: "shared prefix (350 tokens), 20 new tokens: 1 continuation %.2f s, 16 continuations %.2f s, ratio %.2f×", one, sixteen, r.sharedPrefixRatio))
     }
 }

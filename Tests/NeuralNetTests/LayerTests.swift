@@ -1,6 +1,7 @@
 // Module tree keys and the basic layers' forward/backward.
 import Testing
 import Autograd
+import Quantization
 @testable import NeuralNet
 
 final class Block: Module {
@@ -59,5 +60,46 @@ final class Tiny: Module {
         #expect(on.contains(0) && on.contains(2))
         d.training = false
         #expect(try d(Tensor.ones([3])).scalars == [1, 1, 1])
+    }
+}
+
+/// A Linear whose weight stays in GGML blocks: no parameters of its own, the dense layer's products, and a LoRA
+/// adapter on it that trains (gradients reach A, B and the input).
+@Suite struct BlockWeightLinearTests {
+    /// A Q8_0 weight (rows × 32·blocks) with scales k/256 and codes from a counter, and the Float32 it decodes to.
+    func q8Weight(rows: Int, columns: Int) throws -> (GGMLMatrix, Tensor) {
+        var bytes: [UInt8] = []
+        for b in 0..<(rows * columns / 32) {
+            let scale = Float(1 + b % 7) / 256   // exact in fp16: 2^-8 · k
+            let h = scale.bitPattern
+            let half = UInt16((h >> 16) & 0x8000) | UInt16(Int((h >> 23) & 0xFF) - 127 + 15) << 10 | UInt16((h >> 13) & 0x3FF)
+            bytes += [UInt8(half & 0xFF), UInt8(half >> 8)]
+            bytes += (0..<32).map { UInt8(bitPattern: Int8(truncatingIfNeeded: ($0 * 37 + b * 11) % 255 - 127)) }
+        }
+        let q = try GGMLMatrix(type: .q8_0, rows: rows, columns: columns, bytes: bytes)
+        return (q, try Tensor(q.dequantized(), shape: [rows, columns]))
+    }
+
+    @Test func blocksLinearEqualsDenseLinearAndTrainsItsAdapter() throws {
+        for n in [1, 5, 20] {   // the fused product and the tiled one
+            let (q, dense) = try q8Weight(rows: 9, columns: 64)
+            let blocks = try Linear(blocks: q), plain = try Linear(weight: dense)
+            #expect(blocks.namedParameters(prefix: "p").isEmpty)
+            var g = SplitMix64(seed: 4)
+            try blocks.addAdapter("a", rank: 2, scale: 2, dropout: 0, generator: &g)
+            blocks.adapters["a"]!.b.value = Tensor.randn([9, 2], std: 0.3, seed: 5, requiresGrad: true)
+            blocks.activeAdapter = "a"
+            let x = Tensor.randn([n, 64], seed: 6, requiresGrad: true)
+            let y = try blocks(x), yDense = try plain(x), lora = try blocks.adapters["a"]!(x)
+            for i in 0..<y.count {
+                let want = yDense.data[i] + lora.data[i]
+                #expect(abs(y.data[i] - want) <= 1e-5 * max(1, abs(want)), "n=\(n) output \(i)")
+            }
+            let r = try gradientCheck([x], eps: 1e-2, atol: 2e-3, rtol: 2e-3) { try blocks($0[0]) }
+            #expect(r.passed, "n=\(n) \(r)")
+            try y.sum().backward()
+            #expect(blocks.adapters["a"]!.a.grad != nil && blocks.adapters["a"]!.b.grad != nil)
+        }
+        #expect(throws: TensorError.self) { try Linear(blocks: try q8Weight(rows: 9, columns: 64).0, bias: Tensor.zeros([8])) }
     }
 }

@@ -1,0 +1,193 @@
+// y = x·Wᵀ and dx = dy·W with W in GGML blocks (GGMLMatrix), and the thin-x products of NF4 weights:
+// for at most 16 rows of x the fused kernels of QuantizedKernels (chunks of 32 weights decoded in registers,
+// threaded over W's rows); for more rows, tiles of W decoded into per-thread scratch and multiplied by
+// cblas_sgemm (single-threaded, split over the pool). The instruction set is chosen once at run time.
+// No weight gradient: these weights are frozen.
+import Autograd
+import CBLAS
+import Foundation
+import QuantizedKernels
+import QuantizedKernelsAVX2
+
+/// Which compiled instantiation of the fused kernels runs.
+public enum KernelInstructionSet: String, Sendable, CaseIterable {
+    /// 256-bit vectors with FMA and F16C (x86-64 with AVX2).
+    case avx2
+    /// What the build's baseline target allows (SSE2 on x86-64).
+    case portable
+
+    /// AVX2 when the CPU reports avx, avx2, fma and f16c, unless `AUTORE_KERNELS=portable`.
+    public static let current: KernelInstructionSet = {
+        if ProcessInfo.processInfo.environment["AUTORE_KERNELS"] == "portable" { return .portable }
+        return cpuHasAVX2 ? .avx2 : .portable
+    }()
+
+    static var cpuHasAVX2: Bool {
+        #if arch(x86_64) && os(Linux)
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+        let flags = Set(line.split(separator: " ").map(String.init))
+        return ["avx", "avx2", "fma", "f16c"].allSatisfy(flags.contains)
+        #elseif arch(x86_64) && canImport(Darwin)
+        func has(_ name: String) -> Bool {
+            var v: Int32 = 0, size = MemoryLayout<Int32>.size
+            return sysctlbyname(name, &v, &size, nil, 0) == 0 && v != 0
+        }
+        return has("hw.optional.avx2_0") && has("hw.optional.fma")
+        #else
+        return false
+        #endif
+    }
+}
+
+/// fp16 bits → Float for all 65536 patterns, at a stable address for the kernels.
+let halfFloats: UnsafePointer<Float> = {
+    let p = UnsafeMutablePointer<Float>.allocate(capacity: 65536)
+    for i in 0..<65536 { p[i] = ggmlHalfToFloat(UInt16(i)) }
+    return UnsafePointer(p)
+}()
+
+/// (code[hi], code[lo]) of every NF4 byte, at a stable address for the kernels.
+let nf4Pairs: UnsafePointer<SIMD2<Float>> = {
+    let p = UnsafeMutablePointer<SIMD2<Float>>.allocate(capacity: 256)
+    for i in 0..<256 { p[i] = SIMD2(nf4Code[i >> 4], nf4Code[i & 15]) }
+    return UnsafePointer(p)
+}()
+
+extension GGMLType {
+    /// The fused kernels' format of this type (nil: F32, F16, BF16 go through decoded tiles).
+    var blockFormat: BlockFormat? {
+        switch self {
+        case .q4_0: .q4_0
+        case .q4_1: .q4_1
+        case .q5_0: .q5_0
+        case .q5_1: .q5_1
+        case .q8_0: .q8_0
+        case .q4_K: .q4_K
+        case .q5_K: .q5_K
+        case .q6_K: .q6_K
+        case .f32, .f16, .bf16: nil
+        }
+    }
+}
+
+/// Splits W's `rows` over the pool for a fused product: tasks of at least 16 rows and about 32K
+/// multiply-adds, several per thread so that a slower core does not hold up the rest. Every element of y is
+/// computed by one task in a fixed order, so the split does not change the bits.
+@inline(__always)
+func fusedRows(_ rows: Int, columns: Int, m: Int, _ body: (Range<Int>) -> Void) {
+    let work = rows * columns * m
+    if Threads.count == 1 || work < 1 << 16 { body(0..<rows); return }
+    let perTask = max(16, (rows + 4 * Threads.count - 1) / (4 * Threads.count))
+    let tasks = (rows + perTask - 1) / perTask
+    parallelTasks(tasks) { t, _ in body((t * perTask)..<min(rows, (t + 1) * perTask)) }
+}
+
+/// y (m, ldy ≥ rows) = x (m, columns; row stride ldx) · Wᵀ with the fused kernel, for m ≤ 16.
+func ggmlFusedProduct(_ x: UnsafePointer<Float>, ldx: Int, m: Int, _ w: GGMLMatrix, format: BlockFormat,
+                      into y: UnsafeMutablePointer<Float>, ldy: Int, instructions: KernelInstructionSet = .current) {
+    let p = w.blocks, rb = w.rowBytes, k = w.columns
+    fusedRows(w.rows, columns: k, m: m) { rows in
+        switch instructions {
+        case .avx2:
+            blockRowsProductAVX2(format, weights: p, rowBytes: rb, columns: k, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: halfFloats)
+        case .portable:
+            blockRowsProduct(format, SeparateMultiplyAdd.self, weights: p, rowBytes: rb, columns: k, rows: rows,
+                             x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: halfFloats)
+        }
+    }
+}
+
+
+/// y (N, out) = x (N, in) · Wᵀ for W in GGML blocks.
+///
+/// N ≤ 16 (decoding): the fused kernel, which never stores a decoded weight. Larger N: tiles of W's rows
+/// decoded into per-thread scratch, each multiplied by cblas_sgemm.
+public func ggmlMatmulForward(_ x: UnsafePointer<Float>, rows n: Int, _ w: GGMLMatrix, into y: UnsafeMutablePointer<Float>,
+                              instructions: KernelInstructionSet = .current) {
+    guard n > 0 else { return }
+    let k = w.columns, m = w.rows
+    if n <= maxProductRows, let format = w.type.blockFormat {
+        ggmlFusedProduct(x, ldx: k, m: n, w, format: format, into: y, ldy: m, instructions: instructions)
+        return
+    }
+    Threads.configureBLAS()
+    let tile = forwardTileRows(rows: m, columns: k, n: n)
+    let tiles = (m + tile - 1) / tile
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * k * max(1, min(Threads.count, tiles)))
+    defer { scratch.deallocate() }
+    parallelTasks(tiles) { t, worker in
+        let r0 = t * tile, r1 = min(m, r0 + tile)
+        let s = scratch + worker * tile * k
+        w.dequantize(rows: r0..<r1, into: s)
+        // y[:, r0..<r1] = x · W[r0..<r1]ᵀ
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(r1 - r0), Int32(k), 1,
+                    x, Int32(k), s, Int32(k), 0, y + r0, Int32(m))
+    }
+}
+
+/// dx (N, in) = dy (N, out) · W, by blocks of `in` columns (whole GGML blocks): a task owns dx[:, c0..<c1] and
+/// adds the row tiles dy[:, r0..<r1] · W[r0..<r1, c0..<c1] in row order, each tile decoded into per-thread
+/// scratch. No reduction across threads: the same bits whichever worker runs which task.
+public func ggmlMatmulInputGradient(_ dy: UnsafePointer<Float>, rows n: Int, _ w: GGMLMatrix, into dx: UnsafeMutablePointer<Float>) {
+    guard n > 0 else { return }
+    Threads.configureBLAS()
+    let k = w.columns, m = w.rows, bs = w.type.traits.blockSize
+    // About 256 columns per task, fewer when that gives fewer than two tasks per thread; whole blocks.
+    let wanted = max((k + 255) / 256, min(2 * Threads.count, (k + 63) / 64))
+    let cw = min(k, max(bs, ((k + wanted - 1) / wanted + bs - 1) / bs * bs))
+    let blocks = (k + cw - 1) / cw
+    let tile = max(8, min(m, 65_536 / cw))
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * cw * max(1, min(Threads.count, blocks)))
+    defer { scratch.deallocate() }
+    parallelTasks(blocks) { b, worker in
+        let c0 = b * cw, c1 = min(k, c0 + cw), width = c1 - c0, s = scratch + worker * tile * cw
+        for r0 in stride(from: 0, to: m, by: tile) {
+            let r1 = min(m, r0 + tile)
+            for r in r0..<r1 { w.dequantize(row: r, columns: c0..<c1, into: s + (r - r0) * width) }
+            // dx[:, c0..<c1] (+)= dy[:, r0..<r1] · W[r0..<r1, c0..<c1]
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(width), Int32(r1 - r0), 1,
+                        dy + r0, Int32(m), s, Int32(width), r0 == 0 ? 0 : 1, dx + c0, Int32(k))
+        }
+    }
+}
+
+/// y = x·Wᵀ for a weight in GGML blocks, recorded on the tape with the input gradient only.
+///
+///     x: (…, in)   W: GGML (out, in)   →   (…, out);   dx = dy·W
+///
+///     let y = try ggmlLinear(x, weight: w)
+public func ggmlLinear(_ x: Tensor, weight w: GGMLMatrix) throws -> Tensor {
+    guard x.shape.last == w.columns else {
+        throw TensorError("ggmlLinear: input \(x.shape) does not end in the weight's \(w.columns) columns (\(w.type) weight \(w.rows)×\(w.columns))")
+    }
+    let n = x.count / w.columns
+    let y = Tensor.uninitialized(Array(x.shape.dropLast()) + [w.rows])
+    ggmlMatmulForward(x.data, rows: n, w, into: y.data)
+    guard isRecording([x]) else { return y }
+    let shape = x.shape
+    return y.recorded("ggmlLinear", inputs: [x]) { dy in
+        let dx = Tensor.uninitialized(shape)
+        ggmlMatmulInputGradient(dy.data, rows: n, w, into: dx.data)
+        return [dx]
+    }
+}
+
+/// y (m, rows) = x (m, columns) · Wᵀ for an NF4 weight whose columns are a multiple of 64, with the fused
+/// kernel (m ≤ 16). The products do not depend on a kept Float32 copy.
+func nf4FusedProduct(_ x: UnsafePointer<Float>, m: Int, _ w: NF4Matrix, into y: UnsafeMutablePointer<Float>,
+                     instructions: KernelInstructionSet = .current) {
+    let k = w.columns, rows = w.rows
+    w.codes.withUnsafeBufferPointer { cb in w.absmax.withUnsafeBufferPointer { ab in
+        let c = cb.baseAddress!, a = ab.baseAddress!
+        fusedRows(rows, columns: k, m: m) { r in
+            switch instructions {
+            case .avx2:
+                nf4RowsProductAVX2(codes: c, absmax: a, columns: k, rows: r, x: x, ldx: k, m: m, y: y, ldy: rows, pairs: nf4Pairs)
+            case .portable:
+                nf4RowsProduct(SeparateMultiplyAdd.self, codes: c, absmax: a, columns: k, rows: r, x: x, ldx: k, m: m,
+                               y: y, ldy: rows, pairs: nf4Pairs)
+            }
+        }
+    } }
+}
