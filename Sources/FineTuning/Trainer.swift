@@ -75,13 +75,31 @@ public struct NonFiniteSteps: Error, CustomStringConvertible {
 /// A fault a test makes in a step (`Trainer.injectFault`): the loss reported, or one gradient value, is replaced.
 enum InjectedFault { case loss(Float), gradient(Float) }
 
-/// Trains adapter `adapter` of `model` on `groups`.
+/// What a trainer updates.
+public enum TrainedWeights: Sendable, Equatable, CustomStringConvertible {
+    /// One named LoRA adapter; the base stays frozen (LoRA, QLoRA).
+    case adapter(String)
+    /// Every weight of the model (full fine-tuning: embeddings, norms, projections, head). The model must
+    /// hold its projections as dense Float32 weights (`WeightQuantization.none`).
+    case all
+
+    public var description: String {
+        switch self {
+        case .adapter(let name): "adapter '\(name)'"
+        case .all: "every weight (full fine-tuning)"
+        }
+    }
+}
+
+/// Trains adapter `adapter` of `model` on `groups` (or, with `weights: .all`, every weight of the model).
 ///
 ///     let trainer = try Trainer(model: m, adapter: "relations", groups: groups, options: TrainingOptions(steps: 400))
 ///     while trainer.state.step < 400 { let s = try trainer.step(); print(s.loss) }
 public final class Trainer {
     public let model: LlamaModel
-    public let adapter: String
+    public let weights: TrainedWeights
+    /// The adapter trained ("" when every weight is).
+    public var adapter: String { if case .adapter(let name) = weights { name } else { "" } }
     public let groups: [PrefixGroup]
     public let options: TrainingOptions
     public let optimizer: AdamW
@@ -100,18 +118,40 @@ public final class Trainer {
     var injectFault: ((Int) -> InjectedFault?)?
     var attempts = 0
 
-    public init(model: LlamaModel, adapter: String, groups: [PrefixGroup], options: TrainingOptions) throws {
+    public convenience init(model: LlamaModel, adapter: String, groups: [PrefixGroup], options: TrainingOptions) throws {
+        try self.init(model: model, weights: .adapter(adapter), groups: groups, options: options)
+    }
+
+    /// With `.all`, every parameter of `model` is made trainable (its LoRA adapters, if any, are switched off
+    /// during the steps); a model with a frozen NF4 or GGML-block projection is refused.
+    public init(model: LlamaModel, weights: TrainedWeights, groups: [PrefixGroup], options: TrainingOptions) throws {
         guard !groups.isEmpty else { throw TrainingDataError(reason: "Trainer: no training examples") }
         guard options.steps > 0, options.accumulation > 0, options.maxBadSteps > 0 else {
             throw TrainingDataError(reason: "Trainer: steps (\(options.steps)), accumulation (\(options.accumulation)) and maxBadSteps (\(options.maxBadSteps)) must be positive")
         }
-        self.model = model; self.adapter = adapter; self.groups = groups; self.options = options
-        parameters = model.adapterParameters(adapter)
-        guard !parameters.isEmpty else { throw TrainingDataError(reason: "Trainer: the model has no adapter named '\(adapter)'") }
+        self.model = model; self.weights = weights; self.groups = groups; self.options = options
+        switch weights {
+        case .adapter(let name):
+            parameters = model.adapterParameters(name)
+            guard !parameters.isEmpty else { throw TrainingDataError(reason: "Trainer: the model has no adapter named '\(name)'") }
+            dropouts = model.namedModules().filter { $0.0.contains(".lora.\(name)") }.compactMap { $0.1 as? Dropout }
+        case .all:
+            for (key, module) in model.namedModules() {
+                guard let l = module as? Linear else { continue }
+                guard case .dense = l.weight else {
+                    throw TrainingDataError(reason: "Trainer: full fine-tuning needs Float32 weights, but \(key) is held quantized (load the base unquantized)")
+                }
+                if let merged = l.mergedAdapter {
+                    throw TrainingDataError(reason: "Trainer: \(key) has adapter '\(merged)' merged into its weight; unmerge it before full fine-tuning")
+                }
+            }
+            parameters = model.namedParameters().filter { !$0.0.contains(".lora_A.") && !$0.0.contains(".lora_B.") }
+            for (_, p) in parameters { p.trainable = true }
+            dropouts = []
+        }
         optimizer = AdamW(config: AdamWConfig(weightDecay: options.weightDecay))
         schedule = LearningRateSchedule(kind: options.schedule, peak: options.learningRate,
                                         warmupSteps: options.warmupSteps, totalSteps: options.steps)
-        dropouts = model.namedModules().filter { $0.0.contains(".lora.\(adapter)") }.compactMap { $0.1 as? Dropout }
         state.dropoutStates = dropouts.map(\.generator.state)
         dropoutSeeds = state.dropoutStates
     }
@@ -176,7 +216,10 @@ public final class Trainer {
     /// The `maxBadSteps`-th skip in a row throws `NonFiniteSteps`.
     public func step() throws -> StepMetrics {
         let start = Date()
-        model.activateAdapter(adapter)
+        switch weights {
+        case .adapter(let name): model.activateAdapter(name)
+        case .all: model.activateAdapter(nil)
+        }
         model.setTraining(true)
         defer { model.setTraining(false) }
         model.zeroGrad()
