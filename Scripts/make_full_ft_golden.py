@@ -23,7 +23,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_peft_golden import BATCH, EVAL_TEXT, GGUF, HOME, LENGTH, TEXT, FIXTURES  # noqa: E402
+from make_peft_golden import BATCH, EVAL_TEXT, FIXTURES, GGUF, HOME, LENGTH, TEXT, train  # noqa: E402
 
 SEED, STEPS, LR, BETAS, EPS, WEIGHT_DECAY, MAX_NORM = 0, 8, 1e-4, (0.9, 0.999), 1e-8, 0.01, 1.0
 PROBES = ["model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight",
@@ -43,18 +43,8 @@ def main() -> None:
     before = {name: named[name].detach().flatten()[:4].tolist() for name in PROBES}
 
     params = list(model.parameters())
-    opt = torch.optim.AdamW(params, lr=LR, betas=BETAS, eps=EPS, weight_decay=WEIGHT_DECAY, foreach=False)
-    x = torch.tensor(batch)
-    losses = []
-    model.train()
-    for step in range(STEPS):
-        loss = model(input_ids=x, labels=x).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, MAX_NORM)
-        opt.step()
-        opt.zero_grad()
-        losses.append(loss.item())
-        print(f"step {step + 1}: loss {loss.item():.6f}", file=sys.stderr)
+    losses = train(model, params, batch, steps=STEPS, lr=LR, weight_decay=WEIGHT_DECAY, betas=BETAS, eps=EPS,
+                   max_norm=MAX_NORM)
 
     model.eval()
     with torch.no_grad():

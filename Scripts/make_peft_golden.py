@@ -44,6 +44,24 @@ TEXT = (
 EVAL_TEXT = "Albert Einstein was born in Ulm in 1879 and received the Nobel Prize in Physics in 1921."
 
 
+def train(model, params, batch, steps, lr, weight_decay, betas=BETAS, eps=EPS, max_norm=MAX_NORM):
+    """`steps` updates of `params` on `batch` (HF's causal-LM loss of the whole batch, clip_grad_norm_,
+    single-tensor AdamW, constant learning rate); returns each step's loss before its update."""
+    opt = torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=False)
+    x = torch.tensor(batch)
+    losses = []
+    model.train()
+    for step in range(steps):
+        loss = model(input_ids=x, labels=x).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+        print(f"step {step + 1}: loss {loss.item():.6f}", file=sys.stderr)
+    return losses
+
+
 def main() -> None:
     torch.manual_seed(SEED)
     model_dir = os.path.join(HOME, "models")
@@ -68,18 +86,7 @@ def main() -> None:
     print(f"initial adapter: {size / 1e6:.2f} MB in {initial}", file=sys.stderr)
 
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=LR, betas=BETAS, eps=EPS, weight_decay=WEIGHT_DECAY, foreach=False)
-    x = torch.tensor(batch)
-    losses = []
-    model.train()
-    for step in range(STEPS):
-        loss = model(input_ids=x, labels=x).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, MAX_NORM)
-        opt.step()
-        opt.zero_grad()
-        losses.append(loss.item())
-        print(f"step {step + 1}: loss {loss.item():.6f}", file=sys.stderr)
+    losses = train(model, params, batch, steps=STEPS, lr=LR, weight_decay=WEIGHT_DECAY)
 
     model.eval()
     with torch.no_grad():

@@ -16,9 +16,9 @@ import Testing
                                                       Continuation(prompt: [1], answer: [50, 51, 52])]),
     ]
 
-    func trainer(_ model: LlamaModel, steps: Int) throws -> Trainer {
-        try Trainer(model: model, adapter: "facts", groups: groups,
-                    options: TrainingOptions(steps: steps, accumulation: 2, learningRate: 3e-2, warmupSteps: 2, seed: 7))
+    func trainer(_ model: LlamaModel, steps: Int, weights: TrainedWeights = .adapter("facts")) throws -> Trainer {
+        try Trainer(model: model, weights: weights, groups: groups,
+                    options: TrainingOptions(steps: steps, accumulation: 2, learningRate: 3e-2, warmupSteps: 2, weightDecay: 0.01, seed: 7))
     }
 
     func freshModel() throws -> LlamaModel {
@@ -35,6 +35,11 @@ import Testing
     }
 
     func adapterValues(_ m: LlamaModel) -> [[Float]] { m.adapterParameters("facts").map { $0.1.value.scalars } }
+    /// The values `weights` names: the adapter's, or every base weight's (by key).
+    func trainedValues(_ m: LlamaModel, _ weights: TrainedWeights) -> [String: [Float]] {
+        let ps = weights == .all ? m.namedParameters().filter { !$0.0.contains(".lora_") } : m.adapterParameters("facts")
+        return Dictionary(uniqueKeysWithValues: ps.map { ($0.0, $0.1.value.scalars) })
+    }
 
     @Test func lossFallsOnAFixedSet() throws {
         let m = try freshModel()
@@ -44,25 +49,31 @@ import Testing
         #expect(last < 0.5 * first, "loss \(first) → \(last)")
     }
 
-    @Test func resumedRunEqualsUninterruptedRun() throws {
+    /// The adapter alone, and full fine-tuning (every base weight; the adapter stays as it was).
+    @Test(arguments: [TrainedWeights.adapter("facts"), .all])
+    func resumedRunEqualsUninterruptedRun(_ weights: TrainedWeights) throws {
         let a = try freshModel()
-        let straight = try trainer(a, steps: 8)
+        let straight = try trainer(a, steps: 8, weights: weights)
         for _ in 0..<8 { _ = try straight.step() }
 
         let b = try freshModel()
-        let first = try trainer(b, steps: 8)
+        let first = try trainer(b, steps: 8, weights: weights)
         for _ in 0..<3 { _ = try first.step() }
         // Through an HDF5 checkpoint on disk, into a fresh model and trainer.
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("autore-resume-\(UUID().uuidString).h5").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
         try first.checkpoint(config: "name: test").save(to: path)
         let c = try freshModel()
-        let resumed = try trainer(c, steps: 8)
+        let resumed = try trainer(c, steps: 8, weights: weights)
         try resumed.restore(try Checkpoint(contentsOf: path), source: path)
         for _ in 3..<8 { _ = try resumed.step() }
-        #expect(adapterValues(c) == adapterValues(a))
+        #expect(trainedValues(c, weights) == trainedValues(a, weights))
         #expect(resumed.state == straight.state)
-        // Not vacuous: training moved the adapter.
-        #expect(adapterValues(a) != adapterValues(try freshModel()))
+        // Not vacuous: training moved every trained tensor (embeddings shared with the head, norms and
+        // projections in full fine-tuning), and nothing else.
+        let start = try freshModel()
+        for (key, v) in trainedValues(start, weights) { #expect(v != trainedValues(a, weights)[key], "\(key) did not change") }
+        if weights == .all { #expect(adapterValues(a) == adapterValues(start)) }
     }
 
     @Test func dataOrderCoversEveryGroupEachEpoch() throws {

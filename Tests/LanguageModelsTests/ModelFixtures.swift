@@ -1,8 +1,10 @@
 // Shared fixtures: the real SmolLM2 checkpoint (fetched by Scripts/setup) loaded once, and tiny random
 // Llama checkpoints written as safetensors for fast structural tests.
 import Autograd
+import FineTuning
 import Foundation
 import ModelFormats
+import Testing
 import TestSupport
 @testable import LanguageModels
 
@@ -40,4 +42,28 @@ enum Fixtures {
 /// Largest |a − b| over two equally long arrays.
 func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
     zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+}
+
+/// Takes one step of `trainer` per reference loss (torch's, before each update) and expects each loss within
+/// `tolerance` relative; returns the largest relative difference.
+func expectLosses(of trainer: Trainer, match reference: [Float], within tolerance: Float) throws -> Float {
+    var worst: Float = 0
+    for (i, ref) in reference.enumerated() {
+        let loss = try trainer.step().loss
+        let rel = abs(loss - ref) / abs(ref)
+        worst = max(worst, rel)
+        #expect(rel <= tolerance, "step \(i + 1): loss \(loss), torch \(ref)")
+    }
+    #expect(reference.last! < reference.first! - 0.5)     // the run trains: not a flat trajectory
+    return worst
+}
+
+/// Largest |logit − reference| over the reference's top-5 ids at every position; `logits` is (T, V).
+func maxTop5Difference(_ logits: Tensor, ids: [[Int]], values: [[Float]]) -> Float {
+    let v = logits.shape.last!
+    var worst: Float = 0
+    for (t, (ids, ref)) in zip(ids, values).enumerated() {
+        worst = max(worst, maxAbsDiff(ids.map { logits.data[t * v + $0] }, ref))
+    }
+    return worst
 }
