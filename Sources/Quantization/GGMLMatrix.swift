@@ -73,7 +73,7 @@ public struct GGMLMatrix: Sendable {
     }
 
     /// Columns `c` (block-aligned) of row `r` decoded into `out`.
-    func dequantize(row r: Int, columns c: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+    public func dequantize(row r: Int, columns c: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         let t = type.traits
         let start = blocks + r * rowBytes + c.lowerBound / t.blockSize * t.bytesPerBlock
         GGMLDecoder.decode(type, UnsafeRawBufferPointer(start: start, count: c.count / t.blockSize * t.bytesPerBlock),

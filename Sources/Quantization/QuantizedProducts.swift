@@ -1,10 +1,7 @@
-// y = x·Wᵀ and dx = dy·W with W in GGML blocks (GGMLMatrix), and the thin-x products of NF4 weights:
-// for at most 16 rows of x the fused kernels of QuantizedKernels (chunks of 32 weights decoded in registers,
-// threaded over W's rows); for more rows, tiles of W decoded into per-thread scratch and multiplied by
-// cblas_sgemm (single-threaded, split over the pool). The instruction set is chosen once at run time.
-// No weight gradient: these weights are frozen.
+// The fused thin-x products (at most 16 rows of x) of both block formats: the kernels of QuantizedKernels (chunks
+// of 32 weights decoded in registers, threaded over W's rows), their instruction set chosen once at run time;
+// and GGML weights in the block products (BlockProducts.swift). No weight gradient: these weights are frozen.
 import Autograd
-import CBLAS
 import Foundation
 import QuantizedKernels
 import QuantizedKernelsAVX2
@@ -99,57 +96,29 @@ func ggmlFusedProduct(_ x: UnsafePointer<Float>, ldx: Int, m: Int, _ w: GGMLMatr
 }
 
 
-/// y (N, out) = x (N, in) · Wᵀ for W in GGML blocks.
-///
-/// N ≤ 16 (decoding): the fused kernel, which never stores a decoded weight. Larger N: tiles of W's rows
-/// decoded into per-thread scratch, each multiplied by cblas_sgemm.
-public func ggmlMatmulForward(_ x: UnsafePointer<Float>, rows n: Int, _ w: GGMLMatrix, into y: UnsafeMutablePointer<Float>,
-                              instructions: KernelInstructionSet = .current) {
-    guard n > 0 else { return }
-    let k = w.columns, m = w.rows
-    if n <= maxProductRows, let format = w.type.blockFormat {
-        ggmlFusedProduct(x, ldx: k, m: n, w, format: format, into: y, ldy: m, instructions: instructions)
-        return
+extension GGMLMatrix: BlockWeight {
+    public var formatName: String { "\(type)" }
+    /// Column ranges decode in whole GGML blocks.
+    public var columnAlignment: Int { type.traits.blockSize }
+    /// The fused kernel of the block type; F32, F16 and BF16 have none (they go through decoded tiles).
+    public func fusedProduct(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>,
+                             instructions: KernelInstructionSet) -> Bool {
+        guard let format = type.blockFormat else { return false }
+        ggmlFusedProduct(x, ldx: columns, m: m, self, format: format, into: y, ldy: rows, instructions: instructions)
+        return true
     }
-    Threads.configureBLAS()
-    let tile = forwardTileRows(rows: m, columns: k, n: n)
-    let tiles = (m + tile - 1) / tile
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * k * max(1, min(Threads.count, tiles)))
-    defer { scratch.deallocate() }
-    parallelTasks(tiles) { t, worker in
-        let r0 = t * tile, r1 = min(m, r0 + tile)
-        let s = scratch + worker * tile * k
-        w.dequantize(rows: r0..<r1, into: s)
-        // y[:, r0..<r1] = x · W[r0..<r1]ᵀ
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(r1 - r0), Int32(k), 1,
-                    x, Int32(k), s, Int32(k), 0, y + r0, Int32(m))
-    }
+    public var decodedCopy: UnsafePointer<Float>? { nil }
 }
 
-/// dx (N, in) = dy (N, out) · W, by blocks of `in` columns (whole GGML blocks): a task owns dx[:, c0..<c1] and
-/// adds the row tiles dy[:, r0..<r1] · W[r0..<r1, c0..<c1] in row order, each tile decoded into per-thread
-/// scratch. No reduction across threads: the same bits whichever worker runs which task.
+/// y (N, out) = x (N, in) · Wᵀ for W in GGML blocks (`blockMatmulForward`).
+public func ggmlMatmulForward(_ x: UnsafePointer<Float>, rows n: Int, _ w: GGMLMatrix, into y: UnsafeMutablePointer<Float>,
+                              instructions: KernelInstructionSet = .current) {
+    blockMatmulForward(x, rows: n, w, into: y, instructions: instructions)
+}
+
+/// dx (N, in) = dy (N, out) · W for W in GGML blocks (`blockMatmulInputGradient`).
 public func ggmlMatmulInputGradient(_ dy: UnsafePointer<Float>, rows n: Int, _ w: GGMLMatrix, into dx: UnsafeMutablePointer<Float>) {
-    guard n > 0 else { return }
-    Threads.configureBLAS()
-    let k = w.columns, m = w.rows, bs = w.type.traits.blockSize
-    // About 256 columns per task, fewer when that gives fewer than two tasks per thread; whole blocks.
-    let wanted = max((k + 255) / 256, min(2 * Threads.count, (k + 63) / 64))
-    let cw = min(k, max(bs, ((k + wanted - 1) / wanted + bs - 1) / bs * bs))
-    let blocks = (k + cw - 1) / cw
-    let tile = max(8, min(m, 65_536 / cw))
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * cw * max(1, min(Threads.count, blocks)))
-    defer { scratch.deallocate() }
-    parallelTasks(blocks) { b, worker in
-        let c0 = b * cw, c1 = min(k, c0 + cw), width = c1 - c0, s = scratch + worker * tile * cw
-        for r0 in stride(from: 0, to: m, by: tile) {
-            let r1 = min(m, r0 + tile)
-            for r in r0..<r1 { w.dequantize(row: r, columns: c0..<c1, into: s + (r - r0) * width) }
-            // dx[:, c0..<c1] (+)= dy[:, r0..<r1] · W[r0..<r1, c0..<c1]
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(width), Int32(r1 - r0), 1,
-                        dy + r0, Int32(m), s, Int32(width), r0 == 0 ? 0 : 1, dx + c0, Int32(k))
-        }
-    }
+    blockMatmulInputGradient(dy, rows: n, w, into: dx)
 }
 
 /// y = x·Wᵀ for a weight in GGML blocks, recorded on the tape with the input gradient only.
@@ -157,21 +126,7 @@ public func ggmlMatmulInputGradient(_ dy: UnsafePointer<Float>, rows n: Int, _ w
 ///     x: (…, in)   W: GGML (out, in)   →   (…, out);   dx = dy·W
 ///
 ///     let y = try ggmlLinear(x, weight: w)
-public func ggmlLinear(_ x: Tensor, weight w: GGMLMatrix) throws -> Tensor {
-    guard x.shape.last == w.columns else {
-        throw TensorError("ggmlLinear: input \(x.shape) does not end in the weight's \(w.columns) columns (\(w.type) weight \(w.rows)×\(w.columns))")
-    }
-    let n = x.count / w.columns
-    let y = Tensor.uninitialized(Array(x.shape.dropLast()) + [w.rows])
-    ggmlMatmulForward(x.data, rows: n, w, into: y.data)
-    guard isRecording([x]) else { return y }
-    let shape = x.shape
-    return y.recorded("ggmlLinear", inputs: [x]) { dy in
-        let dx = Tensor.uninitialized(shape)
-        ggmlMatmulInputGradient(dy.data, rows: n, w, into: dx.data)
-        return [dx]
-    }
-}
+public func ggmlLinear(_ x: Tensor, weight w: GGMLMatrix) throws -> Tensor { try blockLinear(x, weight: w, op: "ggmlLinear") }
 
 /// y (m, rows) = x (m, columns) · Wᵀ for an NF4 weight whose columns are a multiple of 64, with the fused
 /// kernel (m ≤ 16). The products do not depend on a kept Float32 copy.
