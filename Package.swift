@@ -40,24 +40,24 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev"])]),
 
-        // Atomic file writes and append-only line files, for every target that writes (no dependencies).
+        // The few utilities every layer may use: seeded RNG, atomic file writes, append-only line files, JSON Lines.
         .target(name: "Support", swiftSettings: fast),
-        .target(name: "Autograd", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "Autograd", dependencies: ["CBLAS", "Support"], swiftSettings: fast),
         // Fused products over quantized blocks (@inlinable), instantiated portably and for AVX2.
         .target(name: "QuantizedKernels", swiftSettings: fast),
         .target(name: "QuantizedKernelsAVX2", dependencies: ["QuantizedKernels"], swiftSettings: avx2),
         .target(name: "Quantization", dependencies: ["Autograd", "CBLAS", "QuantizedKernels", "QuantizedKernelsAVX2"], swiftSettings: fast),
-        .target(name: "NeuralNet", dependencies: ["Autograd", "Quantization"], swiftSettings: fast),
-        .target(name: "ModelFormats", dependencies: ["Autograd", "Quantization", "NeuralNet", "CHDF5", "Support"],
+        .target(name: "NeuralNet", dependencies: ["Autograd", "Quantization", "Support"], swiftSettings: fast),
+        .target(name: "ModelFormats", dependencies: ["Autograd", "Quantization", "CHDF5", "Support"],
                 swiftSettings: fast),
         .target(name: "Tokenization", dependencies: ["ModelFormats", .product(name: "Collections", package: "swift-collections")],
                 swiftSettings: fast),
-        .target(name: "LanguageModels", dependencies: ["Autograd", "NeuralNet", "ModelFormats", "Tokenization"],
+        .target(name: "LanguageModels", dependencies: ["Autograd", "NeuralNet", "ModelFormats", "Tokenization", "Support"],
                 swiftSettings: fast),
         // The processes of a job (one, or many under mpirun) and their collective operations.
         .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fast),
         .target(name: "FineTuning", dependencies: ["LanguageModels", "Support", "Distributed"], swiftSettings: fast),
-        .target(name: "DocRE", dependencies: ["Autograd", "Support"], resources: [], swiftSettings: fast),
+        .target(name: "DocRE", dependencies: ["Support"], swiftSettings: fast),
         .target(name: "AutoRE", dependencies: ["FineTuning", "DocRE", "Support", "Distributed", "Yams"], swiftSettings: fast),
         .executableTarget(name: "autore", dependencies: [
             "AutoRE", "Support", "Distributed", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], exclude: ["Fixtures"], swiftSettings: fast),
         .testTarget(name: "LanguageModelsTests", dependencies: ["LanguageModels", "FineTuning", "TestSupport"], exclude: ["Fixtures"], swiftSettings: fast),
         .testTarget(name: "FineTuningTests", dependencies: ["FineTuning", "TestSupport"], swiftSettings: fast),
-        .testTarget(name: "DocRETests", dependencies: ["DocRE", "Autograd"], swiftSettings: fast),
+        .testTarget(name: "DocRETests", dependencies: ["DocRE", "Support"], swiftSettings: fast),
         .testTarget(name: "AutoRETests", dependencies: ["AutoRE", "TestSupport"], swiftSettings: fast),
         // Runs the built `autore` executable as a child process (kill and resume); `swift test` builds it.
         .testTarget(name: "CommandLineTests", dependencies: ["Autograd", "ModelFormats", "TestSupport"], swiftSettings: fast),

@@ -128,11 +128,7 @@ extension Extractor {
         var done: [PredictionRecord] = []
         if FileManager.default.fileExists(atPath: path) {
             // a torn last line (a killed writer) is dropped; anything else must be ours
-            let data = FileManager.default.contents(atPath: path) ?? Data()
-            for line in data.split(separator: 0x0A) {
-                guard let r = try? JSONDecoder().decode(PredictionRecord.self, from: Data(line)) else { break }
-                done.append(r)
-            }
+            done = JSONLines.decodePrefix(PredictionRecord.self, from: FileManager.default.contents(atPath: path) ?? Data())
             if done.count > docs.count || zip(done, docs).contains(where: { $0.title != $1.title }) {
                 throw AutoREError("\(path) holds predictions of other documents; remove it to extract afresh")
             }
@@ -149,9 +145,7 @@ extension Extractor {
         let rest = Array(docs[done.count...])
         for start in stride(from: 0, to: rest.count, by: max(1, options.batchDocuments)) {
             let batch = try extract(Array(rest[start..<min(rest.count, start + options.batchDocuments)]))
-            var text = Data()
-            for r in batch { text += try enc.encode(r); text.append(0x0A) }
-            try file.append(text)
+            try file.append(try JSONLines.encode(batch, with: enc))
             done += batch
             progress.update(done: done.count, fields: ["docs/min": String(format: "%.1f", statistics.documentsPerMinute),
                                                        "tok/s": String(format: "%.0f", statistics.tokensPerSecond)])

@@ -1,8 +1,8 @@
 // Paradigms (D_F, D_RS_F, D_R_F, D_R_H_F, D_R_H_F_desc) as builders of (shared prefix, question,
 // answer) examples per stage. One code path; paradigms differ only in which queries they ask.
 // Not a tokenizer or chat template: those wrap `prefix + question` later (FineTuning, AutoRE).
-import Autograd
 import Foundation
+import Support
 
 /// The extraction paradigms compared in AutoRE (Xue et al. 2024, §3 and Table 3).
 public enum Paradigm: String, CaseIterable, Sendable, Codable {

@@ -10,6 +10,7 @@ import Foundation
 import LanguageModels
 import ModelFormats
 import NeuralNet
+import Support
 
 /// One measured configuration: a model, the adapted projections, a batch of sequences.
 struct QLoRABenchCase: Codable, Equatable {

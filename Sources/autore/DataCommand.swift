@@ -124,13 +124,8 @@ struct DataBuild: ParsableCommand {
             stages = [s]
         }
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var text = "", n = 0
-        for d in docs {
-            for e in try b.examples(for: d, stages: stages) {
-                text += String(decoding: try enc.encode(e), as: UTF8.self) + "\n"; n += 1
-            }
-        }
-        try AtomicFile.write(Data(text.utf8), to: URL(fileURLWithPath: out))
-        print("wrote \(n) examples from \(docs.count) documents to \(out)")
+        let examples = try docs.flatMap { try b.examples(for: $0, stages: stages) }
+        try AtomicFile.write(try JSONLines.encode(examples, with: enc), to: URL(fileURLWithPath: out))
+        print("wrote \(examples.count) examples from \(docs.count) documents to \(out)")
     }
 }

@@ -4,6 +4,7 @@ import AutoRE
 import Autograd
 import DocRE
 import Foundation
+import Support
 
 extension RelationsMethod: ExpressibleByArgument {}
 extension RepeatedLines: ExpressibleByArgument {}
@@ -131,8 +132,7 @@ enum DocumentInput {
     static func load(_ path: String) throws -> [Document] {
         guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot read the file") }
         var out: [Document] = []
-        for (i, line) in data.split(separator: 0x0A).enumerated() {
-            let bytes = Data(line)
+        for (i, bytes) in JSONLines.lines(data).enumerated() {
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             if let d = try? JSONDecoder().decode(Document.self, from: bytes) { out.append(d); continue }
             do {

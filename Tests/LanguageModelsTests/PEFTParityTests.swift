@@ -6,6 +6,7 @@ import FineTuning
 import Foundation
 import ModelFormats
 import NeuralNet
+import Support
 import Testing
 @testable import LanguageModels
 
@@ -71,7 +72,7 @@ struct PEFTGolden: Decodable {
         #expect(golden.losses.last! < golden.losses.first! - 0.5)     // the run trains: not a flat trajectory
 
         // Export, write, read and import under a fresh name: the trained adapter's logits are PyTorch's.
-        let exported = try model.exportAdapter("parity", config: initial.lora, baseModel: "HuggingFaceTB/SmolLM2-135M-Instruct")
+        let exported = try model.exportAdapter("parity", config: LoRAConfig(initial.lora), baseModel: "HuggingFaceTB/SmolLM2-135M-Instruct")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("autore-peft-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try exported.write(to: dir)
