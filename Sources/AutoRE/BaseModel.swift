@@ -43,22 +43,18 @@ public enum ModelLocation {
 
 /// A loaded base model with what generation needs around it.
 ///
-///     let base = try LoadedModel("smollm2", quantization: "nf4")
+///     let base = try LoadedModel("smollm2", quantization: .nf4(doubleQuantization: true))
 ///     let ids = base.tokenizer.encode("Hello")
 public struct LoadedModel {
     public let path: String
     public let model: LlamaModel
     public let tokenizer: Tokenizer
 
-    /// `name`: nil or "smollm2" (the cached default), "gemma3", or a path. `quantization`: "none" (Float32) or
-    /// "nf4" (the QLoRA base, quantized layer by layer as it is read).
-    public init(_ name: String?, quantization: String = "none", doubleQuantization: Bool = true) throws {
+    /// `name`: nil or "smollm2" (the cached default), "gemma3", or a path. `quantization`: `.none` (Float32),
+    /// `.nf4` (the QLoRA base, quantized layer by layer as it is read) or `.native` (a GGUF's own blocks).
+    public init(_ name: String?, quantization: WeightQuantization = .none) throws {
         path = try ModelLocation.resolve(name)
-        switch quantization {
-        case "none": model = try LlamaModel.load(path: path)
-        case "nf4": model = try LlamaModel.load(path: path, linear: LlamaModel.nf4Linear(doubleQuantization: doubleQuantization))
-        default: throw AutoREError("unknown quantization '\(quantization)' (none or nf4)")
-        }
+        model = try LlamaModel.load(path: path, quantization: quantization)
         tokenizer = try ModelLocation.tokenizer(at: path)
     }
 
@@ -69,7 +65,7 @@ public struct LoadedModel {
 
     /// The base an experiment config names.
     public init(config: ExperimentConfig) throws {
-        try self.init(config.baseModel, quantization: config.quantization, doubleQuantization: config.doubleQuantization)
+        try self.init(config.baseModel, quantization: config.quantization.weights(doubleQuantization: config.doubleQuantization))
     }
 
     /// EOS and the chat template's end-of-turn token, where the vocabulary has them.

@@ -126,13 +126,18 @@ public final class Experiment {
                                      aliasExpansion: config.aliasExpansion, heldOutRelations: Set(heldOutRelations)))
     }
 
-    /// The stages this config's adapter answers.
-    public var stages: Set<Stage> {
-        config.stage == "all" ? Set(config.paradigm.stages) : [Stage(rawValue: config.stage)!]
+    /// What this config's adapter answers: its stage, or every stage (a per-stage layout trains each stage
+    /// in an adapter run of its own, whose config names that stage: `adapterRuns`).
+    public var adapterScope: AdapterScope {
+        if case .single(let s) = config.adapterLayout { return .stage(s) }
+        return .allStages
     }
 
-    /// The adapter's name: the stage it answers, or the experiment's name for a one-adapter paradigm.
-    public var adapterName: String { config.stage == "all" ? "all" : config.stage }
+    /// The stages this config's adapter answers.
+    public var stages: Set<Stage> { adapterScope.stages(of: config.paradigm) }
+
+    /// The adapter's name: the stage it answers, or `all`.
+    public var adapterName: String { adapterScope.rawValue }
 
     public func documents(_ split: String) throws -> SplitDocuments {
         try SplitDocuments(try SplitSlice(parsing: split), loader: loader)

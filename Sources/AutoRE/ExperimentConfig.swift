@@ -135,7 +135,7 @@ public struct EvaluationSettings: Codable, Equatable, Sendable {
     /// Selection documents whose stage answers are generated (from gold inputs) and scored at each evaluation.
     public var generationDocuments = 8
     /// What picks the kept adapter (`best.h5`): `f1` (stage F1 by generation) or `loss` (held-out loss).
-    public var selectBy = "f1"
+    public var selectBy = SelectBy.stageF1
     /// Early stopping: training ends after this many evaluations in a row that do not beat the best one
     /// (by `select_by`); absent, training runs all its steps.
     public var patience: Int?
@@ -272,13 +272,13 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     public var name: String
     /// `smollm2` (the cached default) or a path to a .gguf file or checkpoint directory.
     public var baseModel = "smollm2"
-    /// `nf4` (4-bit NormalFloat, the QLoRA base) or `none` (Float32).
-    public var quantization = "nf4"
+    /// `nf4` (4-bit NormalFloat, the QLoRA base), `none` (Float32) or `native` (a GGUF's own blocks).
+    public var quantization = Quantization.nf4
     public var doubleQuantization = true
     public var paradigm: Paradigm = .D_R_H_F
-    /// The stage this adapter answers; `all` for one adapter trained on every stage of the paradigm;
-    /// `each` for one adapter per stage (trained one after the other into `<run>/<stage>/`).
-    public var stage = "all"
+    /// `stage:` in YAML. A stage name: one adapter for that stage; `all`: one adapter trained on every stage
+    /// of the paradigm; `each`: one adapter per stage (trained one after the other into `<run>/<stage>/`).
+    public var adapterLayout = AdapterLayout.shared
     public var descriptions: DescriptionSet?
     public var promptOrder: PromptOrder = .documentFirst
     public var augmentation = 0
@@ -300,7 +300,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     public var isDecodingVariant: Bool { run.map { $0 != name } ?? false }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, baseModel = "base_model", quantization, doubleQuantization = "double_quantization", paradigm, stage
+        case name, baseModel = "base_model", quantization, doubleQuantization = "double_quantization", paradigm, adapterLayout = "stage"
         case descriptions, promptOrder = "prompt_order", augmentation, aliasExpansion = "alias_expansion"
         case chatTemplate = "chat_template", lora, optimizer, training, data, evaluation, extraction, compute, run
     }
@@ -312,7 +312,11 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         self.init(name: try c.decode(String.self, forKey: .name))
         baseModel = try c(.baseModel, baseModel); quantization = try c(.quantization, quantization)
         doubleQuantization = try c(.doubleQuantization, doubleQuantization); paradigm = try c(.paradigm, paradigm)
-        stage = try c(.stage, stage); descriptions = try c.decodeIfPresent(DescriptionSet.self, forKey: .descriptions)
+        if let text = try c.decodeIfPresent(String.self, forKey: .adapterLayout) {
+            guard let layout = AdapterLayout(rawValue: text) else { throw SettingError(Self.notAStage(text, of: paradigm)) }
+            adapterLayout = layout
+        }
+        descriptions = try c.decodeIfPresent(DescriptionSet.self, forKey: .descriptions)
         promptOrder = try c(.promptOrder, promptOrder); augmentation = try c(.augmentation, augmentation)
         aliasExpansion = try c(.aliasExpansion, aliasExpansion); chatTemplate = try c(.chatTemplate, chatTemplate)
         lora = try c(.lora, lora); optimizer = try c(.optimizer, optimizer); training = try c(.training, training)
@@ -406,13 +410,14 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         }
     }
 
+    /// Why `stage` is no stage layout of `paradigm`.
+    static func notAStage(_ stage: String, of paradigm: Paradigm) -> String {
+        "stage '\(stage)' is not one of \(paradigm.rawValue)'s stages (\(paradigm.stages.map(\.rawValue).joined(separator: ", ")), all or each)"
+    }
+
     func validate(file: String) throws {
         func bad(_ r: String) -> ConfigError { ConfigError(file: file, reason: r) }
-        guard ["nf4", "none"].contains(quantization) else { throw bad("quantization must be nf4 or none, not '\(quantization)'") }
-        guard stage == "all" || stage == "each" || Stage(rawValue: stage).map(paradigm.stages.contains) == true else {
-            throw bad("stage '\(stage)' is not one of \(paradigm.rawValue)'s stages (\(paradigm.stages.map(\.rawValue).joined(separator: ", ")), all or each)")
-        }
-        guard ["f1", "loss"].contains(evaluation.selectBy) else { throw bad("evaluation.select_by must be f1 or loss, not '\(evaluation.selectBy)'") }
+        if case .single(let s) = adapterLayout, !paradigm.stages.contains(s) { throw bad(Self.notAStage(s.rawValue, of: paradigm)) }
         try Self.checkExtractionRanges(of: self, bad)
         guard lora.rank > 0, lora.alpha > 0, (0..<1).contains(lora.dropout) else { throw bad("lora needs rank > 0, alpha > 0, 0 ≤ dropout < 1") }
         try Self.checkRanges(of: self, bad)
@@ -466,7 +471,7 @@ extension ExperimentConfig {
         try require(t.maxBadSteps > 0 && t.maxBadSteps <= most.count, "training.max_bad_steps", t.maxBadSteps, "in [1, \(most.count)]")
         try require(e.every > 0 && e.every <= most.steps, "evaluation.every", e.every, "in [1, \(most.steps)] steps")
         try require(e.lossGroups >= 0 && e.lossGroups <= most.count, "evaluation.loss_groups", e.lossGroups, "in [0, \(most.count)]")
-        if e.selectBy == "loss" { try require(e.lossGroups > 0, "evaluation.loss_groups", e.lossGroups, "positive with select_by: loss") }
+        if e.selectBy == .heldOutLoss { try require(e.lossGroups > 0, "evaluation.loss_groups", e.lossGroups, "positive with select_by: loss") }
         try require(e.generationDocuments >= 0 && e.generationDocuments <= most.count, "evaluation.generation_documents", e.generationDocuments, "in [0, \(most.count)]")
         if let p = e.patience { try require(p > 0 && p <= most.count, "evaluation.patience", p, "in [1, \(most.count)] evaluations") }
         if let h = c.data.heldOutRelations {

@@ -47,11 +47,11 @@ public struct ExperimentRunner {
         for plan in config.adapterRuns(in: runs) {
             let d = plan.directory
             if let data = fm.contents(atPath: d.file("summary.json")), let s = try? ResultsJSON.decode(AdapterRunSummary.self, from: data) {
-                parts.append("\(plan.stage): trained (\(s.steps) steps)")
-            } else if let last = (try? MetricsLog.read(MetricsRecord.self, from: d.file("metrics.jsonl")))?.last(where: { $0.kind == "train" }) {
-                parts.append("\(plan.stage): training, last logged step \(last.step)")
+                parts.append("\(plan.scope): trained (\(s.steps) steps)")
+            } else if let last = (try? MetricsLog.read(MetricsRecord.self, from: d.file("metrics.jsonl")))?.last(where: { $0.kind == .train }) {
+                parts.append("\(plan.scope): training, last logged step \(last.step)")
             } else {
-                parts.append("\(plan.stage): not started")
+                parts.append("\(plan.scope): not started")
             }
         }
         let ours = madeTheResults()
@@ -103,7 +103,7 @@ public struct ExperimentRunner {
         // A decoding variant's curves are its run's (results/<run>/ has them): not copied again.
         let borrowed = config.isDecodingVariant
         for plan in config.adapterRuns(in: runs) where !borrowed {
-            for (f, copy) in [("loss.svg", "loss_\(plan.stage).svg"), ("metrics.jsonl", "train_log_\(plan.stage).jsonl")]
+            for (f, copy) in [("loss.svg", "loss_\(plan.scope).svg"), ("metrics.jsonl", "train_log_\(plan.scope).jsonl")]
             where FileManager.default.fileExists(atPath: plan.directory.file(f)) {
                 guard let bytes = FileManager.default.contents(atPath: plan.directory.file(f)) else {
                     throw AutoREError("\(plan.directory.file(f)): cannot read the file")
@@ -114,22 +114,22 @@ public struct ExperimentRunner {
 
         var adapters = try RunAdapters.load([runs.path])
         var stageNotes: [String] = []
-        if let own = Stage(rawValue: config.stage) {
+        if let own = config.adapterLayout.singleStage {
             // One stage trained here: the other stages come from the shipped adapters when they exist,
             // else the bare base model answers them.
             let others = config.paradigm.stages.filter { $0 != own }
             let shipped = FileManager.default.fileExists(atPath: RunAdapters.shipped)
-                ? try RunAdapters.load([RunAdapters.shipped]).filter { a in others.contains { $0.rawValue == a.stage } } : []
+                ? try RunAdapters.load([RunAdapters.shipped]).filter { a in others.contains { .stage($0) == a.stage } } : []
             adapters += shipped
             for s in others {
-                stageNotes.append("the \(s.rawValue) stage is answered by " + (shipped.contains { $0.stage == s.rawValue }
+                stageNotes.append("the \(s.rawValue) stage is answered by " + (shipped.contains { $0.stage == .stage(s) }
                     ? "the shipped adapter (Data/adapters/smollm2-rhf)" : "the base model without an adapter"))
             }
             stageNotes.forEach(say)
         }
         let experiment = try Experiment(config: config, dataDir: dataDir)
         let stageAdapters = try RunAdapters.install(adapters, on: base.model, paradigm: config.paradigm,
-                                                    requireAll: Stage(rawValue: config.stage) == nil)
+                                                    requireAll: config.adapterLayout.singleStage == nil)
         let format = try PromptFormat(tokenizer: base.tokenizer, chatTemplate: config.chatTemplate)
         let (train, _) = try experiment.loader.load(.train)
         var out: [SplitResult] = []
@@ -142,14 +142,14 @@ public struct ExperimentRunner {
             let preds = try extractor.extract(docs.documents, resumingAt: results.predictions(split),
                                               label: "extract \(config.name) \(split)", stop: stop)
             var notes = [docs.note, trainNote(split)].compactMap { $0 } + stageNotes
-            notes.append("model: \(URL(fileURLWithPath: base.path).lastPathComponent), \(config.quantization) base")
+            notes.append("model: \(URL(fileURLWithPath: base.path).lastPathComponent), \(config.quantization.rawValue) base")
             if !experiment.heldOutRelations.isEmpty {
                 notes.append("held out of training: \(experiment.heldOutRelations.joined(separator: ", ")) (answers may still name them)")
             }
             var result = SplitResult(experiment: config.name, split: split, documents: docs.documents, predictions: preds,
                                      trainDocuments: train, catalogue: experiment.builder.catalogue,
                                      extraction: extractor.statistics.documents > 0 ? extractor.statistics : nil,
-                                     adapterSteps: Dictionary(uniqueKeysWithValues: adapters.map { ($0.stage, $0.step) }), notes: notes)
+                                     adapterSteps: Dictionary(uniqueKeysWithValues: adapters.map { ($0.stage.rawValue, $0.step) }), notes: notes)
             if !experiment.heldOutRelations.isEmpty {
                 result.unseen = UnseenRelationScores(heldOut: experiment.heldOutRelations, documents: docs.documents,
                                                      predictions: preds, catalogue: experiment.builder.catalogue)

@@ -21,10 +21,10 @@ public enum LossPlot {
     }
 
     public static func svg(records: [MetricsRecord], title: String) -> String {
-        let train = records.filter { $0.kind == "train" && $0.loss.isFinite }.map { (Double($0.step), Double($0.loss)) }
+        let train = records.filter { $0.kind == .train && $0.loss.isFinite }.map { (Double($0.step), Double($0.loss)) }
         var smooth: [(Double, Double)] = [], ema: Double?
         for (x, y) in train { ema = ema.map { 0.95 * $0 + 0.05 * y } ?? y; smooth.append((x, ema!)) }
-        let evals = records.filter { $0.kind == "eval" }
+        let evals = records.filter { $0.kind == .eval }
         var series = [
             Series(label: "train loss", colour: "#c6d4e8", points: train),
             Series(label: "train loss (EMA 0.95)", colour: "#1f5fa8", points: smooth),

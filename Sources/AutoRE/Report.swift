@@ -68,7 +68,15 @@ public struct Report {
         }
 
         /// The settings a table shows, as cells ("?" when the folder has no readable config).
-        var adapters: String { config.map { $0.stage == "each" ? "one per stage" : ($0.stage == "all" ? "one" : $0.stage) } ?? "?" }
+        var adapters: String {
+            config.map {
+                switch $0.adapterLayout {
+                case .perStage: return "one per stage"
+                case .shared: return "one"
+                case .single(let s): return s.rawValue
+                }
+            } ?? "?"
+        }
         var lora: String { config.map(Report.lora) ?? "?" }
         var descriptions: String { config.map { ($0.descriptions ?? $0.paradigm.defaultDescriptions).rawValue } ?? "?" }
     }
@@ -223,7 +231,7 @@ public struct Report {
                 var epochs = t.prefixGroups > 0 ? String(format: "%.2f", Double(t.steps * accumulation) / Double(t.prefixGroups)) : "–"
                 if let from = t.initFrom { epochs += " (from \(URL(fileURLWithPath: from).deletingLastPathComponent().lastPathComponent))" }
                 if t.stoppedEarly == true, let planned = t.plannedSteps { epochs += ", stopped early (\(planned) steps planned)" }
-                let time = trainingSeconds(e.name, t.stage).map(ProgressLine.clock) ?? ProgressLine.clock(t.seconds) + " (last session)"
+                let time = trainingSeconds(e.name, t.stage.rawValue).map(ProgressLine.clock) ?? ProgressLine.clock(t.seconds) + " (last session)"
                 s += "| \(e.name) | \(t.stage) | \(t.steps) | \(epochs) | \(t.trainTokensPerEpoch) | \(time) | \(k == 0 || ex.isEmpty ? ex : "the same extraction (all stages)") |\n"
             }
         }
@@ -262,7 +270,7 @@ public struct Report {
     func trainingSeconds(_ name: String, _ stage: String) -> Double? {
         let path = results.appendingPathComponent(name).appendingPathComponent("train_log_\(stage).jsonl").path
         guard let records = try? MetricsLog.read(MetricsRecord.self, from: path), !records.isEmpty else { return nil }
-        return records.filter { $0.kind == "train" || $0.kind == "eval" }.reduce(0) { $0 + ($1.seconds ?? 0) }
+        return records.filter { $0.kind == .train || $0.kind == .eval }.reduce(0) { $0 + ($1.seconds ?? 0) }
     }
 
     /// Each decoding variant (a config with `run:` naming another experiment) against that experiment, on
@@ -395,7 +403,7 @@ public struct Report {
     /// The main run beside every single-adapter run scored on the same documents, and what decides it.
     func comparisonSection(_ entries: [Entry]) -> String {
         guard let main = entries.first(where: { $0.name == mainExperiment }) else { return "" }
-        let single = entries.filter { $0.name != mainExperiment && $0.config?.stage == "all" && $0.config?.isDecodingVariant == false }
+        let single = entries.filter { $0.name != mainExperiment && $0.config?.adapterLayout == .shared && $0.config?.isDecodingVariant == false }
         var s = ""
         for m in main.splits.sorted(by: { $0.split < $1.split }) {
             let peers = single.compactMap { e in e.splits.first(where: { $0.split == m.split }).map { (e, $0) } }
@@ -444,7 +452,7 @@ public struct Report {
         }
         s += "Training: " + [a, b].map { e, r in
             let runs = e.training.map { t in
-                "\(t.stage) \(t.steps) steps over \(t.examples) examples" + (r.adapterSteps[t.stage].map { $0 == t.steps ? "" : " (checkpoint of step \($0) scored)" } ?? "")
+                "\(t.stage) \(t.steps) steps over \(t.examples) examples" + (r.adapterSteps[t.stage.rawValue].map { $0 == t.steps ? "" : " (checkpoint of step \($0) scored)" } ?? "")
             }
             return "\(e.name) " + (runs.isEmpty ? "(no training summary)" : runs.joined(separator: ", "))
         }.joined(separator: "; ") + "."
@@ -485,7 +493,7 @@ public struct Report {
 
     /// How many adapters of which rank a config trains.
     static func adapters(_ c: ExperimentConfig) -> String {
-        c.stage == "each" ? "\(c.paradigm.stages.count) × r\(c.lora.rank)" : "1 × r\(c.lora.rank)"
+        c.adapterLayout == .perStage ? "\(c.paradigm.stages.count) × r\(c.lora.rank)" : "1 × r\(c.lora.rank)"
     }
 
     /// The paper's ablations (Xue et al. 2024): paradigm and descriptions, one against three adapters (of
@@ -496,14 +504,14 @@ public struct Report {
                      common: { var c = $0; c.paradigm = .D_R_H_F; c.descriptions = nil; return c }),
         AblationAxis(title: "One adapter per stage against one adapter of the same total rank", column: "adapters", value: adapters,
                      common: { c in
-                         guard c.stage == "each" else { return c }
+                         guard c.adapterLayout == .perStage else { return c }
                          var d = c
                          let k = c.paradigm.stages.count
-                         d.stage = "all"; d.lora.rank *= k; d.lora.alpha *= Float(k)
+                         d.adapterLayout = .shared; d.lora.rank *= k; d.lora.alpha *= Float(k)
                          return d
                      }),
         AblationAxis(title: "One adapter per stage against one adapter of the same rank", column: "adapters", value: adapters,
-                     common: { var c = $0; if c.stage == "each" { c.stage = "all" }; return c }),
+                     common: { var c = $0; if c.adapterLayout == .perStage { c.adapterLayout = .shared }; return c }),
         AblationAxis(title: "Prompt order", column: "order", value: { $0.promptOrder.rawValue },
                      common: { var c = $0; c.promptOrder = .documentFirst; return c }),
         AblationAxis(title: "LoRA rank and targets", column: "LoRA",

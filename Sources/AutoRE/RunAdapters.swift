@@ -14,7 +14,7 @@ import NeuralNet
 ///     let a = try TrainedAdapter(contentsOf: "Experiments/runs/main_rhf/heads/best.h5")
 ///     try a.install(on: model, as: "heads")
 public struct TrainedAdapter {
-    public var stage: String
+    public var stage: AdapterScope
     public var lora: LoRAConfig
     public var weights: [String: FloatArray]
     /// The experiment config (YAML) the adapter was trained with, and the optimizer step it was taken at.
@@ -22,12 +22,12 @@ public struct TrainedAdapter {
     public var step: Int
     public var source: String
 
-    public init(stage: String, lora: LoRAConfig, weights: [String: FloatArray], config: String, step: Int, source: String = "") {
+    public init(stage: AdapterScope, lora: LoRAConfig, weights: [String: FloatArray], config: String, step: Int, source: String = "") {
         self.stage = stage; self.lora = lora; self.weights = weights; self.config = config; self.step = step; self.source = source
     }
 
     /// The adapter named `name` of `model`, as it is now.
-    public init(model: LlamaModel, adapter name: String, stage: String, lora: LoRAConfig, config: String, step: Int) {
+    public init(model: LlamaModel, adapter name: String, stage: AdapterScope, lora: LoRAConfig, config: String, step: Int) {
         var w: [String: FloatArray] = [:]
         for (key, p) in model.adapterParameters(name) {
             w[Self.generic(key, adapter: name)] = FloatArray(shape: p.shape, values: p.value.scalars)
@@ -43,9 +43,10 @@ public struct TrainedAdapter {
     public init(contentsOf path: String) throws {
         let c = try Checkpoint(contentsOf: path)
         func fail(_ r: String) -> CheckpointError { CheckpointError(path: path, reason: r) }
-        guard let stage = c.strings["stage"], let loraJSON = c.strings["lora"] else {
+        guard let stageName = c.strings["stage"], let loraJSON = c.strings["lora"] else {
             throw fail("not an adapter file (no stage or lora entry); a trainer checkpoint.h5 is read with --resume")
         }
+        guard let stage = AdapterScope(rawValue: stageName) else { throw fail("unknown stage '\(stageName)' (relations, heads, facts or all)") }
         guard let lora = try? JSONDecoder().decode(LoRAConfig.self, from: Data(loraJSON.utf8)) else { throw fail("unreadable lora entry") }
         var w: [String: FloatArray] = [:]
         for (k, v) in c.floats where k.hasPrefix("lora/") { w[String(k.dropFirst(5))] = v }
@@ -54,7 +55,7 @@ public struct TrainedAdapter {
     }
 
     /// What `autore.json` holds beside a PEFT adapter folder.
-    struct Sidecar: Codable { var stage: String; var step: Int; var config: String }
+    struct Sidecar: Codable { var stage: AdapterScope; var step: Int; var config: String }
 
     /// The adapter in PEFT's format (keys `base_model.model.<layer>.lora_A.weight`).
     public func peft(baseModel: String?) throws -> PEFTAdapter {
@@ -89,10 +90,10 @@ public struct TrainedAdapter {
             self.init(stage: s.stage, lora: LoRAConfig(p.lora), weights: w, config: s.config, step: s.step, source: dir)
         } else {
             let name = URL(fileURLWithPath: dir).lastPathComponent
-            guard Stage(rawValue: name) != nil || name == "all" else {
+            guard let scope = AdapterScope(rawValue: name) else {
                 throw AutoREError("\(dir): a PEFT adapter without \(PEFTAdapter.sidecarFile); name its folder after the stage it answers (relations, heads, facts or all)")
             }
-            self.init(stage: name, lora: LoRAConfig(p.lora), weights: w, config: "", step: 0, source: dir)
+            self.init(stage: scope, lora: LoRAConfig(p.lora), weights: w, config: "", step: 0, source: dir)
         }
     }
 
@@ -100,7 +101,7 @@ public struct TrainedAdapter {
         try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
         var c = Checkpoint()
         for (k, v) in weights { c.floats["lora/" + k] = v }
-        c.strings["stage"] = stage
+        c.strings["stage"] = stage.rawValue
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         c.strings["lora"] = String(decoding: try enc.encode(lora), as: UTF8.self)
@@ -169,14 +170,14 @@ public enum RunAdapters {
         for dir in dirs {
             guard FileManager.default.fileExists(atPath: dir) else { throw AutoREError("\(dir): no such folder") }
             if let a = try adapter(in: dir) { out.append(a); continue }
-            let subs = (Stage.allCases.map(\.rawValue) + ["all"]).map { dir + "/" + $0 }
+            let subs = AdapterScope.allCases.map { dir + "/" + $0.rawValue }
                 .filter { isPEFT($0) || file(in: $0) != nil }
             guard !subs.isEmpty else {
                 throw AutoREError("\(dir): no trained adapter here (a PEFT folder, best.h5 or adapter.h5, or stage folders holding one); train it first")
             }
             out += try subs.compactMap { try adapter(in: $0) }
         }
-        var seen = Set<String>()
+        var seen = Set<AdapterScope>()
         for a in out where !seen.insert(a.stage).inserted { throw AutoREError("two adapters answer the stage '\(a.stage)' (\(a.source))") }
         return out
     }
@@ -187,15 +188,14 @@ public enum RunAdapters {
                                requireAll: Bool = true) throws -> [Stage: String] {
         var map: [Stage: String] = [:]
         for a in adapters {
-            try a.install(on: model, as: a.stage)
-            if a.stage == "all" {
-                for s in paradigm.stages where map[s] == nil { map[s] = "all" }
-            } else if let s = Stage(rawValue: a.stage) {
-                map[s] = a.stage
+            try a.install(on: model, as: a.stage.rawValue)
+            switch a.stage {
+            case .allStages: for s in paradigm.stages where map[s] == nil { map[s] = a.stage.rawValue }
+            case .stage(let s): map[s] = a.stage.rawValue
             }
         }
         if requireAll, let missing = paradigm.stages.first(where: { map[$0] == nil }) {
-            throw AutoREError("no adapter answers the \(missing.rawValue) stage of \(paradigm.rawValue) (have: \(adapters.map(\.stage).joined(separator: ", ")))")
+            throw AutoREError("no adapter answers the \(missing.rawValue) stage of \(paradigm.rawValue) (have: \(adapters.map(\.stage.rawValue).joined(separator: ", ")))")
         }
         return map
     }

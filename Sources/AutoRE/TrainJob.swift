@@ -12,9 +12,7 @@ import Tokenization
 
 /// One line of metrics.jsonl.
 public struct MetricsRecord: Codable {
-    /// "train"; "eval"; "skipped" (a step with a non-finite loss or gradient norm, not taken; `step` is the
-    /// number it would have had); "spike" (a train step whose loss exceeded 3 × `median` of the last 50).
-    public var kind: String
+    public var kind: MetricKind
     public var step: Int
     public var epoch: Int?
     public var loss: Float
@@ -30,6 +28,18 @@ public struct MetricsRecord: Codable {
     public var groups: [Int]?
     /// The median of the recent losses a spike is compared with.
     public var median: Float?
+}
+
+/// What a line of metrics.jsonl records.
+public enum MetricKind: String, Codable, Sendable, CaseIterable {
+    /// An optimizer step taken.
+    case train
+    /// An evaluation (held-out loss, stage F1).
+    case eval
+    /// A step with a non-finite loss or gradient norm, not taken; `step` is the number it would have had.
+    case skipped
+    /// A train step whose loss exceeded 3 × `median` of the last 50.
+    case spike
 }
 
 /// When a long job should stop early (at its next safe point): a deadline, or any test.
@@ -57,11 +67,11 @@ public struct RunStopped: Error, CustomStringConvertible {
 /// The best evaluation so far: what `best.h5` holds.
 public struct BestEvaluation: Codable, Equatable {
     public var step: Int
-    public var metric: String      // "f1" or "loss"
+    public var metric: SelectBy
     public var value: Double       // F1 in [0, 1], or the held-out loss
     public func beats(_ other: BestEvaluation?) -> Bool {
         guard let other else { return true }
-        return metric == "loss" ? value < other.value : value > other.value
+        return metric == .heldOutLoss ? value < other.value : value > other.value
     }
 }
 
@@ -156,32 +166,32 @@ public final class TrainJob {
         let start = Date()
         let loss = try heldOutLoss()
         let prf = try stageF1()
-        try log.append(MetricsRecord(kind: "eval", step: step, loss: loss, seconds: Date().timeIntervalSince(start),
+        try log.append(MetricsRecord(kind: .eval, step: step, loss: loss, seconds: Date().timeIntervalSince(start),
                                      f1: prf?.f1, precision: prf?.precision, recall: prf?.recall))
         var line = String(format: "\nevaluation at step %d: held-out loss %.4f", step, loss)
         if let prf { line += String(format: ", stage F1 %.2f (P %.2f, R %.2f) on %d documents", 100 * prf.f1, 100 * prf.precision, 100 * prf.recall, generationDocuments.count) }
         FileHandle.standardError.write(Data((line + "\n").utf8))
-        if experiment.config.evaluation.selectBy == "f1", let prf { return BestEvaluation(step: step, metric: "f1", value: prf.f1) }
-        return loss.isFinite ? BestEvaluation(step: step, metric: "loss", value: Double(loss)) : nil
+        if experiment.config.evaluation.selectBy == .stageF1, let prf { return BestEvaluation(step: step, metric: .stageF1, value: prf.f1) }
+        return loss.isFinite ? BestEvaluation(step: step, metric: .heldOutLoss, value: Double(loss)) : nil
     }
 
     /// Whether early stopping ends the run now: `evaluation.patience` evaluations logged after the best one
     /// (read from the log, so a resumed run counts the evaluations of earlier sessions).
     public func patienceExhausted(log: MetricsLog) throws -> Bool {
         guard let patience = experiment.config.evaluation.patience, let best else { return false }
-        let after = try MetricsLog.read(MetricsRecord.self, from: log.path).filter { $0.kind == "eval" && $0.step > best.step }
+        let after = try MetricsLog.read(MetricsRecord.self, from: log.path).filter { $0.kind == .eval && $0.step > best.step }
         return Set(after.map(\.step)).count >= patience
     }
 
     /// The metrics line of a skipped step.
     func skipped(_ m: StepMetrics) -> MetricsRecord {
-        MetricsRecord(kind: "skipped", step: m.step, epoch: m.epoch, loss: m.loss, learningRate: m.learningRate, gradNorm: m.gradNorm,
+        MetricsRecord(kind: .skipped, step: m.step, epoch: m.epoch, loss: m.loss, learningRate: m.learningRate, gradNorm: m.gradNorm,
                       groups: m.groups)
     }
 
     /// The adapter as it is now, ready to save.
     public func currentAdapter(configText: String, step: Int) -> TrainedAdapter {
-        TrainedAdapter(model: model, adapter: experiment.adapterName, stage: experiment.adapterName,
+        TrainedAdapter(model: model, adapter: experiment.adapterName, stage: experiment.adapterScope,
                        lora: experiment.config.lora.loraConfig, config: configText, step: step)
     }
 
@@ -202,7 +212,7 @@ public final class TrainJob {
         var recent: [Float] = []
         // The spike window continues from the logged steps (a resumed run flags what an uninterrupted one would).
         var spikes = LossSpikeDetector()
-        for r in try MetricsLog.read(MetricsRecord.self, from: log.path) where r.kind == "train" { _ = spikes.observe(r.loss) }
+        for r in try MetricsLog.read(MetricsRecord.self, from: log.path) where r.kind == .train { _ = spikes.observe(r.loss) }
         var lastCheckpoint = trainer.state.step
         func say(_ line: String) { if lead { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
         func checkpoint() throws { if lead { try onCheckpoint(trainer) }; lastCheckpoint = trainer.state.step }
@@ -230,14 +240,14 @@ public final class TrainJob {
                 continue
             }
             if let median = spikes.observe(m.loss) {
-                try log.append(MetricsRecord(kind: "spike", step: m.step, epoch: m.epoch, loss: m.loss, groups: m.groups, median: median))
+                try log.append(MetricsRecord(kind: .spike, step: m.step, epoch: m.epoch, loss: m.loss, groups: m.groups, median: median))
                 say(String(format: "\nloss spike at step %d: %.4f > %.0f × the median %.4f of the recent steps", m.step, m.loss, spikes.factor, median)
                     + " (prefix groups \(m.groups.map(String.init).joined(separator: ", ")))")
             }
             recent.append(m.loss)
             if recent.count > 20 { recent.removeFirst() }
             let rate = Double(m.tokens) / m.seconds
-            try log.append(MetricsRecord(kind: "train", step: m.step, epoch: m.epoch, loss: m.loss, learningRate: m.learningRate,
+            try log.append(MetricsRecord(kind: .train, step: m.step, epoch: m.epoch, loss: m.loss, learningRate: m.learningRate,
                                          gradNorm: m.gradNorm, tokensPerSecond: rate, seconds: m.seconds))
             if lead {
                 progress.update(done: m.step, fields: [
@@ -261,7 +271,7 @@ public final class TrainJob {
             if comm.size > 1 { decide = try comm.agree(decide) }
             if decide[0] {
                 stoppedEarly = true
-                if let best { say("\nearly stop at step \(m.step): \(c.evaluation.patience!) evaluations without beating step \(best.step) (\(best.metric) \(best.value))") }
+                if let best { say("\nearly stop at step \(m.step): \(c.evaluation.patience!) evaluations without beating step \(best.step) (\(best.metric.rawValue) \(best.value))") }
                 try checkpoint()
                 break
             }

@@ -9,9 +9,9 @@ import LanguageModels
 import ModelFormats
 import Support
 
-/// One adapter to train: the stage it answers, its config (stage set) and its folder.
+/// One adapter to train: what it answers, its config (one adapter: shared or single) and its folder.
 public struct AdapterRunPlan {
-    public var stage: String
+    public var scope: AdapterScope
     public var config: ExperimentConfig
     public var directory: RunDirectory
 }
@@ -20,18 +20,22 @@ extension ExperimentConfig {
     /// The adapter runs of this experiment under `root`: `root/<stage>/` for each stage with `stage: each`,
     /// else `root` itself.
     public func adapterRuns(in root: RunDirectory) -> [AdapterRunPlan] {
-        guard stage == "each" else { return [AdapterRunPlan(stage: stage, config: self, directory: root)] }
-        return paradigm.stages.map { s in
-            var c = self
-            c.stage = s.rawValue
-            return AdapterRunPlan(stage: s.rawValue, config: c, directory: RunDirectory(root.url.appendingPathComponent(s.rawValue)))
+        switch adapterLayout {
+        case .shared: return [AdapterRunPlan(scope: .allStages, config: self, directory: root)]
+        case .single(let s): return [AdapterRunPlan(scope: .stage(s), config: self, directory: root)]
+        case .perStage:
+            return paradigm.stages.map { s in
+                var c = self
+                c.adapterLayout = .single(s)
+                return AdapterRunPlan(scope: .stage(s), config: c, directory: RunDirectory(root.url.appendingPathComponent(s.rawValue)))
+            }
         }
     }
 }
 
 /// What a finished adapter run did (`summary.json`, which also marks the run as finished).
 public struct AdapterRunSummary: Codable {
-    public var stage: String
+    public var stage: AdapterScope
     public var steps: Int
     public var examples: Int
     public var droppedOverCutoff: Int
@@ -61,7 +65,7 @@ public enum TrainingRun {
     /// The finished adapter that `training.init_from` names for `stage`: `reference` is a folder path, or a
     /// run name looked up beside `root` (the runs folder), then in Experiments/runs. A run trained with
     /// `stage: each` gives the adapter of the same stage; a one-adapter run (`all`) gives its only adapter.
-    static func initialAdapter(_ reference: String, stage: String, besideRun root: RunDirectory) throws -> TrainedAdapter {
+    static func initialAdapter(_ reference: String, stage: AdapterScope, besideRun root: RunDirectory) throws -> TrainedAdapter {
         let fm = FileManager.default
         let candidates = reference.contains("/") ? [reference]
             : [root.url.deletingLastPathComponent().appendingPathComponent(reference).path, RunDirectory.forExperiment(reference).path]
@@ -71,7 +75,7 @@ public enum TrainingRun {
         let adapters = try RunAdapters.load([dir])
         if let a = adapters.first(where: { $0.stage == stage }) { return a }
         if adapters.count == 1 { return adapters[0] }
-        throw AutoREError("training.init_from: \(dir) has adapters for \(adapters.map(\.stage).sorted().joined(separator: ", ")), none for the stage '\(stage)'")
+        throw AutoREError("training.init_from: \(dir) has adapters for \(adapters.map(\.stage.rawValue).sorted().joined(separator: ", ")), none for the stage '\(stage)'")
     }
 
     /// Trains the adapters of `config` (its YAML text is `configText`) into `root` on `base`.
@@ -110,7 +114,7 @@ public enum TrainingRun {
             let run = plan.directory
             let summaryPath = run.file("summary.json"), checkpointPath = run.file("checkpoint.h5")
             if borrowed && !FileManager.default.fileExists(atPath: summaryPath) {
-                throw AutoREError("\(summaryPath): run '\(config.run!)' has no finished \(plan.stage) adapter; train it with its own config first (\(cfg.name) only decodes with it)")
+                throw AutoREError("\(summaryPath): run '\(config.run!)' has no finished \(plan.scope) adapter; train it with its own config first (\(cfg.name) only decodes with it)")
             }
             if !borrowed && lead { try run.create() }
             if policy == .fresh && lead {
@@ -123,7 +127,7 @@ public enum TrainingRun {
                 guard ExperimentConfig.trainsAlike(s.config, configText) else {
                     throw AutoREError("\(summaryPath): this adapter was trained with another config (a setting that shapes training differs); train afresh (without --resume) or use another run folder")
                 }
-                say("\(cfg.name) · \(plan.stage): finished earlier (\(s.steps) steps), skipped")
+                say("\(cfg.name) · \(plan.scope): finished earlier (\(s.steps) steps), skipped")
                 summaries.append(s)
                 continue
             }
@@ -133,13 +137,13 @@ public enum TrainingRun {
             if lead { try AtomicFile.write(configText, to: run.file("config.yaml")) }
             // the lead has set the folder up (a fresh run's old files removed) before any rank reads it
             try communicator.barrier()
-            if try communicator.agree([lead && stop.now()])[0] { throw RunStopped(what: "training \(cfg.name) · \(plan.stage)", step: 0, of: 0) }
+            if try communicator.agree([lead && stop.now()])[0] { throw RunStopped(what: "training \(cfg.name) · \(plan.scope)", step: 0, of: 0) }
             let experiment = try Experiment(config: cfg, dataDir: dataDir)
-            let initial = try cfg.training.initFrom.map { try initialAdapter($0, stage: plan.stage, besideRun: root) }
-            if let initial { say("\(cfg.name) · \(plan.stage): starts from \(initial.source) (step \(initial.step))") }
+            let initial = try cfg.training.initFrom.map { try initialAdapter($0, stage: plan.scope, besideRun: root) }
+            if let initial { say("\(cfg.name) · \(plan.scope): starts from \(initial.source) (step \(initial.step))") }
             let job = try TrainJob(experiment: experiment, model: base.model, tokenizer: base.tokenizer, run: run, initial: initial)
             for n in job.notes { say("note: \(n)") }
-            say("\(cfg.name) · \(plan.stage): \(job.train.groups.count) prefix groups from \(job.train.examples) examples (\(job.train.dropped) over the cutoff), \(job.train.tokens) tokens; \(job.steps) steps")
+            say("\(cfg.name) · \(plan.scope): \(job.train.groups.count) prefix groups from \(job.train.examples) examples (\(job.train.dropped) over the cutoff), \(job.train.tokens) tokens; \(job.steps) steps")
             let trainer = try Trainer(model: job.model, adapter: experiment.adapterName, groups: job.train.groups, options: job.trainerOptions)
             trainer.communicator = communicator
             if communicator.size > 1 {
@@ -172,15 +176,15 @@ public enum TrainingRun {
                 }
                 try c.save(to: checkpointPath)
             }
-            let evals = try MetricsLog.read(MetricsRecord.self, from: log.path).filter { $0.kind == "eval" }
+            let evals = try MetricsLog.read(MetricsRecord.self, from: log.path).filter { $0.kind == .eval }
             let summary = AdapterRunSummary(
-                stage: plan.stage, steps: trainer.state.step, examples: job.train.examples, droppedOverCutoff: job.train.dropped,
+                stage: plan.scope, steps: trainer.state.step, examples: job.train.examples, droppedOverCutoff: job.train.dropped,
                 prefixGroups: job.train.groups.count, trainTokensPerEpoch: job.train.tokens, best: job.best,
                 finalHeldOutLoss: evals.last(where: { $0.loss.isFinite })?.loss, seconds: Date().timeIntervalSince(start), notes: job.notes, config: configText,
                 plannedSteps: job.steps, stoppedEarly: job.stoppedEarly, initFrom: initial?.source)
             if lead { try ResultsJSON.write(summary, to: summaryPath) }
             try communicator.barrier()
-            say("\(cfg.name) · \(plan.stage): done; adapter in \(run.path)")
+            say("\(cfg.name) · \(plan.scope): done; adapter in \(run.path)")
             summaries.append(summary)
         }
         return summaries

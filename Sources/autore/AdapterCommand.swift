@@ -41,7 +41,7 @@ struct AdapterExport: ParsableCommand {
             for a in try RunAdapters.load([runFolder]) {
                 let cfg = try? ExperimentConfig.parse(a.config, file: a.source)
                 let base = baseModel ?? ((cfg?.baseModel ?? "smollm2") == "smollm2" ? "HuggingFaceTB/SmolLM2-135M-Instruct" : cfg!.baseModel)
-                let dir = URL(fileURLWithPath: out).appendingPathComponent(a.stage).path
+                let dir = URL(fileURLWithPath: out).appendingPathComponent(a.stage.rawValue).path
                 try a.writePEFT(to: dir, baseModel: base)
                 print("wrote \(dir): \(a.stage) adapter from \(a.source) (step \(a.step)), r=\(a.lora.rank), targets \(a.lora.targets.joined(separator: ","))")
             }

@@ -41,10 +41,10 @@ struct BenchStems: ParsableCommand {
 
     func run() throws {
         var cfg = try ExperimentConfig.load(path: config)
-        guard Stage(rawValue: stage) != nil, cfg.paradigm.stages.contains(Stage(rawValue: stage)!) else {
+        guard let s = Stage(rawValue: stage), cfg.paradigm.stages.contains(s) else {
             throw ValidationError("--stage \(stage): \(cfg.paradigm.rawValue) has stages \(cfg.paradigm.stages.map(\.rawValue).joined(separator: ", "))")
         }
-        cfg.stage = stage
+        cfg.adapterLayout = .single(s)
         let experiment = try Experiment(config: cfg, dataDir: dataDir)
         let docs = try experiment.documents(cfg.data.train).documents.prefix(documents)
         let base = try LoadedModel(config: cfg)

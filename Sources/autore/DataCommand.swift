@@ -118,11 +118,8 @@ struct DataBuild: ParsableCommand {
         if let n = note { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
         let docs = limit.map { Array(docs0.prefix($0)) } ?? docs0
         let b = try paradigm.builder(catalogue: cat, dataDir: location.dataDir)
-        var stages: Set<Stage>? = nil
-        if stage != "all" {
-            guard let s = Stage(rawValue: stage) else { throw ValidationError("unknown stage \(stage)") }
-            stages = [s]
-        }
+        guard let scope = AdapterScope(rawValue: stage) else { throw ValidationError("unknown stage \(stage)") }
+        let stages: Set<Stage>? = scope == .allStages ? nil : scope.stages(of: b.paradigm)
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let examples = try docs.flatMap { try b.examples(for: $0, stages: stages) }
         try AtomicFile.write(try JSONLines.encode(examples, with: enc), to: URL(fileURLWithPath: out))

@@ -52,7 +52,7 @@ struct SweepCommand: ParsableCommand {
             print("[\(i + 1)/\(s.experiments.count)] \(runner.config.name) (\(DataLocation.shown(path))\(changed)): \(state)")
             if dryRun || finished { continue }
             let c = runner.config
-            let key = "\(c.baseModel)|\(c.quantization)|\(c.doubleQuantization)"
+            let key = "\(c.baseModel)|\(c.quantization.rawValue)|\(c.doubleQuantization)"
             if bases[key] == nil { bases = [key: try LoadedModel(config: c)] }   // one base in memory at a time
             let outcome: [SplitResult]?
             do { outcome = try limit.catchingStop({ try runner.run(base: bases[key]!, stop: stop) }) } catch let busy as RunBusy {

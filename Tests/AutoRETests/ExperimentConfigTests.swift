@@ -22,7 +22,7 @@ import Testing
 
     @Test func fullConfigParses() throws {
         let c = try ExperimentConfig.parse(full, file: "x.yaml")
-        #expect(c.name == "rhf-relations" && c.paradigm == .D_R_H_F && c.stage == "relations")
+        #expect(c.name == "rhf-relations" && c.paradigm == .D_R_H_F && c.adapterLayout == .single(.relations))
         #expect(c.lora.rank == 32 && c.lora.targets == ["q_proj", "v_proj", "o_proj"] && c.lora.loraConfig.scale == 0.5)
         #expect(c.optimizer.learningRate == 1e-4 && c.optimizer.schedule == .linear && c.training.epochs == 1)
         #expect(c.descriptions == .own && c.promptOrder == .documentFirst && c.training.seed == 3)

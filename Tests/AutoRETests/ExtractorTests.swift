@@ -121,7 +121,7 @@ final class Box<T> { var value: T; init(_ v: T) { value = v } }
         let lora = LoRAConfig(rank: 2, alpha: 4, dropout: 0, targets: ["q_proj", "v_proj"])
         try model.addAdapter("heads", config: lora, seed: 9)
         for (_, p) in model.adapterParameters("heads") { for i in 0..<p.value.count { p.value.data[i] = Float(i % 5) * 0.01 } }
-        let a = TrainedAdapter(model: model, adapter: "heads", stage: "heads", lora: lora, config: "name: x", step: 7)
+        let a = TrainedAdapter(model: model, adapter: "heads", stage: .stage(.heads), lora: lora, config: "name: x", step: 7)
         #expect(a.weights.keys.allSatisfy { !$0.contains(".heads.") } && a.weights.count == 8)
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("autore-adapters-\(UUID().uuidString)")
@@ -130,7 +130,7 @@ final class Box<T> { var value: T; init(_ v: T) { value = v } }
         try a.writePEFT(to: dir.appendingPathComponent("peft/heads").path, baseModel: "tiny")
         for source in ["run", "peft"] {
             let back = try RunAdapters.load([dir.appendingPathComponent(source).path])
-            #expect(back.count == 1 && back[0].stage == "heads" && back[0].weights == a.weights && back[0].lora == lora)
+            #expect(back.count == 1 && back[0].stage == .stage(.heads) && back[0].weights == a.weights && back[0].lora == lora)
             #expect(back[0].step == 7 && back[0].config == "name: x", "\(source)")
             // installed under another name on a fresh model: the same layer outputs as the original adapter
             let fresh = try LlamaModel.load(path: TinyByteModel.checkpoint())

@@ -51,16 +51,16 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: root.file("summary.json")))
         // Each skipped step is in the log with its loss and batch; the steps taken before are there once.
         let records = try MetricsLog.read(MetricsRecord.self, from: root.file("metrics.jsonl"))
-        let skipped = records.filter { $0.kind == "skipped" }
+        let skipped = records.filter { $0.kind == .skipped }
         #expect(skipped.count == 3 && skipped.allSatisfy { $0.step == 4 && $0.loss.isNaN && $0.groups?.count == 1 }, "\(skipped)")
-        #expect(records.filter { $0.kind == "train" }.map(\.step) == [1, 2, 3])
+        #expect(records.filter { $0.kind == .train }.map(\.step) == [1, 2, 3])
 
         // The fault gone, the run resumes from that checkpoint and finishes.
         var said: [String] = []
         try TrainingRun.train(config: cfg, configText: text, root: root, base: runs.base(), dataDir: data, policy: .resume, say: { said.append($0) })
         #expect(said.contains("resumed at step 2 of 8"), "\(said)")
         #expect(try Checkpoint(contentsOf: checkpoint).integers["step"] == 8)
-        let train = try MetricsLog.read(MetricsRecord.self, from: root.file("metrics.jsonl")).filter { $0.kind == "train" }.map(\.step)
+        let train = try MetricsLog.read(MetricsRecord.self, from: root.file("metrics.jsonl")).filter { $0.kind == .train }.map(\.step)
         #expect(train == Array(1...8))
     }
 
@@ -76,11 +76,11 @@ import Testing
             t.injectFault = { $0 == 12 ? .loss(1000) : nil }
         }
         let records = try MetricsLog.read(MetricsRecord.self, from: root.file("metrics.jsonl"))
-        let spikes = records.filter { $0.kind == "spike" }
+        let spikes = records.filter { $0.kind == .spike }
         #expect(spikes.count == 1, "\(spikes)")
         let s = try #require(spikes.first)
         #expect(s.step == 12 && s.loss == 1000 && s.groups?.count == 1 && (s.median ?? .infinity) < 1000 / 3)
         // the spike is a step taken: it is logged as a train step too, and no step was skipped
-        #expect(records.filter { $0.kind == "train" }.map(\.step) == Array(1...13) && !records.contains { $0.kind == "skipped" })
+        #expect(records.filter { $0.kind == .train }.map(\.step) == Array(1...13) && !records.contains { $0.kind == .skipped })
     }
 }

@@ -103,7 +103,7 @@ import Testing
             #expect("\(e)".contains("relations/summary.json") && "\(e)".contains("another config"))
         }
         let records = try MetricsLog.read(MetricsRecord.self, from: whole.url.appendingPathComponent("heads/metrics.jsonl").path)
-        #expect(records.contains { $0.kind == "eval" && $0.f1 != nil })
+        #expect(records.contains { $0.kind == .eval && $0.f1 != nil })
         #expect(FileManager.default.fileExists(atPath: whole.url.appendingPathComponent("facts/loss.svg").path))
     }
 
@@ -205,7 +205,7 @@ import Testing
         }
         #expect(said.contains { $0.contains("starts from") && $0.contains("first/heads/best.h5") })
         // the starting adapter is evaluated before the first step, a candidate for best.h5
-        let evals = try MetricsLog.read(MetricsRecord.self, from: runs.appendingPathComponent("next/heads/metrics.jsonl").path).filter { $0.kind == "eval" }
+        let evals = try MetricsLog.read(MetricsRecord.self, from: runs.appendingPathComponent("next/heads/metrics.jsonl").path).filter { $0.kind == .eval }
         #expect(evals.first?.step == 0 && evals.count == 4)
         let summary = try ResultsJSON.decode(AdapterRunSummary.self, from: Data(contentsOf: runs.appendingPathComponent("next/facts/summary.json")))
         #expect(summary.initFrom?.hasSuffix("first/facts/best.h5") == true)
@@ -242,13 +242,13 @@ import Testing
                                       dataDir: data, policy: .fresh, say: { _ in })
         #expect(s.count == 1)
         let log = try MetricsLog.read(MetricsRecord.self, from: root.url.appendingPathComponent("facts/metrics.jsonl").path)
-        let evals = log.filter { $0.kind == "eval" }
+        let evals = log.filter { $0.kind == .eval }
         // The loss moves by rounding only; stopping must follow the logged values.
         let bestStep = evals.reduce(evals[0]) { $1.loss < $0.loss ? $1 : $0 }.step
         #expect(s[0].best?.step == bestStep)
         #expect(s[0].stoppedEarly == true && s[0].plannedSteps == 40)
         #expect(s[0].steps == bestStep + 2 * 3 && s[0].steps < 40)
         #expect(evals.filter { $0.step > bestStep }.count == 2)
-        #expect(log.filter { $0.kind == "train" }.map(\.step).max() == s[0].steps)
+        #expect(log.filter { $0.kind == .train }.map(\.step).max() == s[0].steps)
     }
 }
