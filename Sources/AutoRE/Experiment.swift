@@ -13,7 +13,7 @@ import Tokenization
 public struct RunDirectory {
     public let url: URL
     public init(_ url: URL) { self.url = url }
-    public static func forExperiment(_ name: String, root: URL = DataLocation.repositoryRoot) -> RunDirectory {
+    public static func forExperiment(_ name: String, root: URL = DataLocation.root) -> RunDirectory {
         RunDirectory(root.appendingPathComponent("Experiments/runs/\(name)"))
     }
     public var path: String { url.path }

@@ -38,7 +38,7 @@ public enum ReportTable {
 
 /// The results README.
 ///
-///     try Report(root: DataLocation.repositoryRoot).write()
+///     try Report(root: DataLocation.root).write()
 public struct Report {
     public var root: URL
     public var results: URL

@@ -81,7 +81,7 @@ public enum ResultsJSON {
 public struct ResultsDirectory {
     public let url: URL
     public init(_ url: URL) { self.url = url }
-    public static func forExperiment(_ name: String, root: URL = DataLocation.repositoryRoot) -> ResultsDirectory {
+    public static func forExperiment(_ name: String, root: URL = DataLocation.root) -> ResultsDirectory {
         ResultsDirectory(root.appendingPathComponent("Experiments/results/\(name)"))
     }
     public func file(_ name: String) -> String { url.appendingPathComponent(name).path }

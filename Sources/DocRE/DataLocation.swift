@@ -4,7 +4,7 @@ import Foundation
 
 public enum DataLocation {
     /// Re-DocRED directory: explicit `dataDir` → env `AUTORE_DATA` → `$AUTORE_HOME/data/redocred`
-    /// (AUTORE_HOME defaults to ~/.cache/autore) → `<repository>/../shared/data/redocred`.
+    /// (AUTORE_HOME defaults to ~/.cache/autore) → `<root>/../shared/data/redocred`.
     /// Returns the first candidate holding `dev_revised.json`, or nil.
     public static func redocredDirectory(_ dataDir: String? = nil) -> URL? {
         let env = ProcessInfo.processInfo.environment
@@ -14,7 +14,7 @@ public enum DataLocation {
         let home = env["AUTORE_HOME"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/autore")
         candidates.append(home.appendingPathComponent("data/redocred"))
-        candidates.append(repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/data/redocred"))
+        candidates.append(root.deletingLastPathComponent().appendingPathComponent("shared/data/redocred"))
         if dataDir != nil { return candidates.first }  // an explicit choice is never overridden
         return candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("dev_revised.json").path) }
     }
@@ -27,22 +27,27 @@ public enum DataLocation {
         return FileManager.default.fileExists(atPath: u.path) ? u : nil
     }
 
-    /// Repository root: env `AUTORE_ROOT`, else two levels above this source file.
-    public static var repositoryRoot: URL {
-        if let r = ProcessInfo.processInfo.environment["AUTORE_ROOT"] { return URL(fileURLWithPath: r) }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
+    /// The experiments root, where `Experiments/` and `Data/` are: what `--root` sets, else env `AUTORE_ROOT`,
+    /// else the current directory. Never where the source was compiled: an installed binary reads and writes
+    /// where its user works.
+    public static var root: URL {
+        get {
+            chosenRoot ?? ProcessInfo.processInfo.environment["AUTORE_ROOT"].map { URL(fileURLWithPath: $0) }
+                ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        }
+        set { chosenRoot = newValue }
     }
+    private static var chosenRoot: URL?
 
-    /// `path` as a reader of this repository would type it: relative to the repository root when inside it
+    /// `path` as a reader of this repository would type it: relative to the root when inside it
     /// (`Experiments/ablations/D_F.yaml`), else as given.
     public static func shown(_ path: String) -> String {
-        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path, root = repositoryRoot.standardizedFileURL.path + "/"
-        return absolute.hasPrefix(root) ? String(absolute.dropFirst(root.count)) : path
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path, base = root.standardizedFileURL.path + "/"
+        return absolute.hasPrefix(base) ? String(absolute.dropFirst(base.count)) : path
     }
 
     /// Project-authored data directory (`Data/`).
-    public static var projectData: URL { repositoryRoot.appendingPathComponent("Data") }
+    public static var projectData: URL { root.appendingPathComponent("Data") }
 }
 
 /// Named splits. With train_revised.json present: train = train, select = dev.

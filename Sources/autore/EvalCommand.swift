@@ -30,7 +30,10 @@ struct EvalCommand: ParsableCommand {
                                valueName: "oracle")) var stages: String?
     @Option(name: .customLong("run"), help: "With --stages oracle: the run folder whose adapters and config answer.") var runFolder: String?
 
+    @OptionGroup var rootOption: RootOption
+
     func run() throws {
+        rootOption.apply()
         if let stages {
             guard stages == "oracle" else { throw ValidationError("--stages takes oracle") }
             guard let runFolder else { throw ValidationError("--stages oracle needs --run <run folder>") }

@@ -51,7 +51,10 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write what the extraction cost (documents, seconds, tokens, threads, the command) as JSON here.",
                                valueName: "file")) var timing: String?
 
+    @OptionGroup var rootOption: RootOption
+
     func run() throws {
+        rootOption.apply()
         try OneProcess.require("autore extract")
         guard [split, input, text].compactMap({ $0 }).count == 1 else { throw ValidationError("give exactly one of --split, --input, --text") }
         let dirs = (runFolders ?? RunAdapters.shipped).split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }

@@ -16,13 +16,16 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Also write Experiments/results/README.md afterwards.") var report = false
     @OptionGroup var limit: TimeLimit
 
+    @OptionGroup var rootOption: RootOption
+
     func run() throws {
+        rootOption.apply()
         try OneProcess.require("autore run")
         let runner = try ExperimentRunner(configPath: config, overrides: overrides.parsed(), dataDir: dataDir, command: commandLine())
         let results = try limit.catchingStop { try runner.run(stop: limit.condition) }
         guard let results else { return }
         print(ReportTable.experimentTable(results))
-        if report { try Report(root: DataLocation.repositoryRoot).write() }
+        if report { try Report(root: DataLocation.root).write() }
     }
 }
 
@@ -37,7 +40,10 @@ struct SweepCommand: ParsableCommand {
     @Flag(help: "List what would run, how far each unfinished experiment got, and what is finished; then stop.") var dryRun = false
     @OptionGroup var limit: TimeLimit
 
+    @OptionGroup var rootOption: RootOption
+
     func run() throws {
+        rootOption.apply()
         try OneProcess.require("autore sweep")
         let s = try Sweep.load(path: sweep)
         let stop = limit.condition
@@ -60,12 +66,12 @@ struct SweepCommand: ParsableCommand {
                 continue
             }
             guard let results = outcome else {
-                try Report(root: DataLocation.repositoryRoot).write()
+                try Report(root: DataLocation.root).write()
                 return
             }
             print(ReportTable.experimentTable(results))
         }
-        if !dryRun { try Report(root: DataLocation.repositoryRoot).write() }
+        if !dryRun { try Report(root: DataLocation.root).write() }
     }
 }
 
@@ -80,8 +86,11 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Re-DocRED directory for --rescore (default: $AUTORE_DATA, $AUTORE_HOME/data/redocred, ../shared/data/redocred).")
     var dataDir: String?
 
+    @OptionGroup var rootOption: RootOption
+
     func run() throws {
-        let root = DataLocation.repositoryRoot
+        rootOption.apply()
+        let root = DataLocation.root
         let r = Report(root: root, results: results.map { URL(fileURLWithPath: $0) })
         if rescore {
             guard let loader = SplitLoader(dataDir: dataDir) else { throw ValidationError("Re-DocRED data not found; pass --data-dir or set AUTORE_DATA") }

@@ -33,7 +33,10 @@ struct TrainCommand: ParsableCommand {
     var resume = false
     @OptionGroup var limit: TimeLimit
 
+    @OptionGroup var rootOption: RootOption
+
     func run() throws {
+        rootOption.apply()
         let (cfg, configText) = try SweepExperiment(config: config, overrides: overrides.parsed()).load()
         let root = out.map { RunDirectory(URL(fileURLWithPath: $0)) } ?? RunDirectory.forExperiment(cfg.name)
         let comm = try MPICommunicator.job()
