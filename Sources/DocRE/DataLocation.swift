@@ -1,5 +1,5 @@
-// Where the Re-DocRED files and the project-authored `Data/` files are found, and which documents
-// form each split (with the documented fallback when train_revised.json is absent).
+// Where the Re-DocRED files, the project-authored `Data/` files and the experiments are found: under the
+// root the user names (`--root`, AUTORE_ROOT, the current directory). Which documents form a split: Splits.
 import Foundation
 
 public enum DataLocation {
@@ -48,52 +48,4 @@ public enum DataLocation {
 
     /// Project-authored data directory (`Data/`).
     public static var projectData: URL { root.appendingPathComponent("Data") }
-}
-
-/// Named splits. With train_revised.json present: train = train, select = dev.
-/// Without it (the documented fallback): train = dev[0..<400], select = dev[400..<500].
-/// `dev` and `test` are always the full files.
-public enum Split: String, CaseIterable, Sendable {
-    case train, select, dev, test
-
-    public static let fallbackTrainCount = 400
-}
-
-public struct SplitLoader {
-    public let directory: URL
-    public init(directory: URL) { self.directory = directory }
-
-    /// Nil when no data directory is found (tests skip then).
-    public init?(dataDir: String? = nil) {
-        guard let d = DataLocation.redocredDirectory(dataDir) else { return nil }
-        directory = d
-    }
-
-    public var hasTrainFile: Bool {
-        FileManager.default.fileExists(atPath: directory.appendingPathComponent("train_revised.json").path)
-    }
-
-    /// The documents of a split, and a note when the fallback slice was used.
-    public func load(_ split: Split) throws -> (documents: [Document], note: String?) {
-        func file(_ n: String) throws -> [Document] { try DocumentLoader.load(directory.appendingPathComponent(n)) }
-        switch split {
-        case .dev: return (try file("dev_revised.json"), nil)
-        case .test: return (try file("test_revised.json"), nil)
-        case .train:
-            if hasTrainFile { return (try file("train_revised.json"), nil) }
-            let dev = try file("dev_revised.json")
-            return (Array(dev.prefix(Split.fallbackTrainCount)),
-                    "train_revised.json absent: train = first \(Split.fallbackTrainCount) dev documents")
-        case .select:
-            let dev = try file("dev_revised.json")
-            if hasTrainFile { return (dev, nil) }
-            return (Array(dev.dropFirst(Split.fallbackTrainCount)),
-                    "train_revised.json absent: select = dev documents \(Split.fallbackTrainCount)..<\(dev.count)")
-        }
-    }
-
-    public func catalogue() throws -> RelationCatalogue {
-        let u = directory.appendingPathComponent("rel_info.json")
-        return FileManager.default.fileExists(atPath: u.path) ? try RelationCatalogue(relInfo: u) : .standard
-    }
 }

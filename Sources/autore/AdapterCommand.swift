@@ -1,11 +1,12 @@
 // `autore adapter export|inspect`: a trained adapter as a PEFT adapter folder, and what such a folder holds.
 // Converts and describes; loads no model (shapes are checked when an adapter is imported into one).
 import ArgumentParser
-import AutoRE
+import Experiments
 import Foundation
 import LanguageModels
 import ModelFormats
 import NeuralNet
+import RHF
 
 struct AdapterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

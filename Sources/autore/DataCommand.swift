@@ -1,8 +1,9 @@
 // `autore data …`: corpus statistics and building (prefix, question, answer) examples as JSONL.
 import ArgumentParser
-import AutoRE
-import Foundation
 import DocRE
+import Experiments
+import Foundation
+import RHF
 import Support
 
 struct DataCommand: ParsableCommand {

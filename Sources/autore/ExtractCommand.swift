@@ -1,9 +1,10 @@
 // `autore extract`: documents → triplets with trained stage adapters over one 4-bit base.
 import ArgumentParser
-import AutoRE
 import Autograd
 import DocRE
+import Experiments
 import Foundation
+import RHF
 import Support
 
 extension RelationsMethod: ExpressibleByArgument {}

@@ -1,10 +1,11 @@
 // Options shared by the commands that run a base model (loading itself is AutoRE's `LoadedModel`).
 import ArgumentParser
-import AutoRE
 import DocRE
+import Experiments
 import Foundation
 import LanguageModels
 import ModelFormats
+import RHF
 import Tokenization
 
 /// `--model`, shared by the commands that run a base model.

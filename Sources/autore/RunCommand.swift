@@ -1,8 +1,10 @@
 // `autore run` (one experiment end to end), `autore sweep` (many) and `autore report` (the table).
 import ArgumentParser
-import AutoRE
 import DocRE
+import Experiments
 import Foundation
+import RHF
+import Reporting
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,32 +47,9 @@ struct SweepCommand: ParsableCommand {
     func run() throws {
         rootOption.apply()
         try OneProcess.require("autore sweep")
-        let s = try Sweep.load(path: sweep)
-        let stop = limit.condition
-        var bases: [String: LoadedModel] = [:]
-        for (i, e) in s.experiments.enumerated() {
-            // the command that reproduces this experiment alone (what the sweep runs for it)
-            let path = e.config
-            let runner = try ExperimentRunner(configPath: path, overrides: e.overrides, dataDir: dataDir, command: e.command(config: DataLocation.shown(path)))
-            let finished = runner.isFinished()
-            let state = finished ? "finished" : "to run (\(runner.progress()))"
-            let changed = e.overrides.isEmpty ? "" : " with " + e.overrides.map(\.description).joined(separator: ", ")
-            print("[\(i + 1)/\(s.experiments.count)] \(runner.config.name) (\(DataLocation.shown(path))\(changed)): \(state)")
-            if dryRun || finished { continue }
-            let c = runner.config
-            let key = "\(c.baseModel)|\(c.quantization.rawValue)|\(c.doubleQuantization)"
-            if bases[key] == nil { bases = [key: try LoadedModel(config: c)] }   // one base in memory at a time
-            let outcome: [SplitResult]?
-            do { outcome = try limit.catchingStop({ try runner.run(base: bases[key]!, stop: stop) }) } catch let busy as RunBusy {
-                print("  skipped: \(busy)")   // another sweep runs it
-                continue
-            }
-            guard let results = outcome else {
-                try Report(root: DataLocation.root).write()
-                return
-            }
-            print(ReportTable.experimentTable(results))
-        }
+        let outcome = try Sweep.load(path: sweep).run(dataDir: dataDir, dryRun: dryRun, stop: limit.condition,
+                                                      scored: { print(ReportTable.experimentTable($0)) })
+        if case .stopped(let s) = outcome { print("time limit: \(s)") }
         if !dryRun { try Report(root: DataLocation.root).write() }
     }
 }

@@ -1,8 +1,9 @@
 // `autore train --config Experiments/X.yaml [--resume]`: fine-tune the adapter(s) an experiment config names.
 import ArgumentParser
-import AutoRE
 import Distributed
+import Experiments
 import Foundation
+import RHF
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
