@@ -87,6 +87,8 @@ let package = Package(
         .testTarget(name: "RHFTests", dependencies: ["RHF", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Reporting", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting"], swiftSettings: fast),
+        // Reads Docs/ARCHITECTURE.md and the import lines of Sources/: the target graph cannot drift from the docs.
+        .testTarget(name: "ArchitectureTests", swiftSettings: fast),
         // Runs the built `autore` executable as a child process (kill and resume); `swift test` builds it.
         .testTarget(name: "CommandLineTests", dependencies: ["Autograd", "ModelFormats", "TestSupport"], swiftSettings: fast),
     ]
