@@ -24,7 +24,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "autore", targets: ["autore"]),
-        .library(name: "AutoRE", targets: ["AutoRE"]),
+        .executable(name: "autore-bench", targets: ["autore-bench"]),
+        .library(name: "AutoRE", targets: ["RHF", "Experiments", "Reporting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -40,31 +41,40 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev"])]),
 
-        // Atomic file writes and append-only line files, for every target that writes (no dependencies).
+        // The few utilities every layer may use: seeded RNG, atomic file writes, append-only line files, JSON Lines.
         .target(name: "Support", swiftSettings: fast),
-        .target(name: "Autograd", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "Autograd", dependencies: ["CBLAS", "Support"], swiftSettings: fast),
         // Fused products over quantized blocks (@inlinable), instantiated portably and for AVX2.
         .target(name: "QuantizedKernels", swiftSettings: fast),
         .target(name: "QuantizedKernelsAVX2", dependencies: ["QuantizedKernels"], swiftSettings: avx2),
         .target(name: "Quantization", dependencies: ["Autograd", "CBLAS", "QuantizedKernels", "QuantizedKernelsAVX2"], swiftSettings: fast),
-        .target(name: "NeuralNet", dependencies: ["Autograd", "Quantization"], swiftSettings: fast),
-        .target(name: "ModelFormats", dependencies: ["Autograd", "Quantization", "NeuralNet", "CHDF5", "Support"],
+        .target(name: "NeuralNet", dependencies: ["Autograd", "Quantization", "Support"], swiftSettings: fast),
+        .target(name: "ModelFormats", dependencies: ["Autograd", "Quantization", "CHDF5", "Support"],
                 swiftSettings: fast),
         .target(name: "Tokenization", dependencies: ["ModelFormats", .product(name: "Collections", package: "swift-collections")],
                 swiftSettings: fast),
-        .target(name: "LanguageModels", dependencies: ["Autograd", "NeuralNet", "ModelFormats", "Tokenization"],
+        .target(name: "LanguageModels", dependencies: ["Autograd", "NeuralNet", "ModelFormats", "Tokenization", "Support"],
                 swiftSettings: fast),
         // The processes of a job (one, or many under mpirun) and their collective operations.
         .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fast),
         .target(name: "FineTuning", dependencies: ["LanguageModels", "Support", "Distributed"], swiftSettings: fast),
-        .target(name: "DocRE", dependencies: ["Autograd", "Support"], resources: [], swiftSettings: fast),
-        .target(name: "AutoRE", dependencies: ["FineTuning", "DocRE", "Support", "Distributed", "Yams"], swiftSettings: fast),
+        .target(name: "DocRE", dependencies: ["Support"], swiftSettings: fast),
+        // The system: one base model with its stage adapters, prompt format, batched extraction.
+        .target(name: "RHF", dependencies: ["FineTuning", "DocRE", "LanguageModels", "Support"], swiftSettings: fast),
+        // Typed experiment configs, training and extraction runs, sweeps, results folders.
+        .target(name: "Experiments", dependencies: ["RHF", "FineTuning", "DocRE", "Support", "Distributed", "Yams"], swiftSettings: fast),
+        // The results model computed once; Markdown, CSV, LaTeX and SVG renderers; the study's prose from Data/report.
+        .target(name: "Reporting", dependencies: ["Experiments", "RHF", "FineTuning", "DocRE", "Support"], swiftSettings: fast),
         .executableTarget(name: "autore", dependencies: [
-            "AutoRE", "Support", "Distributed", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Experiments", "Reporting", "RHF", "Support", "Distributed", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: fast),
+        // Benchmarks (kernels, generation, QLoRA steps, stems): not part of the product's tool.
+        .executableTarget(name: "autore-bench", dependencies: [
+            "Experiments", "RHF", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
 
         // Tiny random model checkpoints for the test targets (not part of any product).
-        .target(name: "TestSupport", dependencies: ["ModelFormats", "Tokenization"], path: "Tests/TestSupport", swiftSettings: fast),
+        .target(name: "TestSupport", dependencies: ["ModelFormats", "Tokenization", "Support"], path: "Tests/TestSupport", swiftSettings: fast),
         .testTarget(name: "SupportTests", dependencies: ["Support"], swiftSettings: fast),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", .product(name: "Numerics", package: "swift-numerics")], swiftSettings: fast),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", .product(name: "Numerics", package: "swift-numerics")], exclude: ["Fixtures"], swiftSettings: fast),
@@ -73,8 +83,12 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], exclude: ["Fixtures"], swiftSettings: fast),
         .testTarget(name: "LanguageModelsTests", dependencies: ["LanguageModels", "FineTuning", "TestSupport"], exclude: ["Fixtures"], swiftSettings: fast),
         .testTarget(name: "FineTuningTests", dependencies: ["FineTuning", "TestSupport"], swiftSettings: fast),
-        .testTarget(name: "DocRETests", dependencies: ["DocRE", "Autograd"], swiftSettings: fast),
-        .testTarget(name: "AutoRETests", dependencies: ["AutoRE", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "DocRETests", dependencies: ["DocRE", "Support"], swiftSettings: fast),
+        .testTarget(name: "RHFTests", dependencies: ["RHF", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Reporting", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting"], swiftSettings: fast),
+        // Reads Docs/ARCHITECTURE.md and the import lines of Sources/: the target graph cannot drift from the docs.
+        .testTarget(name: "ArchitectureTests", swiftSettings: fast),
         // Runs the built `autore` executable as a child process (kill and resume); `swift test` builds it.
         .testTarget(name: "CommandLineTests", dependencies: ["Autograd", "ModelFormats", "TestSupport"], swiftSettings: fast),
     ]

@@ -1,3 +1,4 @@
+import Support
 // Extension points for other layers: recording a hand-written op on the tape, and a Float32
 // finite-difference gradient check for such ops. Not used by the ops in this module.
 

@@ -1,3 +1,4 @@
+import Support
 // Shape ops: reshape (a view), transpose/permute (copies), concat, split, slice, gather, masking, dropout.
 // Not strided views: every op except reshape copies into a fresh contiguous tensor.
 

@@ -1,4 +1,4 @@
-// Where the time of a model step goes, for `autore bench generate`: seconds per part, summed while switched
+// Where the time of a model step goes, for `autore-bench generate`: seconds per part, summed while switched
 // on. Off (the default) a measurement is one branch. Not a tracer: only the outermost measurement of the
 // calling thread counts, so a part measured inside another (the vocabulary head's product) belongs to the outer.
 import Foundation

@@ -1,6 +1,7 @@
 // Tensor: Float32, contiguous row-major storage with a shape; reshape is a view sharing storage.
 // Not a lazy graph, not strided: every op materialises a contiguous result.
 import Foundation
+import Support
 
 /// The error every op throws on bad shapes, axes or arguments. The message names the op and the shapes,
 /// e.g. `matmul: inner dimensions differ: (2, 3) × (4, 5)`.
@@ -160,28 +161,5 @@ public final class Tensor: CustomStringConvertible {
     public var description: String {
         let vals = scalars.prefix(8).map { String(format: "%.4g", $0) }.joined(separator: ", ")
         return "Tensor\(fmt(shape))[\(vals)\(count > 8 ? ", …" : "")]"
-    }
-}
-
-/// SplitMix64 (Steele, Lea & Flood 2014): a seedable generator whose whole state is one UInt64,
-/// so it can be saved and restored as a plain integer (`state`).
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1) with 24 bits.
-    public mutating func nextFloat() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
-    /// Uniform in [0, 1) with 53 bits.
-    public mutating func nextDouble() -> Double { Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0) }
-    /// Standard normal by Box–Muller (one value per call; simple and deterministic).
-    public mutating func nextNormal() -> Float {
-        let u1 = max(nextDouble(), 1e-300), u2 = nextDouble()
-        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
     }
 }

@@ -1,10 +1,10 @@
-// Where the Re-DocRED files and the project-authored `Data/` files are found, and which documents
-// form each split (with the documented fallback when train_revised.json is absent).
+// Where the Re-DocRED files, the project-authored `Data/` files and the experiments are found: under the
+// root the user names (`--root`, AUTORE_ROOT, the current directory). Which documents form a split: Splits.
 import Foundation
 
 public enum DataLocation {
     /// Re-DocRED directory: explicit `dataDir` → env `AUTORE_DATA` → `$AUTORE_HOME/data/redocred`
-    /// (AUTORE_HOME defaults to ~/.cache/autore) → `<repository>/../shared/data/redocred`.
+    /// (AUTORE_HOME defaults to ~/.cache/autore) → `<root>/../shared/data/redocred`.
     /// Returns the first candidate holding `dev_revised.json`, or nil.
     public static func redocredDirectory(_ dataDir: String? = nil) -> URL? {
         let env = ProcessInfo.processInfo.environment
@@ -14,7 +14,7 @@ public enum DataLocation {
         let home = env["AUTORE_HOME"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/autore")
         candidates.append(home.appendingPathComponent("data/redocred"))
-        candidates.append(repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/data/redocred"))
+        candidates.append(root.deletingLastPathComponent().appendingPathComponent("shared/data/redocred"))
         if dataDir != nil { return candidates.first }  // an explicit choice is never overridden
         return candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("dev_revised.json").path) }
     }
@@ -27,68 +27,25 @@ public enum DataLocation {
         return FileManager.default.fileExists(atPath: u.path) ? u : nil
     }
 
-    /// Repository root: env `AUTORE_ROOT`, else two levels above this source file.
-    public static var repositoryRoot: URL {
-        if let r = ProcessInfo.processInfo.environment["AUTORE_ROOT"] { return URL(fileURLWithPath: r) }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
+    /// The experiments root, where `Experiments/` and `Data/` are: what `--root` sets, else env `AUTORE_ROOT`,
+    /// else the current directory. Never where the source was compiled: an installed binary reads and writes
+    /// where its user works.
+    public static var root: URL {
+        get {
+            chosenRoot ?? ProcessInfo.processInfo.environment["AUTORE_ROOT"].map { URL(fileURLWithPath: $0) }
+                ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        }
+        set { chosenRoot = newValue }
     }
+    private static var chosenRoot: URL?
 
-    /// `path` as a reader of this repository would type it: relative to the repository root when inside it
+    /// `path` as a reader of this repository would type it: relative to the root when inside it
     /// (`Experiments/ablations/D_F.yaml`), else as given.
     public static func shown(_ path: String) -> String {
-        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path, root = repositoryRoot.standardizedFileURL.path + "/"
-        return absolute.hasPrefix(root) ? String(absolute.dropFirst(root.count)) : path
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path, base = root.standardizedFileURL.path + "/"
+        return absolute.hasPrefix(base) ? String(absolute.dropFirst(base.count)) : path
     }
 
     /// Project-authored data directory (`Data/`).
-    public static var projectData: URL { repositoryRoot.appendingPathComponent("Data") }
-}
-
-/// Named splits. With train_revised.json present: train = train, select = dev.
-/// Without it (the documented fallback): train = dev[0..<400], select = dev[400..<500].
-/// `dev` and `test` are always the full files.
-public enum Split: String, CaseIterable, Sendable {
-    case train, select, dev, test
-
-    public static let fallbackTrainCount = 400
-}
-
-public struct SplitLoader {
-    public let directory: URL
-    public init(directory: URL) { self.directory = directory }
-
-    /// Nil when no data directory is found (tests skip then).
-    public init?(dataDir: String? = nil) {
-        guard let d = DataLocation.redocredDirectory(dataDir) else { return nil }
-        directory = d
-    }
-
-    public var hasTrainFile: Bool {
-        FileManager.default.fileExists(atPath: directory.appendingPathComponent("train_revised.json").path)
-    }
-
-    /// The documents of a split, and a note when the fallback slice was used.
-    public func load(_ split: Split) throws -> (documents: [Document], note: String?) {
-        func file(_ n: String) throws -> [Document] { try DocumentLoader.load(directory.appendingPathComponent(n)) }
-        switch split {
-        case .dev: return (try file("dev_revised.json"), nil)
-        case .test: return (try file("test_revised.json"), nil)
-        case .train:
-            if hasTrainFile { return (try file("train_revised.json"), nil) }
-            let dev = try file("dev_revised.json")
-            return (Array(dev.prefix(Split.fallbackTrainCount)),
-                    "train_revised.json absent: train = first \(Split.fallbackTrainCount) dev documents")
-        case .select:
-            let dev = try file("dev_revised.json")
-            if hasTrainFile { return (dev, nil) }
-            return (Array(dev.dropFirst(Split.fallbackTrainCount)),
-                    "train_revised.json absent: select = dev documents \(Split.fallbackTrainCount)..<\(dev.count)")
-        }
-    }
-
-    public func catalogue() throws -> RelationCatalogue {
-        let u = directory.appendingPathComponent("rel_info.json")
-        return FileManager.default.fileExists(atPath: u.path) ? try RelationCatalogue(relInfo: u) : .standard
-    }
+    public static var projectData: URL { root.appendingPathComponent("Data") }
 }

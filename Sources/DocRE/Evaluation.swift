@@ -88,9 +88,7 @@ public struct PredictionRecord: Codable, Hashable, Sendable {
     /// Writes the whole file (atomically: the previous file stays until the new one is complete).
     public static func write(_ records: [PredictionRecord], to url: URL) throws {
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var s = ""
-        for r in records { s += String(decoding: try enc.encode(r), as: UTF8.self) + "\n" }
-        try AtomicFile.write(Data(s.utf8), to: url)
+        try AtomicFile.write(try JSONLines.encode(records, with: enc), to: url)
     }
 }
 

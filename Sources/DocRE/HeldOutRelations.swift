@@ -1,7 +1,7 @@
 // Relations kept out of training, to measure whether a model extracts a relation it was never trained on
 // (AutoRE's authors state it cannot, without measuring it): the choice of those relations, the training
 // view of a document without them, and F1 on the seen and on the held-out relations.
-import Autograd
+import Support
 
 /// Which relations training never mentions: named ones, or `auto` picks of middle frequency.
 public enum HeldOutRelations {

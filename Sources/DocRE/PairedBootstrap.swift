@@ -1,6 +1,6 @@
 // Paired bootstrap over documents: how far the F1 difference of two systems scored on the same documents
 // would move if the documents were drawn again. Not a test across training seeds or across relations.
-import Autograd
+import Support
 
 /// The paired bootstrap test of a difference in micro F1 (Efron & Tibshirani 1993, ch. 16; Koehn 2004
 /// for its use on NLP test sets): each resample draws n of the n documents with replacement, the same

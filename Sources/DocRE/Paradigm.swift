@@ -1,8 +1,8 @@
 // Paradigms (D_F, D_RS_F, D_R_F, D_R_H_F, D_R_H_F_desc) as builders of (shared prefix, question,
 // answer) examples per stage. One code path; paradigms differ only in which queries they ask.
 // Not a tokenizer or chat template: those wrap `prefix + question` later (FineTuning, AutoRE).
-import Autograd
 import Foundation
+import Support
 
 /// The extraction paradigms compared in AutoRE (Xue et al. 2024, §3 and Table 3).
 public enum Paradigm: String, CaseIterable, Sendable, Codable {
@@ -317,4 +317,29 @@ public func fnv1a(_ s: String) -> UInt64 {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
     for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
     return h
+}
+
+extension Paradigm {
+    /// The heads questions that follow a document's parsed relations (one per relation, in order); nil when
+    /// the paradigm asks no heads questions and the facts questions follow the relations directly.
+    public func headQuestions(relations: [String]) -> [StageQuery]? {
+        guard stages.contains(.heads) else { return nil }
+        return relations.map { .heads(relation: $0) }
+    }
+
+    /// The facts questions of a document, from what the earlier stages answered: its parsed relations and,
+    /// where the paradigm asks them, the subjects listed for each relation.
+    ///
+    ///     D_F               → one question for all facts
+    ///     D_RS_F            → one question for the facts of all the relations (none without relations)
+    ///     D_R_F             → one question per relation
+    ///     D_R_H_F(_desc)    → one question per (relation, subject), relations in order
+    public func factQuestions(relations: [String], heads: [String: [String]]) -> [StageQuery] {
+        switch self {
+        case .D_F: return [.allFacts]
+        case .D_RS_F: return relations.isEmpty ? [] : [.factsGivenRelations(relations)]
+        case .D_R_F: return relations.map { .factsOfRelation($0) }
+        case .D_R_H_F, .D_R_H_F_desc: return relations.flatMap { r in (heads[r] ?? []).map { .factsOfHead(relation: r, head: $0) } }
+        }
+    }
 }

@@ -87,6 +87,6 @@ public final class MetricsLog {
         guard let data = FileManager.default.contents(atPath: path) else { return [] }
         let dec = JSONDecoder()
         dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return data.split(separator: 0x0A).compactMap { try? dec.decode(T.self, from: Data($0)) }
+        return JSONLines.decodeValid(T.self, from: data, decoder: dec)
     }
 }

@@ -7,6 +7,7 @@ import Distributed
 import Foundation
 import LanguageModels
 import NeuralNet
+import Support
 
 /// How an adapter is trained.
 public struct TrainingOptions: Codable, Sendable, Equatable {

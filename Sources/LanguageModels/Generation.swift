@@ -3,6 +3,7 @@
 // Not training: LlamaModel.forward is the differentiable path.
 import Autograd
 import Foundation
+import Support
 
 /// What to generate and when to stop.
 ///

@@ -5,7 +5,6 @@
 // `base_model.model.<module>.lora_A.weight` (A: r × in) and `…lora_B.weight` (B: out × r), where
 // <module> is the base model's module path, e.g. `model.layers.3.self_attn.q_proj`.
 import Foundation
-import NeuralNet
 import Support
 
 /// One precise reason why an adapter folder was refused or could not be written, naming the file.
@@ -32,7 +31,7 @@ public struct PEFTAdapter: Equatable, Sendable {
     }
 
     /// r, lora_alpha, lora_dropout, target_modules and use_rslora.
-    public var lora: LoRAConfig
+    public var lora: LoRAShape
     /// `base_model_name_or_path`: what the adapter was trained on (a hub name or a path), if known.
     public var baseModel: String?
     /// `inference_mode`: PEFT loads the adapter frozen when true.
@@ -40,7 +39,7 @@ public struct PEFTAdapter: Equatable, Sendable {
     /// Module path (`model.layers.0.self_attn.q_proj`) → its matrices.
     public var modules: [String: Matrices]
 
-    public init(lora: LoRAConfig, baseModel: String?, inferenceMode: Bool = true, modules: [String: Matrices]) {
+    public init(lora: LoRAShape, baseModel: String?, inferenceMode: Bool = true, modules: [String: Matrices]) {
         self.lora = lora; self.baseModel = baseModel; self.inferenceMode = inferenceMode; self.modules = modules
     }
 
@@ -98,7 +97,7 @@ extension PEFTAdapter {
                       weightsPath: weightsPath)
     }
 
-    init(lora: LoRAConfig, baseModel: String?, inferenceMode: Bool, weightsPath: String) throws {
+    init(lora: LoRAShape, baseModel: String?, inferenceMode: Bool, weightsPath: String) throws {
         func fail(_ r: String) -> PEFTAdapterError { PEFTAdapterError(path: weightsPath, reason: r) }
         let file: SafetensorsFile
         do { file = try SafetensorsFile(path: weightsPath) } catch let e as SafetensorsError {
@@ -136,7 +135,7 @@ extension PEFTAdapter {
 /// and that we cannot reproduce (bias, DoRA, per-module ranks or alphas, extra trained modules) are
 /// refused; bookkeeping keys (initialisation, revision, …) are accepted and ignored.
 struct PEFTConfigFile {
-    var lora: LoRAConfig
+    var lora: LoRAShape
     var baseModel: String?
     var inferenceMode: Bool
 
@@ -219,13 +218,13 @@ struct PEFTConfigFile {
         for key in o.keys.sorted() where !known.contains(key) && !o[key]!.isOff {
             throw fail(key, "\(o[key]!.text) is a setting this reader does not know; refusing rather than guessing its meaning")
         }
-        lora = LoRAConfig(rank: Int(rv), alpha: Float(alpha), dropout: Float(dropout), targets: targets, rsLoRA: rs)
+        lora = LoRAShape(rank: Int(rv), alpha: Float(alpha), dropout: Float(dropout), targets: targets, rsLoRA: rs)
         baseModel = o["base_model_name_or_path"]?.string
         inferenceMode = inference
     }
 
     /// The file PEFT would write for `lora` (keys sorted, two-space indentation as `json.dumps(indent=2)`).
-    static func json(lora: LoRAConfig, baseModel: String?, inferenceMode: Bool) -> Data {
+    static func json(lora: LoRAShape, baseModel: String?, inferenceMode: Bool) -> Data {
         let o: [String: JSONValue] = [
             "peft_type": .string("LORA"), "task_type": .string("CAUSAL_LM"),
             "base_model_name_or_path": baseModel.map(JSONValue.string) ?? .null, "inference_mode": .bool(inferenceMode),

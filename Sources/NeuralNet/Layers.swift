@@ -2,6 +2,7 @@
 // elsewhere as new `Linear.Weight` cases / wrappers, not as subclasses.
 import Autograd
 import Quantization
+import Support
 
 /// y = x·Wᵀ + b      x: (…, in)   W: (out, in)   b: (out)   →   y: (…, out)
 ///

@@ -3,6 +3,7 @@
 import Autograd
 import Foundation
 import Quantization
+import Support
 
 /// Which layers get adapters and how they are shaped.
 public struct LoRAConfig: Codable, Sendable, Equatable {

@@ -1,11 +1,12 @@
 // `autore adapter export|inspect`: a trained adapter as a PEFT adapter folder, and what such a folder holds.
 // Converts and describes; loads no model (shapes are checked when an adapter is imported into one).
 import ArgumentParser
-import AutoRE
+import Experiments
 import Foundation
 import LanguageModels
 import ModelFormats
 import NeuralNet
+import RHF
 
 struct AdapterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,7 +42,7 @@ struct AdapterExport: ParsableCommand {
             for a in try RunAdapters.load([runFolder]) {
                 let cfg = try? ExperimentConfig.parse(a.config, file: a.source)
                 let base = baseModel ?? ((cfg?.baseModel ?? "smollm2") == "smollm2" ? "HuggingFaceTB/SmolLM2-135M-Instruct" : cfg!.baseModel)
-                let dir = URL(fileURLWithPath: out).appendingPathComponent(a.stage).path
+                let dir = URL(fileURLWithPath: out).appendingPathComponent(a.stage.rawValue).path
                 try a.writePEFT(to: dir, baseModel: base)
                 print("wrote \(dir): \(a.stage) adapter from \(a.source) (step \(a.step)), r=\(a.lora.rank), targets \(a.lora.targets.joined(separator: ","))")
             }

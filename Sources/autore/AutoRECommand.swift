@@ -11,7 +11,6 @@ struct AutoRECommand: ParsableCommand {
         commandName: "autore",
         abstract: "QLoRA fine-tuning and document-level relation extraction (AutoRE's RHF) in Swift.",
         subcommands: [
-            Bench.self,
             InspectCommand.self,
             TokenizeCommand.self,
             GenerateCommand.self,

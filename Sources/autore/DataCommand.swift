@@ -1,8 +1,9 @@
 // `autore data …`: corpus statistics and building (prefix, question, answer) examples as JSONL.
 import ArgumentParser
-import AutoRE
-import Foundation
 import DocRE
+import Experiments
+import Foundation
+import RHF
 import Support
 
 struct DataCommand: ParsableCommand {
@@ -118,19 +119,11 @@ struct DataBuild: ParsableCommand {
         if let n = note { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
         let docs = limit.map { Array(docs0.prefix($0)) } ?? docs0
         let b = try paradigm.builder(catalogue: cat, dataDir: location.dataDir)
-        var stages: Set<Stage>? = nil
-        if stage != "all" {
-            guard let s = Stage(rawValue: stage) else { throw ValidationError("unknown stage \(stage)") }
-            stages = [s]
-        }
+        guard let scope = AdapterScope(rawValue: stage) else { throw ValidationError("unknown stage \(stage)") }
+        let stages: Set<Stage>? = scope == .allStages ? nil : scope.stages(of: b.paradigm)
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var text = "", n = 0
-        for d in docs {
-            for e in try b.examples(for: d, stages: stages) {
-                text += String(decoding: try enc.encode(e), as: UTF8.self) + "\n"; n += 1
-            }
-        }
-        try AtomicFile.write(Data(text.utf8), to: URL(fileURLWithPath: out))
-        print("wrote \(n) examples from \(docs.count) documents to \(out)")
+        let examples = try docs.flatMap { try b.examples(for: $0, stages: stages) }
+        try AtomicFile.write(try JSONLines.encode(examples, with: enc), to: URL(fileURLWithPath: out))
+        print("wrote \(examples.count) examples from \(docs.count) documents to \(out)")
     }
 }

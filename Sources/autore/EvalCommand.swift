@@ -2,9 +2,11 @@
 // per-stage metric; optionally print per-relation tables and write the benchmark submission file.
 // With --stages oracle: a run's pipeline with gold answers fed into its stages in turn (ErrorPropagation).
 import ArgumentParser
-import Foundation
-import AutoRE
 import DocRE
+import Experiments
+import Foundation
+import RHF
+import Reporting
 import Support
 
 struct EvalCommand: ParsableCommand {
@@ -13,7 +15,7 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var location: DataLocationOptions
     @Option(help: "Split: train, select, dev, test, optionally sliced (test[0:50]).") var split = "dev"
     @Option(help: "Predictions JSONL (one line per document).") var predictions: String?
-    @Option(help: "Metric: autore, strict, official, stages or all.") var metric = "all"
+    @Option(help: "Metric: autore, strict, official, stages or all.") var metric = MetricSelection.all
     @Flag(help: "Answer every stage with the gold answer as the builder writes it.") var oracle = false
     @OptionGroup var paradigm: ParadigmArguments
     @Option(help: "Official metric: link a name to all entities having it, or the first.") var linking = "all"
@@ -30,7 +32,10 @@ struct EvalCommand: ParsableCommand {
                                valueName: "oracle")) var stages: String?
     @Option(name: .customLong("run"), help: "With --stages oracle: the run folder whose adapters and config answer.") var runFolder: String?
 
+    @OptionGroup var rootOption: RootOption
+
     func run() throws {
+        rootOption.apply()
         if let stages {
             guard stages == "oracle" else { throw ValidationError("--stages takes oracle") }
             guard let runFolder else { throw ValidationError("--stages oracle needs --run <run folder>") }
@@ -81,11 +86,7 @@ struct EvalCommand: ParsableCommand {
         if let resultsFolder { try writeResults(preds, docs: docs, train: train()?.documents ?? [], catalogue: cat, notes: notes, to: resultsFolder) }
         guard let link = EntityLinking(rawValue: linking) else { throw ValidationError("--linking all|first") }
         let ev = Evaluator(documents: docs, catalogue: cat)
-        let metrics: [Metric]
-        if metric == "all" { metrics = Metric.allCases } else {
-            guard let m = Metric(rawValue: metric) else { throw ValidationError("unknown metric \(metric)") }
-            metrics = [m]
-        }
+        let metrics = metric.metrics
         var results: [Scores] = []
         for m in metrics {
             switch m {
@@ -129,7 +130,7 @@ struct EvalCommand: ParsableCommand {
                 for (r, p) in s.perRelation.sorted(by: { $0.value.gold > $1.value.gold }) { print("  " + line(r, p)) }
             }
         }
-        if metric == "all" {
+        if case .all = metric {
             let a = ErrorAnalysis(documents: docs, predictions: preds, catalogue: cat), c = a.cascade
             func per(_ x: Int, _ y: Int) -> Double { y > 0 ? Double(x) / Double(y) : 0 }
             print(String(format: "gold facts reachable: relation named %.1f%%, + subject listed %.1f%%, + object found %.1f%%",
@@ -153,5 +154,27 @@ struct EvalCommand: ParsableCommand {
                             notes: notes + ["scored by autore eval (\(source))"])
         try dir.write(r)
         print("wrote \(dir.metrics(split))")
+    }
+}
+
+/// `--metric`: one metric, or every metric and the error analysis (`all`).
+enum MetricSelection: ExpressibleByArgument, CustomStringConvertible {
+    case all
+    case one(Metric)
+
+    init?(argument: String) {
+        if argument == "all" { self = .all; return }
+        guard let m = Metric(rawValue: argument) else { return nil }
+        self = .one(m)
+    }
+
+    var description: String {
+        if case .one(let m) = self { return m.rawValue }
+        return "all"
+    }
+
+    var metrics: [Metric] {
+        if case .one(let m) = self { return [m] }
+        return Metric.allCases
     }
 }

@@ -1,9 +1,11 @@
 // `autore extract`: documents → triplets with trained stage adapters over one 4-bit base.
 import ArgumentParser
-import AutoRE
 import Autograd
 import DocRE
+import Experiments
 import Foundation
+import RHF
+import Support
 
 extension RelationsMethod: ExpressibleByArgument {}
 extension RepeatedLines: ExpressibleByArgument {}
@@ -50,7 +52,10 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write what the extraction cost (documents, seconds, tokens, threads, the command) as JSON here.",
                                valueName: "file")) var timing: String?
 
+    @OptionGroup var rootOption: RootOption
+
     func run() throws {
+        rootOption.apply()
         try OneProcess.require("autore extract")
         guard [split, input, text].compactMap({ $0 }).count == 1 else { throw ValidationError("give exactly one of --split, --input, --text") }
         let dirs = (runFolders ?? RunAdapters.shipped).split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
@@ -131,8 +136,7 @@ enum DocumentInput {
     static func load(_ path: String) throws -> [Document] {
         guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot read the file") }
         var out: [Document] = []
-        for (i, line) in data.split(separator: 0x0A).enumerated() {
-            let bytes = Data(line)
+        for (i, bytes) in JSONLines.lines(data).enumerated() {
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             if let d = try? JSONDecoder().decode(Document.self, from: bytes) { out.append(d); continue }
             do {

@@ -1,9 +1,10 @@
 // `autore generate` and `autore logits`: run a base model on a prompt.
 import ArgumentParser
-import AutoRE
 import Autograd
+import Experiments
 import Foundation
 import LanguageModels
+import RHF
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

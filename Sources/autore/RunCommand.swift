@@ -1,8 +1,10 @@
 // `autore run` (one experiment end to end), `autore sweep` (many) and `autore report` (the table).
 import ArgumentParser
-import AutoRE
 import DocRE
+import Experiments
 import Foundation
+import RHF
+import Reporting
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,13 +18,16 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Also write Experiments/results/README.md afterwards.") var report = false
     @OptionGroup var limit: TimeLimit
 
+    @OptionGroup var rootOption: RootOption
+
     func run() throws {
+        rootOption.apply()
         try OneProcess.require("autore run")
         let runner = try ExperimentRunner(configPath: config, overrides: overrides.parsed(), dataDir: dataDir, command: commandLine())
         let results = try limit.catchingStop { try runner.run(stop: limit.condition) }
         guard let results else { return }
         print(ReportTable.experimentTable(results))
-        if report { try Report(root: DataLocation.repositoryRoot).write() }
+        if report { try Report(root: DataLocation.root).write() }
     }
 }
 
@@ -37,35 +42,15 @@ struct SweepCommand: ParsableCommand {
     @Flag(help: "List what would run, how far each unfinished experiment got, and what is finished; then stop.") var dryRun = false
     @OptionGroup var limit: TimeLimit
 
+    @OptionGroup var rootOption: RootOption
+
     func run() throws {
+        rootOption.apply()
         try OneProcess.require("autore sweep")
-        let s = try Sweep.load(path: sweep)
-        let stop = limit.condition
-        var bases: [String: LoadedModel] = [:]
-        for (i, e) in s.experiments.enumerated() {
-            // the command that reproduces this experiment alone (what the sweep runs for it)
-            let path = e.config
-            let runner = try ExperimentRunner(configPath: path, overrides: e.overrides, dataDir: dataDir, command: e.command(config: DataLocation.shown(path)))
-            let finished = runner.isFinished()
-            let state = finished ? "finished" : "to run (\(runner.progress()))"
-            let changed = e.overrides.isEmpty ? "" : " with " + e.overrides.map(\.description).joined(separator: ", ")
-            print("[\(i + 1)/\(s.experiments.count)] \(runner.config.name) (\(DataLocation.shown(path))\(changed)): \(state)")
-            if dryRun || finished { continue }
-            let c = runner.config
-            let key = "\(c.baseModel)|\(c.quantization)|\(c.doubleQuantization)"
-            if bases[key] == nil { bases = [key: try LoadedModel(config: c)] }   // one base in memory at a time
-            let outcome: [SplitResult]?
-            do { outcome = try limit.catchingStop({ try runner.run(base: bases[key]!, stop: stop) }) } catch let busy as RunBusy {
-                print("  skipped: \(busy)")   // another sweep runs it
-                continue
-            }
-            guard let results = outcome else {
-                try Report(root: DataLocation.repositoryRoot).write()
-                return
-            }
-            print(ReportTable.experimentTable(results))
-        }
-        if !dryRun { try Report(root: DataLocation.repositoryRoot).write() }
+        let outcome = try Sweep.load(path: sweep).run(dataDir: dataDir, dryRun: dryRun, stop: limit.condition,
+                                                      scored: { print(ReportTable.experimentTable($0)) })
+        if case .stopped(let s) = outcome { print("time limit: \(s)") }
+        if !dryRun { try Report(root: DataLocation.root).write() }
     }
 }
 
@@ -80,8 +65,11 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Re-DocRED directory for --rescore (default: $AUTORE_DATA, $AUTORE_HOME/data/redocred, ../shared/data/redocred).")
     var dataDir: String?
 
+    @OptionGroup var rootOption: RootOption
+
     func run() throws {
-        let root = DataLocation.repositoryRoot
+        rootOption.apply()
+        let root = DataLocation.root
         let r = Report(root: root, results: results.map { URL(fileURLWithPath: $0) })
         if rescore {
             guard let loader = SplitLoader(dataDir: dataDir) else { throw ValidationError("Re-DocRED data not found; pass --data-dir or set AUTORE_DATA") }

@@ -1,9 +1,10 @@
 // `autore tokenize --model MODEL (--text T | --file F)`: token ids and tokens of a text with a checkpoint's tokenizer.
 // Reads the tokenizer from a GGUF file or a tokenizer.json; no model weights are loaded.
 import ArgumentParser
-import AutoRE
+import Experiments
 import Foundation
 import ModelFormats
+import RHF
 import Tokenization
 
 struct TokenizeCommand: ParsableCommand {

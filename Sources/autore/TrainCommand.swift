@@ -1,8 +1,9 @@
 // `autore train --config Experiments/X.yaml [--resume]`: fine-tune the adapter(s) an experiment config names.
 import ArgumentParser
-import AutoRE
 import Distributed
+import Experiments
 import Foundation
+import RHF
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,7 +34,10 @@ struct TrainCommand: ParsableCommand {
     var resume = false
     @OptionGroup var limit: TimeLimit
 
+    @OptionGroup var rootOption: RootOption
+
     func run() throws {
+        rootOption.apply()
         let (cfg, configText) = try SweepExperiment(config: config, overrides: overrides.parsed()).load()
         let root = out.map { RunDirectory(URL(fileURLWithPath: $0)) } ?? RunDirectory.forExperiment(cfg.name)
         let comm = try MPICommunicator.job()

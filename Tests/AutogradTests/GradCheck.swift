@@ -1,6 +1,7 @@
 // Test helpers: a Float64 finite-difference gradient check and naive Double references of ops.
 // Not used by the library; the references are deliberately plain loops.
 import Foundation
+import Support
 import Testing
 @testable import Autograd
 

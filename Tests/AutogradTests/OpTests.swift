@@ -1,5 +1,6 @@
 // Gradient checks of every differentiable op against Float64 finite differences, and fast-vs-naive kernels.
 import Foundation
+import Support
 import Testing
 @testable import Autograd
 

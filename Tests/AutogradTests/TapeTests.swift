@@ -1,5 +1,6 @@
 // Tape behaviour: checkpointing, error messages, a small end-to-end training run, generator state.
 import Foundation
+import Support
 import Testing
 @testable import Autograd
 

@@ -3,6 +3,7 @@
 // a partial line). What is checked does not depend on where the kills land.
 import Autograd
 import Foundation
+import Support
 import Testing
 
 @Suite(.serialized) struct ExtractKillTests {

@@ -5,6 +5,7 @@
 import Autograd
 import Foundation
 import ModelFormats
+import Support
 import Testing
 import TestSupport
 

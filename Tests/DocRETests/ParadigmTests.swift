@@ -71,3 +71,17 @@ func oracleIsPerfectOnRealData(_ p: Paradigm) throws {
         for s in try oracleScores(Array(try l.load(split).documents.prefix(120)), b) { #expect(s.f1 == 1 && s.fp == 0, "\(p) \(split) \(s)") }
     }
 }
+
+@Test func theStageChainFollowsTheParadigm() {
+    let heads = ["spouse": ["Pierre Curie", "Marie Curie"], "sibling": ["Bronisława"]]
+    #expect(Paradigm.D_F.headQuestions(relations: ["spouse"]) == nil)
+    #expect(Paradigm.D_R_H_F.headQuestions(relations: ["spouse", "sibling"]) == [.heads(relation: "spouse"), .heads(relation: "sibling")])
+    #expect(Paradigm.D_F.factQuestions(relations: [], heads: [:]) == [.allFacts])
+    #expect(Paradigm.D_RS_F.factQuestions(relations: [], heads: [:]).isEmpty)
+    #expect(Paradigm.D_RS_F.factQuestions(relations: ["spouse", "sibling"], heads: [:]) == [.factsGivenRelations(["spouse", "sibling"])])
+    #expect(Paradigm.D_R_F.factQuestions(relations: ["spouse", "sibling"], heads: [:]) == [.factsOfRelation("spouse"), .factsOfRelation("sibling")])
+    #expect(Paradigm.D_R_H_F_desc.factQuestions(relations: ["sibling", "spouse"], heads: heads) == [
+        .factsOfHead(relation: "sibling", head: "Bronisława"),
+        .factsOfHead(relation: "spouse", head: "Pierre Curie"), .factsOfHead(relation: "spouse", head: "Marie Curie"),
+    ])
+}

@@ -1,5 +1,5 @@
+import Support
 import Testing
-import Autograd
 import Foundation
 @testable import DocRE
 

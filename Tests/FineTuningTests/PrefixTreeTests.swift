@@ -4,6 +4,7 @@ import Autograd
 import Foundation
 import LanguageModels
 import NeuralNet
+import Support
 import Testing
 import TestSupport
 @testable import FineTuning

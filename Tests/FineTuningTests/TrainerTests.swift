@@ -4,6 +4,7 @@ import Foundation
 import LanguageModels
 import ModelFormats
 import NeuralNet
+import Support
 import Testing
 @testable import FineTuning
 

@@ -4,6 +4,7 @@
 // shared-prefix generation equal one at a time) with local and global layers whose windows differ. The real model's parity with transformers is in GemmaParityTests.
 import Autograd
 import Foundation
+import Support
 import Testing
 @testable import LanguageModels
 

@@ -1,4 +1,5 @@
 // Module tree keys and the basic layers' forward/backward.
+import Support
 import Testing
 import Autograd
 import Quantization

@@ -1,5 +1,6 @@
 // LoRA adapters: gradients by finite differences, merge = unmerged, non-vacuity, naming and switching.
 import Autograd
+import Support
 import Testing
 @testable import NeuralNet
 

@@ -3,6 +3,7 @@
 import Autograd
 import CBLAS
 import Foundation
+import Support
 import Testing
 @testable import Quantization
 

@@ -3,6 +3,7 @@
 // one-hot inputs that must reproduce every decoded weight exactly, hand-packed blocks, finite differences.
 import Autograd
 import Foundation
+import Support
 import Testing
 @testable import Quantization
 import QuantizedKernels

@@ -4,6 +4,7 @@
 import Autograd
 import Foundation
 import ModelFormats
+import Support
 import Tokenization
 
 /// The shape of a tiny Llama and the seed of its weights.

@@ -14,7 +14,9 @@ enum Fixtures {
         return home + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
     }
     static var hasModel: Bool { FileManager.default.fileExists(atPath: modelPath) }
-    static let devPath = "/work/shared/data/redocred/dev_revised.json"
+    /// Re-DocRED's dev split in the shared data beside the package (`../shared/data/redocred`).
+    static let devPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/redocred/dev_revised.json").path
     static var hasDev: Bool { FileManager.default.fileExists(atPath: devPath) }
 
     /// The SmolLM2 tokenizer, loaded once for all tests.

@@ -1,0 +1,173 @@
+// `autore run`: an experiment from its config to its results — train the adapters it names (resuming),
+// put them on one base, extract on the selection and test documents (resuming), score every metric, and
+// write the results folder. `autore sweep` runs many. Not the scoring (DocRE) nor the table (Report).
+import DocRE
+import FineTuning
+import Foundation
+import LanguageModels
+import RHF
+import Support
+
+public struct ExperimentRunner {
+    public var configPath: String
+    public var config: ExperimentConfig
+    public var configText: String
+    public var dataDir: String?
+    /// The command line that made the results (recorded beside them).
+    public var command: String
+    public var runs: RunDirectory
+    public var results: ResultsDirectory
+
+    /// The experiment of `configPath` with `overrides` applied (`--set`, a sweep's grid).
+    public init(configPath: String, overrides: [ConfigOverride] = [], dataDir: String? = nil, command: String,
+                runsRoot: URL? = nil, resultsRoot: URL? = nil) throws {
+        self.configPath = configPath
+        (config, configText) = try SweepExperiment(config: configPath, overrides: overrides).load()
+        self.dataDir = dataDir
+        self.command = command
+        let name = config.name, run = config.run ?? config.name
+        runs = runsRoot.map { RunDirectory($0.appendingPathComponent(run)) } ?? RunDirectory.forExperiment(run)
+        results = resultsRoot.map { ResultsDirectory($0.appendingPathComponent(name)) } ?? ResultsDirectory.forExperiment(name)
+    }
+
+    /// The splits scored: the config's selection and test documents.
+    public var splits: [String] { [config.data.select, config.data.test] }
+
+    /// True when every split has its metrics file, written with this config.
+    public func isFinished() -> Bool {
+        guard madeTheResults() else { return false }
+        return splits.allSatisfy { FileManager.default.fileExists(atPath: results.metrics($0)) }
+    }
+
+    /// Where the experiment stands, read from its folders alone: each adapter run trained (with its steps),
+    /// at its last logged step, or not started; each split scored, or how many documents its predictions
+    /// file holds.
+    public func progress() -> String {
+        let fm = FileManager.default
+        var parts: [String] = []
+        for plan in config.adapterRuns(in: runs) {
+            let d = plan.directory
+            if let data = fm.contents(atPath: d.file("summary.json")), let s = try? ResultsJSON.decode(AdapterRunSummary.self, from: data) {
+                parts.append("\(plan.scope): trained (\(s.steps) steps)")
+            } else if let last = (try? MetricsLog.read(MetricsRecord.self, from: d.file("metrics.jsonl")))?.last(where: { $0.kind == .train }) {
+                parts.append("\(plan.scope): training, last logged step \(last.step)")
+            } else {
+                parts.append("\(plan.scope): not started")
+            }
+        }
+        let ours = madeTheResults()
+        for split in splits {
+            if ours && fm.fileExists(atPath: results.metrics(split)) {
+                parts.append("\(split): scored")
+            } else if ours, let n = try? PredictionRecord.load(URL(fileURLWithPath: results.predictions(split))).count {
+                parts.append("\(split): \(n) documents extracted")
+            } else {
+                parts.append("\(split): not extracted")
+            }
+        }
+        return parts.joined(separator: "; ")
+    }
+
+    /// Whether the results folder's config is this one: the same text, or the same `resultsPart` (comments,
+    /// formatting, the path a derived config names in its header and the compute note may differ).
+    func madeTheResults() -> Bool {
+        guard let stored = try? String(contentsOfFile: results.file("config.yaml"), encoding: .utf8) else { return false }
+        if stored == configText { return true }
+        return (try? ExperimentConfig.parse(stored, file: results.file("config.yaml")))?.resultsPart == config.resultsPart
+    }
+
+    /// Trains, extracts and scores; returns the split results.
+    @discardableResult
+    public func run(base: LoadedModel? = nil, stop: StopCondition = .never, say: (String) -> Void = { print($0) }) throws -> [SplitResult] {
+        if isFinished() {
+            say("\(config.name): finished earlier; results in \(results.url.path) (remove that folder to run again)")
+            return try splits.compactMap { try results.read($0) }
+        }
+        if let r = config.run, r != config.name, !FileManager.default.fileExists(atPath: runs.path) {
+            throw AutoREError("\(config.name) decodes with the adapters of run '\(r)', but \(runs.path) does not exist; train that run first")
+        }
+        let lock = try RunLock(runs)
+        defer { lock.release() }
+        let base = try base ?? LoadedModel(config: config)
+        let summaries = try TrainingRun.train(config: config, configText: configText, root: runs, base: base,
+                                              dataDir: dataDir, policy: .resume, stop: stop, say: say)
+        try results.create()
+        if !madeTheResults() {
+            // results of another config under this name: start the results afresh
+            for f in (try? FileManager.default.contentsOfDirectory(atPath: results.url.path)) ?? [] {
+                try? FileManager.default.removeItem(atPath: results.file(f))
+            }
+        }
+        try AtomicFile.write(configText, to: results.file("config.yaml"))
+        try AtomicFile.write(command + "\n", to: results.file("command.txt"))
+        try ResultsJSON.write(summaries, to: results.file("training.json"))
+        // A decoding variant's curves are its run's (results/<run>/ has them): not copied again.
+        let borrowed = config.isDecodingVariant
+        for plan in config.adapterRuns(in: runs) where !borrowed {
+            for (f, copy) in [("loss.svg", "loss_\(plan.scope).svg"), ("metrics.jsonl", "train_log_\(plan.scope).jsonl")]
+            where FileManager.default.fileExists(atPath: plan.directory.file(f)) {
+                guard let bytes = FileManager.default.contents(atPath: plan.directory.file(f)) else {
+                    throw AutoREError("\(plan.directory.file(f)): cannot read the file")
+                }
+                try AtomicFile.write(bytes, to: results.file(copy))
+            }
+        }
+
+        var adapters = try RunAdapters.load([runs.path])
+        var stageNotes: [String] = []
+        if let own = config.adapterLayout.singleStage {
+            // One stage trained here: the other stages come from the shipped adapters when they exist,
+            // else the bare base model answers them.
+            let others = config.paradigm.stages.filter { $0 != own }
+            let shipped = FileManager.default.fileExists(atPath: RunAdapters.shipped)
+                ? try RunAdapters.load([RunAdapters.shipped]).filter { a in others.contains { .stage($0) == a.stage } } : []
+            adapters += shipped
+            for s in others {
+                stageNotes.append("the \(s.rawValue) stage is answered by " + (shipped.contains { $0.stage == .stage(s) }
+                    ? "the shipped adapter (Data/adapters/smollm2-rhf)" : "the base model without an adapter"))
+            }
+            stageNotes.forEach(say)
+        }
+        let experiment = try Experiment(config: config, dataDir: dataDir)
+        let stageAdapters = try RunAdapters.install(adapters, on: base.model, paradigm: config.paradigm,
+                                                    requireAll: config.adapterLayout.singleStage == nil)
+        let format = try PromptFormat(tokenizer: base.tokenizer, chatTemplate: config.chatTemplate)
+        let (train, _) = try experiment.loader.load(.train)
+        var out: [SplitResult] = []
+        for split in splits {
+            if let done = try results.read(split) { out.append(done); say("\(config.name) · \(split): scored earlier"); continue }
+            let docs = try experiment.documents(split)
+            let extractor = Extractor(model: base.model, format: format, builder: experiment.builder,
+                                      parser: OutputParser(catalogue: experiment.builder.catalogue),
+                                      adapters: stageAdapters, options: ExtractionOptions(config.extraction))
+            let preds = try extractor.extract(docs.documents, resumingAt: results.predictions(split),
+                                              label: "extract \(config.name) \(split)", stop: stop)
+            var notes = [docs.note, trainNote(split)].compactMap { $0 } + stageNotes
+            notes.append("model: \(URL(fileURLWithPath: base.path).lastPathComponent), \(config.quantization.rawValue) base")
+            if !experiment.heldOutRelations.isEmpty {
+                notes.append("held out of training: \(experiment.heldOutRelations.joined(separator: ", ")) (answers may still name them)")
+            }
+            var result = SplitResult(experiment: config.name, split: split, documents: docs.documents, predictions: preds,
+                                     trainDocuments: train, catalogue: experiment.builder.catalogue,
+                                     extraction: extractor.statistics.documents > 0 ? extractor.statistics : nil,
+                                     adapterSteps: Dictionary(uniqueKeysWithValues: adapters.map { ($0.stage.rawValue, $0.step) }), notes: notes)
+            if !experiment.heldOutRelations.isEmpty {
+                result.unseen = UnseenRelationScores(heldOut: experiment.heldOutRelations, documents: docs.documents,
+                                                     predictions: preds, catalogue: experiment.builder.catalogue)
+            }
+            try results.write(result)
+            say(String(format: "%@ · %@: AutoRE F1 %.2f (P %.2f, R %.2f) · official F1 %.2f, Ign F1 %.2f · %d documents",
+                       config.name, split, 100 * result.autore.total.f1, 100 * result.autore.total.precision,
+                       100 * result.autore.total.recall, 100 * result.official.total.f1, 100 * (result.official.ignF1 ?? 0), docs.documents.count))
+            out.append(result)
+        }
+        return out
+    }
+
+    /// The caveat a score on `split` carries when training fell back to dev documents.
+    func trainNote(_ split: String) -> String? {
+        guard let loader = SplitLoader(dataDir: dataDir), !loader.hasTrainFile else { return nil }
+        return "train_revised.json absent: the training split is dev[0:400] and selection dev[400:500]; this run trained on \(config.data.train)"
+            + (split.hasPrefix("dev") ? "; dev scores overlap the training documents" : "")
+    }
+}

@@ -1,0 +1,237 @@
+// `autore train`: one adapter of an experiment trained on its stage(s) over the training documents,
+// with a progress line, a JSONL metrics log, held-out loss on selection documents, and the adapter
+// written to the run folder. Not the loop itself (FineTuning.Trainer) nor the prompts (DocRE).
+import Autograd
+import DocRE
+import FineTuning
+import Foundation
+import LanguageModels
+import ModelFormats
+import NeuralNet
+import RHF
+import Tokenization
+
+/// The best evaluation so far: what `best.h5` holds.
+public struct BestEvaluation: Codable, Equatable {
+    public var step: Int
+    public var metric: SelectBy
+    public var value: Double       // F1 in [0, 1], or the held-out loss
+    public func beats(_ other: BestEvaluation?) -> Bool {
+        guard let other else { return true }
+        return metric == .heldOutLoss ? value < other.value : value > other.value
+    }
+}
+
+public final class TrainJob {
+    public let experiment: Experiment
+    public let run: RunDirectory
+    public let model: LlamaModel
+    public let format: PromptFormat
+    public let train: EncodedExamples
+    public let heldOut: [PrefixGroup]
+    /// Selection documents whose stage answers are generated and scored at each evaluation.
+    public let generationDocuments: [Document]
+    public let extractor: Extractor
+    public let notes: [String]
+    /// The best evaluation so far (restored from the checkpoint on resume).
+    public var best: BestEvaluation?
+    public let steps: Int
+    /// Whether `run` ended before `steps` because the selection metric stopped improving (`evaluation.patience`).
+    public private(set) var stoppedEarly = false
+
+    /// Loads the model, builds and tokenizes the data, adds the adapter: freshly initialised, or with the
+    /// weights of `initial` (`training.init_from`).
+    public init(experiment: Experiment, model: LlamaModel, tokenizer: Tokenizer, run: RunDirectory,
+                initial: TrainedAdapter? = nil) throws {
+        self.experiment = experiment
+        self.model = model
+        self.run = run
+        let c = experiment.config
+        format = try PromptFormat(tokenizer: tokenizer, chatTemplate: c.chatTemplate)
+        let trainDocs = try experiment.documents(c.data.train)
+        let selectDocs = try experiment.documents(c.data.select)
+        notes = [trainDocs.note, selectDocs.note].compactMap { $0 }
+        train = format.groups(try experiment.examples(trainDocs.documents), cutoff: c.training.cutoffLength,
+                              maxQuestions: c.training.maxQuestionsPerGroup)
+        guard !train.groups.isEmpty else {
+            throw ConfigError(file: c.name, reason: "no training example fits cutoff_length \(c.training.cutoffLength)")
+        }
+        let held = format.groups(try experiment.examples(Array(selectDocs.documents.prefix(c.evaluation.lossGroups))),
+                                 cutoff: c.training.cutoffLength, maxQuestions: c.training.maxQuestionsPerGroup)
+        heldOut = Array(held.groups.prefix(c.evaluation.lossGroups))
+        generationDocuments = Array(selectDocs.documents.prefix(c.evaluation.generationDocuments))
+        var options = ExtractionOptions(c.extraction)
+        options.sampling = .greedy
+        extractor = Extractor(model: model, format: format, builder: experiment.builder,
+                              parser: OutputParser(catalogue: experiment.builder.catalogue), adapters: [:], options: options)
+        steps = c.training.steps ?? max(1, Int((c.training.epochs! * Double(train.groups.count) / Double(c.training.accumulation)).rounded(.up)))
+        // A fresh adapter each time (an earlier experiment's adapter of the same name is replaced), so a
+        // run starts from the same seeded initialisation whatever ran before it in this process.
+        try model.removeAdapter(experiment.adapterName)
+        try model.addAdapter(experiment.adapterName, config: c.lora.loraConfig, seed: c.training.seed &+ 1)
+        if let initial { try initial.start(model, adapter: experiment.adapterName, config: c.lora.loraConfig) }
+        model.checkpointBlocks = c.training.activationCheckpointing
+    }
+
+    public var trainerOptions: TrainingOptions {
+        let c = experiment.config
+        return TrainingOptions(steps: steps, accumulation: c.training.accumulation, learningRate: c.optimizer.learningRate,
+                               schedule: c.optimizer.schedule, warmupSteps: c.optimizer.warmupSteps,
+                               maxGradNorm: c.optimizer.maxGradNorm, weightDecay: c.optimizer.weightDecay, seed: c.training.seed,
+                               maxBadSteps: c.training.maxBadSteps)
+    }
+
+    /// Mean answer loss over the held-out groups (no tape).
+    public func heldOutLoss() throws -> Float {
+        guard !heldOut.isEmpty else { return .nan }
+        model.activateAdapter(experiment.adapterName)
+        var total: Float = 0, weight = 0
+        try withNoGrad {
+            for g in heldOut {
+                total += try model.answerLoss(g).item * Float(g.answerTokenCount)
+                weight += g.answerTokenCount
+            }
+        }
+        return total / Float(max(1, weight))
+    }
+
+    /// Stage F1 by generation (greedy) on the generation documents, every stage this adapter answers
+    /// given gold inputs, micro-averaged; nil without generation documents.
+    public func stageF1() throws -> PRF? {
+        guard !generationDocuments.isEmpty else { return nil }
+        var total = PRF()
+        for stage in experiment.config.paradigm.stages where experiment.stages.contains(stage) {
+            extractor.adapters = [stage: experiment.adapterName]
+            total = total + (try extractor.stageScore(generationDocuments, stage: stage))
+        }
+        return total
+    }
+
+    /// Held-out loss and stage F1 now, logged; returns the evaluation the selection metric sees (nil when
+    /// there is nothing to select on: no selection documents).
+    public func evaluate(step: Int, log: MetricsLog) throws -> BestEvaluation? {
+        let start = Date()
+        let loss = try heldOutLoss()
+        let prf = try stageF1()
+        try log.append(MetricsRecord(kind: .eval, step: step, loss: loss, seconds: Date().timeIntervalSince(start),
+                                     f1: prf?.f1, precision: prf?.precision, recall: prf?.recall))
+        var line = String(format: "\nevaluation at step %d: held-out loss %.4f", step, loss)
+        if let prf { line += String(format: ", stage F1 %.2f (P %.2f, R %.2f) on %d documents", 100 * prf.f1, 100 * prf.precision, 100 * prf.recall, generationDocuments.count) }
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+        if experiment.config.evaluation.selectBy == .stageF1, let prf { return BestEvaluation(step: step, metric: .stageF1, value: prf.f1) }
+        return loss.isFinite ? BestEvaluation(step: step, metric: .heldOutLoss, value: Double(loss)) : nil
+    }
+
+    /// Whether early stopping ends the run now: `evaluation.patience` evaluations logged after the best one
+    /// (read from the log, so a resumed run counts the evaluations of earlier sessions).
+    public func patienceExhausted(log: MetricsLog) throws -> Bool {
+        guard let patience = experiment.config.evaluation.patience, let best else { return false }
+        let after = try MetricsLog.read(MetricsRecord.self, from: log.path).filter { $0.kind == .eval && $0.step > best.step }
+        return Set(after.map(\.step)).count >= patience
+    }
+
+    /// The metrics line of a skipped step.
+    func skipped(_ m: StepMetrics) -> MetricsRecord {
+        MetricsRecord(kind: .skipped, step: m.step, epoch: m.epoch, loss: m.loss, learningRate: m.learningRate, gradNorm: m.gradNorm,
+                      groups: m.groups)
+    }
+
+    /// The adapter as it is now, ready to save.
+    public func currentAdapter(configText: String, step: Int) -> TrainedAdapter {
+        TrainedAdapter(model: model, adapter: experiment.adapterName, stage: experiment.adapterScope,
+                       lora: experiment.config.lora.loraConfig, config: configText, step: step)
+    }
+
+    /// Runs the trainer to the end, logging every step and evaluating every `evaluation.every` steps;
+    /// keeps the best evaluated adapter in `best.h5`, the last in `adapter.h5`, and redraws `loss.svg`.
+    /// `onCheckpoint` is called every `training.checkpoint_every` steps and at the end. When `stop` says so
+    /// after a step, the run checkpoints and throws `RunStopped` (resume later from that checkpoint).
+    /// A step skipped for a non-finite loss or gradient norm is logged (`skipped`) and not checkpointed;
+    /// `training.max_bad_steps` of them in a row stop the run with an error naming the last good checkpoint,
+    /// which stays as it was. A loss spike (`LossSpikeDetector`) is logged with its step and batch.
+    /// Under data parallelism every rank runs this loop (each step is collective); only the lead rank
+    /// logs, evaluates, checkpoints and saves, and its decisions (stop now, stop early) hold for all ranks.
+    public func run(trainer: Trainer, log: MetricsLog, configText: String, stop: StopCondition = .never,
+                    onCheckpoint: (Trainer) throws -> Void) throws {
+        let c = experiment.config
+        let comm = trainer.communicator, lead = comm.isLead
+        var progress = ProgressLine(label: "train \(c.name)", total: steps, alreadyDone: trainer.state.step)
+        var recent: [Float] = []
+        // The spike window continues from the logged steps (a resumed run flags what an uninterrupted one would).
+        var spikes = LossSpikeDetector()
+        for r in try MetricsLog.read(MetricsRecord.self, from: log.path) where r.kind == .train { _ = spikes.observe(r.loss) }
+        var lastCheckpoint = trainer.state.step
+        func say(_ line: String) { if lead { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
+        func checkpoint() throws { if lead { try onCheckpoint(trainer) }; lastCheckpoint = trainer.state.step }
+        // An adapter that starts from another run's is a candidate itself: evaluated before the first step,
+        // so that the kept adapter and early stopping can prefer it to anything this run makes.
+        if lead && trainer.state.step == 0 && c.training.initFrom != nil && best == nil,
+           let e = try evaluate(step: 0, log: log) {
+            best = e
+            try currentAdapter(configText: configText, step: 0).save(to: run.file("best.h5"))
+        }
+        stoppedEarly = try comm.agree([lead && patienceExhausted(log: log)])[0]
+        while trainer.state.step < steps && !stoppedEarly {
+            let m: StepMetrics
+            do { m = try trainer.step() } catch let fault as NonFiniteSteps {
+                try log.append(skipped(fault.last))
+                if lead { progress.update(done: trainer.state.step, final: true) }
+                let kept = FileManager.default.fileExists(atPath: run.file("checkpoint.h5"))
+                    ? "the last good checkpoint, \(run.file("checkpoint.h5")) (step \(lastCheckpoint)), is kept as it was"
+                    : "no checkpoint had been written"
+                throw AutoREError("training \(c.name) · \(experiment.adapterName) stopped: \(fault) (training.max_bad_steps = \(c.training.maxBadSteps)); \(kept)")
+            }
+            if m.skipped {
+                try log.append(skipped(m))
+                say("\nstep \(m.step) skipped: loss \(m.loss), gradient norm \(m.gradNorm) (prefix groups \(m.groups.map(String.init).joined(separator: ", ")))")
+                continue
+            }
+            if let median = spikes.observe(m.loss) {
+                try log.append(MetricsRecord(kind: .spike, step: m.step, epoch: m.epoch, loss: m.loss, groups: m.groups, median: median))
+                say(String(format: "\nloss spike at step %d: %.4f > %.0f × the median %.4f of the recent steps", m.step, m.loss, spikes.factor, median)
+                    + " (prefix groups \(m.groups.map(String.init).joined(separator: ", ")))")
+            }
+            recent.append(m.loss)
+            if recent.count > 20 { recent.removeFirst() }
+            let rate = Double(m.tokens) / m.seconds
+            try log.append(MetricsRecord(kind: .train, step: m.step, epoch: m.epoch, loss: m.loss, learningRate: m.learningRate,
+                                         gradNorm: m.gradNorm, tokensPerSecond: rate, seconds: m.seconds))
+            if lead {
+                progress.update(done: m.step, fields: [
+                    "loss": String(format: "%.4f", recent.reduce(0, +) / Float(recent.count)),
+                    "lr": String(format: "%.2e", m.learningRate), "tok/s": String(format: "%.0f", rate),
+                ])
+            }
+            // [stop early, stop now]: the lead's decisions
+            var decide = [false, false]
+            if lead && (m.step % c.evaluation.every == 0 || m.step == steps) {
+                if let e = try evaluate(step: m.step, log: log), e.beats(best) {
+                    best = e
+                    try currentAdapter(configText: configText, step: m.step).save(to: run.file("best.h5"))
+                }
+                try? LossPlot.write(metrics: log.path, to: run.file("loss.svg"), title: "\(c.name) · \(experiment.adapterName)")
+                decide[0] = try patienceExhausted(log: log)
+            }
+            let due = m.step % c.training.checkpointEvery == 0 || m.step == steps
+            if lead { decide[1] = stop.step.map { m.step >= $0 && m.step < steps } ?? false }
+            if lead && !due && !decide[0] && !decide[1] { decide[1] = stop.now() }
+            if comm.size > 1 { decide = try comm.agree(decide) }
+            if decide[0] {
+                stoppedEarly = true
+                if let best { say("\nearly stop at step \(m.step): \(c.evaluation.patience!) evaluations without beating step \(best.step) (\(best.metric.rawValue) \(best.value))") }
+                try checkpoint()
+                break
+            }
+            if due { try checkpoint() }
+            if decide[1] {
+                if !due { try checkpoint() }
+                if lead { progress.update(done: trainer.state.step, final: true) }
+                throw RunStopped(what: "training \(c.name) · \(experiment.adapterName)", step: m.step, of: steps)
+            }
+        }
+        if lead {
+            progress.update(done: trainer.state.step, final: true)
+            try currentAdapter(configText: configText, step: trainer.state.step).save(to: run.file("adapter.h5"))
+        }
+    }
+}

@@ -1,0 +1,193 @@
+// Training every adapter an experiment names into its run folder, resumable: one adapter run per stage
+// (`stage: each`) or one for the whole paradigm. A finished adapter run is skipped, an interrupted one
+// continues from its checkpoint. Not the step loop (TrainJob, FineTuning.Trainer).
+import Distributed
+import DocRE
+import FineTuning
+import Foundation
+import LanguageModels
+import ModelFormats
+import RHF
+import Support
+
+/// One adapter to train: what it answers, its config (one adapter: shared or single) and its folder.
+public struct AdapterRunPlan {
+    public var scope: AdapterScope
+    public var config: ExperimentConfig
+    public var directory: RunDirectory
+}
+
+extension ExperimentConfig {
+    /// The adapter runs of this experiment under `root`: `root/<stage>/` for each stage with `stage: each`,
+    /// else `root` itself.
+    public func adapterRuns(in root: RunDirectory) -> [AdapterRunPlan] {
+        switch adapterLayout {
+        case .shared: return [AdapterRunPlan(scope: .allStages, config: self, directory: root)]
+        case .single(let s): return [AdapterRunPlan(scope: .stage(s), config: self, directory: root)]
+        case .perStage:
+            return paradigm.stages.map { s in
+                var c = self
+                c.adapterLayout = .single(s)
+                return AdapterRunPlan(scope: .stage(s), config: c, directory: RunDirectory(root.url.appendingPathComponent(s.rawValue)))
+            }
+        }
+    }
+}
+
+/// What a finished adapter run did (`summary.json`, which also marks the run as finished).
+public struct AdapterRunSummary: Codable {
+    public var stage: AdapterScope
+    public var steps: Int
+    public var examples: Int
+    public var droppedOverCutoff: Int
+    public var prefixGroups: Int
+    public var trainTokensPerEpoch: Int
+    public var best: BestEvaluation?
+    public var finalHeldOutLoss: Float?
+    /// Wall-clock seconds of the steps this process ran (a resumed run adds its sessions).
+    public var seconds: Double
+    public var notes: [String]
+    public var config: String
+    /// The steps the schedule was laid out for; fewer were taken when early stopping ended the run.
+    public var plannedSteps: Int?
+    public var stoppedEarly: Bool?
+    /// The adapter file training started from (`training.init_from`).
+    public var initFrom: String?
+}
+
+public enum ResumePolicy {
+    /// Start every adapter run afresh (earlier files of the run are removed).
+    case fresh
+    /// Skip finished adapter runs; continue interrupted ones from their checkpoint; start the others.
+    case resume
+}
+
+public enum TrainingRun {
+    /// The finished adapter that `training.init_from` names for `stage`: `reference` is a folder path, or a
+    /// run name looked up beside `root` (the runs folder), then in Experiments/runs. A run trained with
+    /// `stage: each` gives the adapter of the same stage; a one-adapter run (`all`) gives its only adapter.
+    static func initialAdapter(_ reference: String, stage: AdapterScope, besideRun root: RunDirectory) throws -> TrainedAdapter {
+        let fm = FileManager.default
+        let candidates = reference.contains("/") ? [reference]
+            : [root.url.deletingLastPathComponent().appendingPathComponent(reference).path, RunDirectory.forExperiment(reference).path]
+        guard let dir = candidates.first(where: { fm.fileExists(atPath: $0) }) else {
+            throw AutoREError("training.init_from: \(reference): no run folder (looked in \(candidates.joined(separator: ", "))); train that run first")
+        }
+        let adapters = try RunAdapters.load([dir])
+        if let a = adapters.first(where: { $0.stage == stage }) { return a }
+        if adapters.count == 1 { return adapters[0] }
+        throw AutoREError("training.init_from: \(dir) has adapters for \(adapters.map(\.stage.rawValue).sorted().joined(separator: ", ")), none for the stage '\(stage)'")
+    }
+
+    /// Trains the adapters of `config` (its YAML text is `configText`) into `root` on `base`.
+    /// Returns the summaries of all adapter runs (finished earlier or now).
+    @discardableResult
+    public static func train(config: ExperimentConfig, configText: String, root: RunDirectory, base: LoadedModel,
+                             dataDir: String? = nil, policy: ResumePolicy, stepsOverride: Int? = nil,
+                             stop: StopCondition = .never, communicator: Communicator = SingleProcess(),
+                             say: (String) -> Void = { print($0) }) throws -> [AdapterRunSummary] {
+        try train(config: config, configText: configText, root: root, base: base, dataDir: dataDir, policy: policy,
+                  stepsOverride: stepsOverride, stop: stop, communicator: communicator, say: say, prepare: { _ in })
+    }
+
+    /// As above; `prepare` sees each trainer before it runs (tests set fault hooks there).
+    static func train(config: ExperimentConfig, configText: String, root: RunDirectory, base: LoadedModel,
+                      dataDir: String? = nil, policy: ResumePolicy, stepsOverride: Int? = nil,
+                      stop: StopCondition = .never, communicator: Communicator = SingleProcess(),
+                      say speak: (String) -> Void = { print($0) },
+                      prepare: (Trainer) -> Void) throws -> [AdapterRunSummary] {
+        // Under data parallelism (`mpirun`) every rank trains; the lead alone writes and speaks.
+        let lead = communicator.isLead
+        func say(_ line: String) { if lead { speak(line) } }
+        var summaries: [AdapterRunSummary] = []
+        // A decoding variant (`run:` naming another experiment's run) only reads that run's finished adapters.
+        let borrowed = config.isDecodingVariant
+        if borrowed && policy == .fresh {
+            throw AutoREError("\(config.name) decodes with the adapters of run '\(config.run!)' (run:); it does not train them afresh")
+        }
+        if !borrowed && lead {
+            try root.create()
+            try AtomicFile.write(configText, to: root.file("config.yaml"))
+        }
+        for plan in config.adapterRuns(in: root) {
+            var cfg = plan.config
+            if let stepsOverride { cfg.training.steps = stepsOverride; cfg.training.epochs = nil }
+            let run = plan.directory
+            let summaryPath = run.file("summary.json"), checkpointPath = run.file("checkpoint.h5")
+            if borrowed && !FileManager.default.fileExists(atPath: summaryPath) {
+                throw AutoREError("\(summaryPath): run '\(config.run!)' has no finished \(plan.scope) adapter; train it with its own config first (\(cfg.name) only decodes with it)")
+            }
+            if !borrowed && lead { try run.create() }
+            if policy == .fresh && lead {
+                for f in ["metrics.jsonl", "checkpoint.h5", "summary.json", "best.h5", "adapter.h5", "loss.svg"] {
+                    try? FileManager.default.removeItem(atPath: run.file(f))
+                }
+            }
+            if policy == .resume, let data = FileManager.default.contents(atPath: summaryPath),
+               let s = try? ResultsJSON.decode(AdapterRunSummary.self, from: data) {
+                guard ExperimentConfig.trainsAlike(s.config, configText) else {
+                    throw AutoREError("\(summaryPath): this adapter was trained with another config (a setting that shapes training differs); train afresh (without --resume) or use another run folder")
+                }
+                say("\(cfg.name) · \(plan.scope): finished earlier (\(s.steps) steps), skipped")
+                summaries.append(s)
+                continue
+            }
+            if borrowed {
+                throw AutoREError("\(summaryPath): this adapter is not readable as a finished run; train run '\(config.run!)' with its own config first")
+            }
+            if lead { try AtomicFile.write(configText, to: run.file("config.yaml")) }
+            // the lead has set the folder up (a fresh run's old files removed) before any rank reads it
+            try communicator.barrier()
+            if try communicator.agree([lead && stop.now()])[0] { throw RunStopped(what: "training \(cfg.name) · \(plan.scope)", step: 0, of: 0) }
+            let experiment = try Experiment(config: cfg, dataDir: dataDir)
+            let initial = try cfg.training.initFrom.map { try initialAdapter($0, stage: plan.scope, besideRun: root) }
+            if let initial { say("\(cfg.name) · \(plan.scope): starts from \(initial.source) (step \(initial.step))") }
+            let job = try TrainJob(experiment: experiment, model: base.model, tokenizer: base.tokenizer, run: run, initial: initial)
+            for n in job.notes { say("note: \(n)") }
+            say("\(cfg.name) · \(plan.scope): \(job.train.groups.count) prefix groups from \(job.train.examples) examples (\(job.train.dropped) over the cutoff), \(job.train.tokens) tokens; \(job.steps) steps")
+            let trainer = try Trainer(model: job.model, adapter: experiment.adapterName, groups: job.train.groups, options: job.trainerOptions)
+            trainer.communicator = communicator
+            if communicator.size > 1 {
+                say("data parallel: \(communicator.size) ranks share each step's \(cfg.training.accumulation) prefix groups (training.accumulation), balanced by tokens")
+            }
+            prepare(trainer)
+            if policy == .resume, FileManager.default.fileExists(atPath: checkpointPath) {
+                let checkpoint = try Checkpoint(contentsOf: checkpointPath)
+                guard ExperimentConfig.trainsAlike(checkpoint.strings["config"] ?? "", configText) else {
+                    throw AutoREError("\(checkpointPath) was written with another config; resume with the same file, or train afresh")
+                }
+                try trainer.restore(checkpoint, source: checkpointPath)
+                if let b = checkpoint.strings["best"] { job.best = try? JSONDecoder().decode(BestEvaluation.self, from: Data(b.utf8)) }
+                say("resumed at step \(trainer.state.step) of \(job.steps)")
+            }
+            // What the interrupted process logged after its last checkpoint is done again now.
+            if policy == .resume && lead { try MetricsLog.keepRecords(in: run.file("metrics.jsonl"), throughStep: trainer.state.step) }
+            // the other ranks log to a scratch file of their own (nothing of theirs is kept)
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("autore-rank\(communicator.rank)-\(getpid()).jsonl").path
+            if !lead { try? FileManager.default.removeItem(atPath: scratch) }
+            defer { if !lead { try? FileManager.default.removeItem(atPath: scratch) } }
+            let log = try MetricsLog(path: lead ? run.file("metrics.jsonl") : scratch)
+            let start = Date()
+            try job.run(trainer: trainer, log: log, configText: configText, stop: stop) { t in
+                var c = t.checkpoint(config: configText)
+                if let b = job.best {
+                    let enc = JSONEncoder()
+                    enc.outputFormatting = [.sortedKeys]   // the same bytes in every process
+                    c.strings["best"] = String(decoding: try enc.encode(b), as: UTF8.self)
+                }
+                try c.save(to: checkpointPath)
+            }
+            let evals = try MetricsLog.read(MetricsRecord.self, from: log.path).filter { $0.kind == .eval }
+            let summary = AdapterRunSummary(
+                stage: plan.scope, steps: trainer.state.step, examples: job.train.examples, droppedOverCutoff: job.train.dropped,
+                prefixGroups: job.train.groups.count, trainTokensPerEpoch: job.train.tokens, best: job.best,
+                finalHeldOutLoss: evals.last(where: { $0.loss.isFinite })?.loss, seconds: Date().timeIntervalSince(start), notes: job.notes, config: configText,
+                plannedSteps: job.steps, stoppedEarly: job.stoppedEarly, initFrom: initial?.source)
+            if lead { try ResultsJSON.write(summary, to: summaryPath) }
+            try communicator.barrier()
+            say("\(cfg.name) · \(plan.scope): done; adapter in \(run.path)")
+            summaries.append(summary)
+        }
+        return summaries
+    }
+}
