@@ -166,7 +166,8 @@ public struct Checkpoint: Equatable, Sendable {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw fail("cannot open the file") }
         defer { try? handle.close() }
         let head = [UInt8]((try? handle.read(upToCount: headerSize)) ?? Data())
-        guard head.count == headerSize, head.starts(with: magic) else { return false }
+        guard head.starts(with: magic) else { return false }
+        guard head.count == headerSize else { throw fail("truncated: the file ends inside its \(headerSize)-byte header") }
         let line = head[magic.count...].prefix { $0 != 0x0A }
         let fields = String(decoding: line, as: UTF8.self).split(separator: " ")
         guard fields.count == 3, fields[0] == "v1", let length = Int(fields[1]), let crc = UInt32(fields[2], radix: 16) else {

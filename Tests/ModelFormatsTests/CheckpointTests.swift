@@ -98,6 +98,12 @@ import Testing
         header[30] = UInt8(ascii: "x")
         try header.write(to: URL(fileURLWithPath: dir + "/head.h5"))
         #expect(error(dir + "/head.h5").hasSuffix("the checkpoint header is damaged"))
+        // cut inside the header: refused by the header check, not handed to the library as a file without one
+        for cut in [Checkpoint.magic.count, 100, 511] {
+            try good.prefix(cut).write(to: URL(fileURLWithPath: dir + "/short.h5"))
+            #expect(throws: CheckpointError.self) { try Checkpoint.verify(dir + "/short.h5") }
+            #expect(error(dir + "/short.h5").hasSuffix("truncated: the file ends inside its 512-byte header"), "cut at \(cut)")
+        }
         // A file written before checkpoints had the header (the HDF5 file alone, which is what remains
         // without the user block) still reads, unverified.
         let legacy = dir + "/legacy.h5"
