@@ -111,4 +111,35 @@ import Testing
         #expect(try !Checkpoint.verify(legacy))
         #expect(try Checkpoint(contentsOf: legacy) == sample(0.5))
     }
+
+    /// Contents our writer did not produce behind a header that matches them (what fuzz-checkpoint-hdf5
+    /// feeds the reader): the counts the library and the index report are checked before anything is
+    /// allocated or multiplied.
+    @Test func contentsBehindAMatchingHeaderCannotClaimMoreThanTheFileHolds() throws {
+        let dir = try tempDir()
+        func withHeader(_ contents: Data) throws -> String {
+            let path = dir + "/\(UUID().uuidString).h5"
+            let header = Data(Checkpoint.header(length: contents.count, crc: CRC32.checksum(contents)))
+            try (header + contents).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        // Found by fuzz-checkpoint-hdf5: six bytes of a written checkpoint changed so that a dataspace claims
+        // 0xc5000000002 values, which the reader tried to allocate.
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/checkpoint_huge_dataspace.hdf5")
+        let huge = error(try withHeader(try Data(contentsOf: fixture)))
+        #expect(huge.contains("claims") && huge.hasSuffix("-byte file holds"), "\(huge)")
+        // An index entry whose shape overflows Int (multiplying it trapped), or has negative sizes whose
+        // product matches the dataset (it was returned as the shape).
+        var c = Checkpoint()
+        c.floats["x"] = FloatArray(shape: [Int](repeating: 1, count: 20), values: [1])
+        try c.save(to: dir + "/ones.h5")
+        let contents = Data(try Data(contentsOf: URL(fileURLWithPath: dir + "/ones.h5")).dropFirst(512))
+        let ones = try #require(contents.range(of: Data("[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]".utf8)))
+        for shape in ["[9999999999,9999999999,1,1,1,1,1,1,1,1,1]", "[-1,-1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]"] {
+            var patched = contents
+            patched.replaceSubrange(ones, with: Data(shape.utf8))
+            let e = error(try withHeader(patched))
+            #expect(e.contains("entry f:x has shape"), "\(shape): \(e)")
+        }
+    }
 }
