@@ -26,6 +26,12 @@ let package = Package(
         .executable(name: "autore", targets: ["autore"]),
         .executable(name: "autore-bench", targets: ["autore-bench"]),
         .library(name: "AutoRE", targets: ["RHF", "Experiments", "Reporting"]),
+        // The readers, as products for the fuzz package (Fuzz/, a path dependency reaches only products).
+        .library(name: "ModelFormats", targets: ["ModelFormats"]),
+        .library(name: "Quantization", targets: ["Quantization"]),
+        .library(name: "Tokenization", targets: ["Tokenization"]),
+        .library(name: "DocRE", targets: ["DocRE"]),
+        .library(name: "Support", targets: ["Support"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -44,6 +44,8 @@ public struct Sweep {
     public var compute: String?
 
     static let keys = ["name", "configs", "base", "grid", "variants", "compute"]
+    /// The most experiments one grid may make.
+    static let maxGridExperiments = 1000
 
     public static func load(path: String) throws -> Sweep {
         func bad(_ reason: String) -> ConfigError { ConfigError(file: path, reason: reason) }
@@ -98,6 +100,12 @@ public struct Sweep {
             for (k, v) in map {
                 guard let key = k.string, let values = v.sequence, !values.isEmpty else {
                     throw bad("grid: '\(k.string ?? "?")' must have a list of values")
+                }
+                // every combination is an experiment of hours: refuse a product that could not run (and
+                // that would not fit in memory) before making it
+                let (n, overflow) = combos.count.multipliedReportingOverflow(by: values.count)
+                guard !overflow, n <= maxGridExperiments else {
+                    throw bad("grid has more than \(maxGridExperiments) combinations (at '\(key)'); split the sweep")
                 }
                 let texts = try values.map(flowText)
                 combos = combos.flatMap { c in texts.map { c + [ConfigOverride(path: key, value: $0)] } }

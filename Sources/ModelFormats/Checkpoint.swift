@@ -166,7 +166,8 @@ public struct Checkpoint: Equatable, Sendable {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw fail("cannot open the file") }
         defer { try? handle.close() }
         let head = [UInt8]((try? handle.read(upToCount: headerSize)) ?? Data())
-        guard head.count == headerSize, head.starts(with: magic) else { return false }
+        guard head.starts(with: magic) else { return false }
+        guard head.count == headerSize else { throw fail("truncated: the file ends inside its \(headerSize)-byte header") }
         let line = head[magic.count...].prefix { $0 != 0x0A }
         let fields = String(decoding: line, as: UTF8.self).split(separator: " ")
         guard fields.count == 3, fields[0] == "v1", let length = Int(fields[1]), let crc = UInt32(fields[2], radix: 16) else {
@@ -195,6 +196,9 @@ public struct Checkpoint: Equatable, Sendable {
         let file = H5Fopen(path, 0x0000 /* H5F_ACC_RDONLY */, 0)
         guard file >= 0 else { throw CheckpointError(path: path, reason: "cannot open the HDF5 file (truncated or corrupt)") }
         defer { H5Fclose(file) }
+        // Our writer stores every value (no compression, no fill): a dataset cannot hold more values than
+        // the file has bytes, whatever its dataspace claims.
+        let fileBytes = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
         func read<T>(_ name: String, _ type: hid_t, count: Int, as: T.Type) throws -> [T] {
             let set = H5Dopen2(file, name, 0)
             guard set >= 0 else { throw CheckpointError(path: path, reason: "missing dataset \(name)") }
@@ -202,6 +206,9 @@ public struct Checkpoint: Equatable, Sendable {
             let space = H5Dget_space(set)
             defer { H5Sclose(space) }
             let n = Int(H5Sget_simple_extent_npoints(space))
+            guard n >= 0, n <= fileBytes / MemoryLayout<T>.stride else {
+                throw CheckpointError(path: path, reason: "dataset \(name) claims \(n) values, more than the \(fileBytes)-byte file holds")
+            }
             guard n == count || count < 0 else { throw CheckpointError(path: path, reason: "dataset \(name) holds \(n) values, the index says \(count)") }
             var out = [T](unsafeUninitializedCapacity: n) { _, c in c = n }
             if n > 0 {
@@ -217,7 +224,12 @@ public struct Checkpoint: Equatable, Sendable {
         self.init()
         for e in index {
             let key = String(e.name.dropFirst(2))
-            let n = e.shape.reduce(1, *)
+            var n = 1
+            for d in e.shape {
+                let (p, overflow) = n.multipliedReportingOverflow(by: d)
+                guard d >= 0, !overflow else { throw CheckpointError(path: path, reason: "entry \(e.name) has shape \(e.shape)") }
+                n = p
+            }
             switch e.kind {
             case "float": floats[key] = FloatArray(shape: e.shape, values: try read(e.name, H5T_NATIVE_FLOAT_g, count: n, as: Float.self))
             case "int": integers[key] = try read(e.name, H5T_NATIVE_INT64_g, count: 1, as: Int64.self)[0]

@@ -115,5 +115,12 @@ import Testing
         #expect(sweepError(dir, "name: s\nconfig: [abl_x.yaml]").contains("unknown key 'config'"))
         #expect(sweepError(dir, "name: s").contains("lists no experiment"))
         #expect(sweepError(dir, "configs: [abl_x.yaml]").contains("needs a name"))
+        // twelve settings of ten values each: 10¹² combinations, refused before any is made (this ran out
+        // of memory making them)
+        let keys = ["lora.rank", "lora.alpha", "lora.dropout", "training.seed", "training.steps", "training.accumulation",
+                    "optimizer.learning_rate", "optimizer.warmup_steps", "optimizer.weight_decay", "evaluation.every",
+                    "evaluation.loss_groups", "training.checkpoint_every"]
+        let grid = keys.map { "\($0): [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]" }.joined(separator: ", ")
+        #expect(sweepError(dir, "name: s\nbase: abl_x.yaml\ngrid: {\(grid)}").contains("grid has more than 1000 combinations (at 'training.seed')"))
     }
 }

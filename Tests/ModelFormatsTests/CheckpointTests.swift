@@ -98,11 +98,48 @@ import Testing
         header[30] = UInt8(ascii: "x")
         try header.write(to: URL(fileURLWithPath: dir + "/head.h5"))
         #expect(error(dir + "/head.h5").hasSuffix("the checkpoint header is damaged"))
+        // cut inside the header: refused by the header check, not handed to the library as a file without one
+        for cut in [Checkpoint.magic.count, 100, 511] {
+            try good.prefix(cut).write(to: URL(fileURLWithPath: dir + "/short.h5"))
+            #expect(throws: CheckpointError.self) { try Checkpoint.verify(dir + "/short.h5") }
+            #expect(error(dir + "/short.h5").hasSuffix("truncated: the file ends inside its 512-byte header"), "cut at \(cut)")
+        }
         // A file written before checkpoints had the header (the HDF5 file alone, which is what remains
         // without the user block) still reads, unverified.
         let legacy = dir + "/legacy.h5"
         try good.dropFirst(512).write(to: URL(fileURLWithPath: legacy))
         #expect(try !Checkpoint.verify(legacy))
         #expect(try Checkpoint(contentsOf: legacy) == sample(0.5))
+    }
+
+    /// Contents our writer did not produce behind a header that matches them (what fuzz-checkpoint-hdf5
+    /// feeds the reader): the counts the library and the index report are checked before anything is
+    /// allocated or multiplied.
+    @Test func contentsBehindAMatchingHeaderCannotClaimMoreThanTheFileHolds() throws {
+        let dir = try tempDir()
+        func withHeader(_ contents: Data) throws -> String {
+            let path = dir + "/\(UUID().uuidString).h5"
+            let header = Data(Checkpoint.header(length: contents.count, crc: CRC32.checksum(contents)))
+            try (header + contents).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        // Found by fuzz-checkpoint-hdf5: six bytes of a written checkpoint changed so that a dataspace claims
+        // 0xc5000000002 values, which the reader tried to allocate.
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/checkpoint_huge_dataspace.hdf5")
+        let huge = error(try withHeader(try Data(contentsOf: fixture)))
+        #expect(huge.contains("claims") && huge.hasSuffix("-byte file holds"), "\(huge)")
+        // An index entry whose shape overflows Int (multiplying it trapped), or has negative sizes whose
+        // product matches the dataset (it was returned as the shape).
+        var c = Checkpoint()
+        c.floats["x"] = FloatArray(shape: [Int](repeating: 1, count: 20), values: [1])
+        try c.save(to: dir + "/ones.h5")
+        let contents = Data(try Data(contentsOf: URL(fileURLWithPath: dir + "/ones.h5")).dropFirst(512))
+        let ones = try #require(contents.range(of: Data("[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]".utf8)))
+        for shape in ["[9999999999,9999999999,1,1,1,1,1,1,1,1,1]", "[-1,-1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]"] {
+            var patched = contents
+            patched.replaceSubrange(ones, with: Data(shape.utf8))
+            let e = error(try withHeader(patched))
+            #expect(e.contains("entry f:x has shape"), "\(shape): \(e)")
+        }
     }
 }
