@@ -148,12 +148,11 @@ public final class Tokenizer: @unchecked Sendable {
     func encodeWord(_ word: String, _ scalars: ArraySlice<Unicode.Scalar>) -> [Int32] {
         switch flavor {
         case .byteLevel:
-            let symbols = word.utf8.map { byteTokenIds[Int($0)] }
-            var merged = model.merge(symbols)
-            if merged.contains(-1) {   // a byte character missing from the vocabulary
-                merged = merged.map { $0 >= 0 ? $0 : Int32(unknownTokenId ?? 0) }
-            }
-            return merged
+            var symbols = word.utf8.map { byteTokenIds[Int($0)] }
+            // A byte whose character the vocabulary lacks is skipped before merging, as transformers' BPE skips a
+            // character it cannot spell (SmolLM2: 0x04, 0x06, 0x13, 0x14, 0x16 and 0x1D); its neighbours may merge.
+            if symbols.contains(-1) { symbols.removeAll { $0 < 0 } }
+            return model.merge(symbols)
         case .sentencePiece:
             let symbols = scalars.map { model.id(String($0)) ?? -1 }
             let merged = model.merge(symbols)
