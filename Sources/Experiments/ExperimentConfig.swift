@@ -271,6 +271,8 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     /// `nf4` (4-bit NormalFloat, the QLoRA base), `none` (Float32) or `native` (a GGUF's own blocks).
     public var quantization = Quantization.nf4
     public var doubleQuantization = true
+    /// `lora` (adapters over the frozen base) or `full` (every weight trained; needs `quantization: none`).
+    public var fineTuning = FineTuningMethod.lora
     public var paradigm: Paradigm = .D_R_H_F
     /// `stage:` in YAML. A stage name: one adapter for that stage; `all`: one adapter trained on every stage
     /// of the paradigm; `each`: one adapter per stage (trained one after the other into `<run>/<stage>/`).
@@ -296,7 +298,8 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     public var isDecodingVariant: Bool { run.map { $0 != name } ?? false }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, baseModel = "base_model", quantization, doubleQuantization = "double_quantization", paradigm, adapterLayout = "stage"
+        case name, baseModel = "base_model", quantization, doubleQuantization = "double_quantization", fineTuning = "fine_tuning"
+        case paradigm, adapterLayout = "stage"
         case descriptions, promptOrder = "prompt_order", augmentation, aliasExpansion = "alias_expansion"
         case chatTemplate = "chat_template", lora, optimizer, training, data, evaluation, extraction, compute, run
     }
@@ -307,7 +310,8 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(name: try c.decode(String.self, forKey: .name))
         baseModel = try c(.baseModel, baseModel); quantization = try c(.quantization, quantization)
-        doubleQuantization = try c(.doubleQuantization, doubleQuantization); paradigm = try c(.paradigm, paradigm)
+        doubleQuantization = try c(.doubleQuantization, doubleQuantization); fineTuning = try c(.fineTuning, fineTuning)
+        paradigm = try c(.paradigm, paradigm)
         if let text = try c.decodeIfPresent(String.self, forKey: .adapterLayout) {
             guard let layout = AdapterLayout(rawValue: text) else { throw SettingError(Self.notAStage(text, of: paradigm)) }
             adapterLayout = layout
@@ -421,6 +425,11 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     func validate(file: String) throws {
         func bad(_ r: String) -> ConfigError { ConfigError(file: file, reason: r) }
         if case .single(let s) = adapterLayout, !paradigm.stages.contains(s) { throw bad(Self.notAStage(s.rawValue, of: paradigm)) }
+        if fineTuning == .full {
+            guard quantization == .float32 else { throw bad("fine_tuning: full trains every weight in Float32; it needs quantization: none, not \(quantization.rawValue)") }
+            guard adapterLayout == .shared else { throw bad("fine_tuning: full trains one model for every stage; it needs stage: all, not \(adapterLayout)") }
+            guard training.initFrom == nil else { throw bad("fine_tuning: full starts from the base model; training.init_from names adapters, which it cannot start from") }
+        }
         try Self.checkExtractionRanges(of: self, bad)
         guard lora.rank > 0, lora.alpha > 0, (0..<1).contains(lora.dropout) else { throw bad("lora needs rank > 0, alpha > 0, 0 ≤ dropout < 1") }
         try Self.checkRanges(of: self, bad)

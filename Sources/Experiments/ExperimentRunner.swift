@@ -88,8 +88,12 @@ public struct ExperimentRunner {
         }
         let lock = try RunLock(runs)
         defer { lock.release() }
-        let base = try base ?? LoadedModel(config: config)
-        let summaries = try TrainingRun.train(config: config, configText: configText, root: runs, base: base,
+        // Full fine-tuning changes the base's own weights: it trains a copy, never a base shared with other
+        // experiments (a sweep's).
+        let full = config.fineTuning == .full
+        let given = try base ?? LoadedModel(config: config)
+        let trainingBase = full ? try given.copy() : given
+        let summaries = try TrainingRun.train(config: config, configText: configText, root: runs, base: trainingBase,
                                               dataDir: dataDir, policy: .resume, stop: stop, say: say)
         try results.create()
         if !madeTheResults() {
@@ -113,7 +117,20 @@ public struct ExperimentRunner {
             }
         }
 
-        var adapters = try RunAdapters.load([runs.path])
+        var adapters: [TrainedAdapter] = []
+        var adapterSteps: [String: Int] = [:]
+        let base: LoadedModel
+        if full {
+            guard let dir = FineTunedModel.directory(in: runs.path) else {
+                throw AutoREError("\(runs.path): no fine-tuned model (best/ or final/model.safetensors); train the run first")
+            }
+            base = try FineTunedModel.load(dir, over: trainingBase)
+            adapterSteps[AdapterScope.allStages.rawValue] = try FineTunedModel.info(dir).step
+            say("\(config.name): decoding with the fine-tuned model of \(DataLocation.shown(dir))")
+        } else {
+            base = trainingBase
+            adapters = try RunAdapters.load([runs.path])
+        }
         var stageNotes: [String] = []
         if let own = config.adapterLayout.singleStage {
             // One stage trained here: the other stages come from the shipped adapters when they exist,
@@ -130,7 +147,7 @@ public struct ExperimentRunner {
         }
         let experiment = try Experiment(config: config, dataDir: dataDir)
         let stageAdapters = try RunAdapters.install(adapters, on: base.model, paradigm: config.paradigm,
-                                                    requireAll: config.adapterLayout.singleStage == nil)
+                                                    requireAll: config.adapterLayout.singleStage == nil && !full)
         let format = try PromptFormat(tokenizer: base.tokenizer, chatTemplate: config.chatTemplate)
         let (train, _) = try experiment.loader.load(.train)
         var out: [SplitResult] = []
@@ -143,14 +160,15 @@ public struct ExperimentRunner {
             let preds = try extractor.extract(docs.documents, resumingAt: results.predictions(split),
                                               label: "extract \(config.name) \(split)", stop: stop)
             var notes = [docs.note, trainNote(split)].compactMap { $0 } + stageNotes
-            notes.append("model: \(URL(fileURLWithPath: base.path).lastPathComponent), \(config.quantization.rawValue) base")
+            notes.append("model: \(URL(fileURLWithPath: base.path).lastPathComponent), "
+                         + (full ? "every weight fine-tuned (Float32)" : "\(config.quantization.rawValue) base"))
             if !experiment.heldOutRelations.isEmpty {
                 notes.append("held out of training: \(experiment.heldOutRelations.joined(separator: ", ")) (answers may still name them)")
             }
             var result = SplitResult(experiment: config.name, split: split, documents: docs.documents, predictions: preds,
                                      trainDocuments: train, catalogue: experiment.builder.catalogue,
                                      extraction: extractor.statistics.documents > 0 ? extractor.statistics : nil,
-                                     adapterSteps: Dictionary(uniqueKeysWithValues: adapters.map { ($0.stage.rawValue, $0.step) }), notes: notes)
+                                     adapterSteps: adapterSteps.merging(adapters.map { ($0.stage.rawValue, $0.step) }) { a, _ in a }, notes: notes)
             if !experiment.heldOutRelations.isEmpty {
                 result.unseen = UnseenRelationScores(heldOut: experiment.heldOutRelations, documents: docs.documents,
                                                      predictions: preds, catalogue: experiment.builder.catalogue)

@@ -102,3 +102,18 @@ public enum Quantization: String, Codable, Sendable, CaseIterable {
         }
     }
 }
+
+/// What training updates (`fine_tuning:`): LoRA adapters over a frozen base, or every weight of the base.
+public enum FineTuningMethod: String, Codable, Sendable, CaseIterable {
+    /// LoRA adapters as `lora:` says, over the base held as `quantization:` says (QLoRA over NF4).
+    case lora
+    /// Every weight (embeddings and tied head, norms, projections) in Float32 with AdamW: needs
+    /// `quantization: none` and one model for all stages (`stage: all`); `lora:` is not used.
+    case full
+
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let v = FineTuningMethod(rawValue: text) else { throw SettingError("fine_tuning must be lora or full, not '\(text)'") }
+        self = v
+    }
+}

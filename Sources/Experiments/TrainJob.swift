@@ -36,6 +36,8 @@ public final class TrainJob {
     /// The best evaluation so far (restored from the checkpoint on resume).
     public var best: BestEvaluation?
     public let steps: Int
+    /// What the trainer updates: the experiment's adapter, or every weight (`fine_tuning: full`).
+    public let trained: TrainedWeights
     /// Whether `run` ended before `steps` because the selection metric stopped improving (`evaluation.patience`).
     public private(set) var stoppedEarly = false
 
@@ -65,11 +67,20 @@ public final class TrainJob {
         extractor = Extractor(model: model, format: format, builder: experiment.builder,
                               parser: OutputParser(catalogue: experiment.builder.catalogue), adapters: [:], options: options)
         steps = c.training.steps ?? max(1, Int((c.training.epochs! * Double(train.groups.count) / Double(c.training.accumulation)).rounded(.up)))
-        // A fresh adapter each time (an earlier experiment's adapter of the same name is replaced), so a
-        // run starts from the same seeded initialisation whatever ran before it in this process.
-        try model.removeAdapter(experiment.adapterName)
-        try model.addAdapter(experiment.adapterName, config: c.lora.loraConfig, seed: c.training.seed &+ 1)
-        if let initial { try initial.start(model, adapter: experiment.adapterName, config: c.lora.loraConfig) }
+        switch c.fineTuning {
+        case .lora:
+            trained = .adapter(experiment.adapterName)
+            // A fresh adapter each time (an earlier experiment's adapter of the same name is replaced), so a
+            // run starts from the same seeded initialisation whatever ran before it in this process.
+            try model.removeAdapter(experiment.adapterName)
+            try model.addAdapter(experiment.adapterName, config: c.lora.loraConfig, seed: c.training.seed &+ 1)
+            if let initial { try initial.start(model, adapter: experiment.adapterName, config: c.lora.loraConfig) }
+        case .full:
+            trained = .all
+            do { try model.requireDenseWeights() } catch let e as WeightLoadingError {
+                throw ConfigError(file: c.name, reason: "fine_tuning: full needs a Float32 base, but \(e.source) is \(e.reason)")
+            }
+        }
         model.checkpointBlocks = c.training.activationCheckpointing
     }
 
@@ -84,7 +95,7 @@ public final class TrainJob {
     /// Mean answer loss over the held-out groups (no tape).
     public func heldOutLoss() throws -> Float {
         guard !heldOut.isEmpty else { return .nan }
-        model.activateAdapter(experiment.adapterName)
+        model.activateAdapter(activeAdapter)
         var total: Float = 0, weight = 0
         try withNoGrad {
             for g in heldOut {
@@ -101,7 +112,7 @@ public final class TrainJob {
         guard !generationDocuments.isEmpty else { return nil }
         var total = PRF()
         for stage in experiment.config.paradigm.stages where experiment.stages.contains(stage) {
-            extractor.adapters = [stage: experiment.adapterName]
+            extractor.adapters = activeAdapter.map { [stage: $0] } ?? [:]
             total = total + (try extractor.stageScore(generationDocuments, stage: stage))
         }
         return total
@@ -136,14 +147,34 @@ public final class TrainJob {
                       groups: m.groups)
     }
 
+    /// The adapter that answers while evaluating (nil: every weight is trained, the model answers as it is).
+    var activeAdapter: String? {
+        if case .adapter(let name) = trained { return name }
+        return nil
+    }
+
     /// The adapter as it is now, ready to save.
     public func currentAdapter(configText: String, step: Int) -> TrainedAdapter {
         TrainedAdapter(model: model, adapter: experiment.adapterName, stage: experiment.adapterScope,
                        lora: experiment.config.lora.loraConfig, config: configText, step: step)
     }
 
+    /// What a run keeps, by its role: the best evaluation or the last step.
+    public enum Kept { case best, final }
+
+    /// Saves what is trained as it is now: the adapter (`best.h5`, `adapter.h5`), or with `fine_tuning: full`
+    /// every weight (`best/model.safetensors`, `final/model.safetensors`).
+    public func keep(_ kept: Kept, configText: String, step: Int) throws {
+        switch trained {
+        case .adapter:
+            try currentAdapter(configText: configText, step: step).save(to: run.file(kept == .best ? "best.h5" : "adapter.h5"))
+        case .all:
+            try FineTunedModel.save(model, to: run.file(kept == .best ? "best" : "final"), step: step, config: configText)
+        }
+    }
+
     /// Runs the trainer to the end, logging every step and evaluating every `evaluation.every` steps;
-    /// keeps the best evaluated adapter in `best.h5`, the last in `adapter.h5`, and redraws `loss.svg`.
+    /// keeps the best evaluated adapter (or model) and the last (`keep`), and redraws `loss.svg`.
     /// `onCheckpoint` is called every `training.checkpoint_every` steps and at the end. When `stop` says so
     /// after a step, the run checkpoints and throws `RunStopped` (resume later from that checkpoint).
     /// A step skipped for a non-finite loss or gradient norm is logged (`skipped`) and not checkpointed;
@@ -168,7 +199,7 @@ public final class TrainJob {
         if lead && trainer.state.step == 0 && c.training.initFrom != nil && best == nil,
            let e = try evaluate(step: 0, log: log) {
             best = e
-            try currentAdapter(configText: configText, step: 0).save(to: run.file("best.h5"))
+            try keep(.best, configText: configText, step: 0)
         }
         stoppedEarly = try comm.agree([lead && patienceExhausted(log: log)])[0]
         while trainer.state.step < steps && !stoppedEarly {
@@ -207,7 +238,7 @@ public final class TrainJob {
             if lead && (m.step % c.evaluation.every == 0 || m.step == steps) {
                 if let e = try evaluate(step: m.step, log: log), e.beats(best) {
                     best = e
-                    try currentAdapter(configText: configText, step: m.step).save(to: run.file("best.h5"))
+                    try keep(.best, configText: configText, step: m.step)
                 }
                 try? LossPlot.write(metrics: log.path, to: run.file("loss.svg"), title: "\(c.name) · \(experiment.adapterName)")
                 decide[0] = try patienceExhausted(log: log)
@@ -231,7 +262,7 @@ public final class TrainJob {
         }
         if lead {
             progress.update(done: trainer.state.step, final: true)
-            try currentAdapter(configText: configText, step: trainer.state.step).save(to: run.file("adapter.h5"))
+            try keep(.final, configText: configText, step: trainer.state.step)
         }
     }
 }

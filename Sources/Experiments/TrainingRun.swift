@@ -119,7 +119,7 @@ public enum TrainingRun {
             }
             if !borrowed && lead { try run.create() }
             if policy == .fresh && lead {
-                for f in ["metrics.jsonl", "checkpoint.h5", "summary.json", "best.h5", "adapter.h5", "loss.svg"] {
+                for f in ["metrics.jsonl", "checkpoint.h5", "summary.json", "best.h5", "adapter.h5", "loss.svg", "best", "final"] {
                     try? FileManager.default.removeItem(atPath: run.file(f))
                 }
             }
@@ -145,7 +145,7 @@ public enum TrainingRun {
             let job = try TrainJob(experiment: experiment, model: base.model, tokenizer: base.tokenizer, run: run, initial: initial)
             for n in job.notes { say("note: \(n)") }
             say("\(cfg.name) · \(plan.scope): \(job.train.groups.count) prefix groups from \(job.train.examples) examples (\(job.train.dropped) over the cutoff), \(job.train.tokens) tokens; \(job.steps) steps")
-            let trainer = try Trainer(model: job.model, adapter: experiment.adapterName, groups: job.train.groups, options: job.trainerOptions)
+            let trainer = try Trainer(model: job.model, weights: job.trained, groups: job.train.groups, options: job.trainerOptions)
             trainer.communicator = communicator
             if communicator.size > 1 {
                 say("data parallel: \(communicator.size) ranks share each step's \(cfg.training.accumulation) prefix groups (training.accumulation), balanced by tokens")

@@ -137,16 +137,10 @@ public final class Trainer {
             guard !parameters.isEmpty else { throw TrainingDataError(reason: "Trainer: the model has no adapter named '\(name)'") }
             dropouts = model.namedModules().filter { $0.0.contains(".lora.\(name)") }.compactMap { $0.1 as? Dropout }
         case .all:
-            for (key, module) in model.namedModules() {
-                guard let l = module as? Linear else { continue }
-                guard case .dense = l.weight else {
-                    throw TrainingDataError(reason: "Trainer: full fine-tuning needs Float32 weights, but \(key) is held quantized (load the base unquantized)")
-                }
-                if let merged = l.mergedAdapter {
-                    throw TrainingDataError(reason: "Trainer: \(key) has adapter '\(merged)' merged into its weight; unmerge it before full fine-tuning")
-                }
+            do { try model.requireDenseWeights() } catch let e as WeightLoadingError {
+                throw TrainingDataError(reason: "Trainer: full fine-tuning: \(e.source) is \(e.reason)")
             }
-            parameters = model.namedParameters().filter { !$0.0.contains(".lora_A.") && !$0.0.contains(".lora_B.") }
+            parameters = model.baseParameters()
             for (_, p) in parameters { p.trainable = true }
             dropouts = []
         }

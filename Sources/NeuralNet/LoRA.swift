@@ -200,6 +200,11 @@ extension Module {
         }
     }
 
+    /// The model's own parameters, without any LoRA adapter's (what full fine-tuning trains and writes).
+    public func baseParameters() -> [(String, Parameter)] {
+        namedParameters().filter { !$0.0.contains(".lora_A.") && !$0.0.contains(".lora_B.") }
+    }
+
     /// The parameters of adapter `name` (what the optimizer trains), with their dotted keys.
     public func adapterParameters(_ name: String) -> [(String, Parameter)] {
         namedParameters().filter { $0.0.contains(".lora_A.\(name).") || $0.0.contains(".lora_B.\(name).") }

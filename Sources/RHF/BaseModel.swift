@@ -71,6 +71,12 @@ public struct LoadedModel {
         self.path = path; self.model = model; self.tokenizer = tokenizer
     }
 
+    /// A copy with a model of its own (the same weights, no adapters): what full fine-tuning trains, so that a
+    /// base shared with other experiments stays as it was.
+    public func copy() throws -> LoadedModel {
+        LoadedModel(path: path, model: try model.copy(), tokenizer: tokenizer)
+    }
+
     /// EOS and the chat template's end-of-turn token, where the vocabulary has them.
     public var stopTokens: Set<Int> {
         var s = Set<Int>()

@@ -59,6 +59,7 @@ public struct Report {
         /// The settings a table shows, as cells ("?" when the folder has no readable config).
         var adapters: String {
             config.map {
+                if $0.fineTuning == .full { return "none (every weight trained)" }
                 switch $0.adapterLayout {
                 case .perStage: return "one per stage"
                 case .shared: return "one"
@@ -70,9 +71,10 @@ public struct Report {
         var descriptions: String { config.map { ($0.descriptions ?? $0.paradigm.defaultDescriptions).rawValue } ?? "?" }
     }
 
-    /// LoRA settings as a table cell: `r16 α32 q,v`.
+    /// LoRA settings as a table cell: `r16 α32 q,v`; `full` when every weight is trained.
     static func lora(_ c: ExperimentConfig) -> String {
-        "r\(c.lora.rank) α\(Int(c.lora.alpha)) \(c.lora.targets.map { $0.replacingOccurrences(of: "_proj", with: "") }.joined(separator: ","))"
+        if c.fineTuning == .full { return "full" }
+        return "r\(c.lora.rank) α\(Int(c.lora.alpha)) \(c.lora.targets.map { $0.replacingOccurrences(of: "_proj", with: "") }.joined(separator: ","))"
     }
 
     func entries(excluding excluded: Set<String>) throws -> [Entry] {

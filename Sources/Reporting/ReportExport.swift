@@ -33,12 +33,13 @@ extension Report {
         var lines = [Self.csvColumns.joined(separator: ",")]
         for e in entries {
             let c = e.config
+            let lora = c?.fineTuning == .lora ? c?.lora : nil   // no LoRA columns when every weight is trained
             for r in e.splits.sorted(by: { $0.split < $1.split }) {
                 let a = r.autore.total
                 let interval = e.intervals[r.split]
                 let fields: [String] = [
                     e.name, c?.paradigm.rawValue ?? "", e.adapters, c == nil ? "" : e.descriptions, c?.promptOrder.rawValue ?? "",
-                    c.map { "\($0.lora.rank)" } ?? "", c.map { num(Double($0.lora.alpha), 2) } ?? "", c?.lora.targets.joined(separator: " ") ?? "",
+                    lora.map { "\($0.rank)" } ?? "", lora.map { num(Double($0.alpha), 2) } ?? "", lora?.targets.joined(separator: " ") ?? "",
                     c?.data.train ?? "", r.split, "\(r.documents)",
                     pct(a.precision), pct(a.recall), pct(a.f1), pct(interval?.lowerBound), pct(interval?.upperBound),
                     pct(r.strict.total.precision), pct(r.strict.total.recall), pct(r.strict.total.f1),

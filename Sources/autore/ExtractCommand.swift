@@ -16,7 +16,8 @@ struct ExtractCommand: ParsableCommand {
         abstract: "Extract triplets with the stage adapters of trained runs (RHF: relations → heads → facts).",
         discussion: """
         --run takes run folders (comma-separated): adapter runs holding best.h5/adapter.h5, PEFT adapter \
-        folders, or a folder whose stage subfolders hold them; by default the adapters shipped in \
+        folders, or a folder whose stage subfolders hold them; or one run of `fine_tuning: full`, whose \
+        best/ (else final/) model.safetensors answers every stage; by default the adapters shipped in \
         Data/adapters/smollm2-rhf. The paradigm, prompts and decoding come from the first \
         adapter's config unless --config is given. Predictions go to --out as JSONL (one document a line), \
         appended batch by batch: rerunning the same command resumes.
@@ -59,9 +60,13 @@ struct ExtractCommand: ParsableCommand {
         try OneProcess.require("autore extract")
         guard [split, input, text].compactMap({ $0 }).count == 1 else { throw ValidationError("give exactly one of --split, --input, --text") }
         let dirs = (runFolders ?? RunAdapters.shipped).split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-        let adapters = try RunAdapters.load(dirs)
+        // a fully fine-tuned model, or adapters over the base
+        let fineTuned = dirs.count == 1 ? FineTunedModel.directory(in: dirs[0]) : nil
+        let adapters = fineTuned == nil ? try RunAdapters.load(dirs) : []
         var cfg: ExperimentConfig
-        if let config { cfg = try ExperimentConfig.load(path: config) } else {
+        if let config { cfg = try ExperimentConfig.load(path: config) } else if let fineTuned {
+            cfg = try ExperimentConfig.parse(try FineTunedModel.info(fineTuned).config, file: fineTuned + "/model.safetensors (stored config)")
+        } else {
             cfg = try ExperimentConfig.parse(adapters[0].config, file: adapters[0].source + " (stored config)")
         }
         if let temperature { cfg.extraction.temperature = temperature }
@@ -78,12 +83,15 @@ struct ExtractCommand: ParsableCommand {
         }
         if let batchDocuments { cfg.extraction.batchDocuments = batchDocuments }
         let experiment = try Experiment(config: cfg, dataDir: dataDir, requireData: split != nil)
-        let base = try LoadedModel(config: cfg)
-        let map = try RunAdapters.install(adapters, on: base.model, paradigm: cfg.paradigm)
+        if fineTuned != nil && cfg.fineTuning != .full {
+            throw ValidationError("\(dirs[0]) holds a fully fine-tuned model, but the config says fine_tuning: \(cfg.fineTuning.rawValue)")
+        }
+        let base = try fineTuned.map { try FineTunedModel.load($0, over: LoadedModel(config: cfg)) } ?? LoadedModel(config: cfg)
+        let map = fineTuned != nil ? [:] : try RunAdapters.install(adapters, on: base.model, paradigm: cfg.paradigm)
         let extractor = Extractor(model: base.model, format: try PromptFormat(tokenizer: base.tokenizer, chatTemplate: cfg.chatTemplate),
                                   builder: experiment.builder, parser: OutputParser(catalogue: experiment.builder.catalogue),
                                   adapters: map, options: ExtractionOptions(cfg.extraction))
-        let stageList = cfg.paradigm.stages.map { "\($0.rawValue) ← \(map[$0]!)" }.joined(separator: ", ")
+        let stageList = cfg.paradigm.stages.map { "\($0.rawValue) ← \(map[$0] ?? "the fine-tuned model")" }.joined(separator: ", ")
         FileHandle.standardError.write(Data("\(cfg.paradigm.rawValue): \(stageList)\n".utf8))
 
         let docs: [Document], note: String?

@@ -254,4 +254,74 @@ import Testing
         #expect(evals.filter { $0.step > bestStep }.count == 2)
         #expect(log.filter { $0.kind == .train }.map(\.step).max() == s[0].steps)
     }
+
+    /// `fine_tuning: full` through `autore run`'s pipeline: every weight trained on a copy of the given base
+    /// (which stays as it was), stopped and resumed to the same weights bit for bit as an uninterrupted run,
+    /// the best and the last model kept as safetensors, and the splits decoded with the kept model.
+    @Test func fullFineTuningRunTrainsACopyResumesAndDecodesWithTheKeptModel() throws {
+        let ws = try workspace()
+        defer { try? FileManager.default.removeItem(at: ws) }
+        let data = ws.appendingPathComponent("redocred").path
+        let text = Self.config.replacingOccurrences(of: "stage: each", with: "stage: all\nfine_tuning: full")
+            .replacingOccurrences(of: "learning_rate: 1.0e-2", with: "learning_rate: 1.0e-3")
+            .replacingOccurrences(of: "select_by: f1", with: "select_by: loss")
+        #expect(text.contains("fine_tuning: full") && text.contains("select_by: loss"))
+        let path = ws.appendingPathComponent("full.yaml")
+        try text.write(to: path, atomically: true, encoding: .utf8)
+        func runner(_ name: String) throws -> ExperimentRunner {
+            try ExperimentRunner(configPath: path.path, dataDir: data, command: "autore run --config full.yaml",
+                                 runsRoot: ws.appendingPathComponent("runs-\(name)"), resultsRoot: ws.appendingPathComponent("results-\(name)"))
+        }
+        let given = try base()
+        let before = try given.model.weightTensors()
+        let whole = try runner("whole"), split = try runner("split")
+        let wholeResults = try whole.run(base: given, say: { _ in })
+        #expect(try given.model.weightTensors().map(\.values) == before.map(\.values), "the given base was trained in place")
+
+        var asked = 0   // before training (go on), after step 1 (go on), after step 2 checkpoints anyway, after step 3 (stop)
+        #expect(throws: RunStopped.self) { try split.run(base: base(), stop: StopCondition { asked += 1; return asked == 3 }, say: { _ in }) }
+        let partial = try Checkpoint(contentsOf: split.runs.file("checkpoint.h5"))
+        #expect(partial.strings["trains"] == "all" && partial.integers["step"]! > 0 && partial.integers["step"]! < 5)
+        let splitResults = try split.run(base: base(), say: { _ in })
+
+        for kept in ["best", "final"] {
+            let a = try SafetensorsFile(path: whole.runs.file("\(kept)/model.safetensors")), b = try SafetensorsFile(path: split.runs.file("\(kept)/model.safetensors"))
+            #expect(a.tensors.map(\.name) == b.tensors.map(\.name))
+            for t in a.tensors { #expect(a.floats(t) == b.floats(b.tensor(named: t.name)!), "\(kept): \(t.name) differs after resuming") }
+            #expect(try FineTunedModel.info(whole.runs.path + "/" + kept).config == text)
+        }
+        // not vacuous: every tensor kind moved (embeddings, norms, projections)
+        let final = try SafetensorsFile(path: whole.runs.file("final/model.safetensors"))
+        let original = Dictionary(uniqueKeysWithValues: before.map { ($0.name, $0.values) })
+        for name in ["model.embed_tokens.weight", "model.layers.0.input_layernorm.weight", "model.layers.0.mlp.down_proj.weight"] {
+            #expect(try final.floats(name) != original[name], "\(name) did not move")
+        }
+        let best = try FineTunedModel.info(whole.runs.path + "/best").step
+        let summary = try ResultsJSON.decode([AdapterRunSummary].self, from: Data(contentsOf: URL(fileURLWithPath: whole.results.file("training.json"))))
+        #expect(summary.count == 1 && summary[0].best?.step == best && summary[0].steps == 5)
+        #expect(!FileManager.default.fileExists(atPath: whole.runs.file("best.h5")) && !FileManager.default.fileExists(atPath: whole.runs.file("adapter.h5")))
+
+        // the splits are decoded with the kept (best) model, the same in both runs
+        #expect(wholeResults.map(\.split) == ["dev[3:5]", "test[0:2]"])
+        #expect(wholeResults.allSatisfy { $0.adapterSteps["all"] == best && $0.notes.contains { $0.contains("every weight fine-tuned") } })
+        let predictions = { (r: ExperimentRunner) in try Data(contentsOf: URL(fileURLWithPath: r.results.predictions("test[0:2]"))) }
+        #expect(try predictions(whole) == predictions(split))
+        #expect(splitResults.map(\.autore.total) == wholeResults.map(\.autore.total))
+    }
+
+    /// What `fine_tuning: full` cannot be combined with is refused, naming the setting.
+    @Test func fullFineTuningRefusesAQuantizedBaseAndPerStageAdapters() throws {
+        let full = Self.config.replacingOccurrences(of: "stage: each", with: "stage: all\nfine_tuning: full")
+        for (text, words) in [(full.replacingOccurrences(of: "quantization: none", with: "quantization: nf4"), ["quantization: none", "nf4"]),
+                              (full.replacingOccurrences(of: "stage: all", with: "stage: each"), ["stage: all", "each"]),
+                              (full.replacingOccurrences(of: "seed: 1}", with: "seed: 1, init_from: other}"), ["init_from"]),
+                              (full.replacingOccurrences(of: "fine_tuning: full", with: "fine_tuning: partial"), ["lora or full", "partial"])] {
+            do { _ = try ExperimentConfig.parse(text, file: "full.yaml"); Issue.record("accepted: \(words)") } catch let e as ConfigError {
+                #expect(e.file == "full.yaml" && words.allSatisfy { "\(e)".contains($0) }, "\(e)")
+            }
+        }
+        #expect(try ExperimentConfig.parse(full, file: "full.yaml").fineTuning == .full)
+        #expect(try ExperimentConfig.parse(Self.config, file: "tiny.yaml").fineTuning == .lora)
+    }
 }
+
