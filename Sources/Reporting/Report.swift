@@ -456,6 +456,14 @@ public struct Report {
         /// The config with the compared setting put to one common value: configs equal after this (and
         /// after resetting what does not shape training) are compared with each other.
         var common: (ExperimentConfig) -> ExperimentConfig
+        /// Whether a group of such configs answers the question (default: any two values).
+        var applies: ([ExperimentConfig]) -> Bool = { _ in true }
+    }
+
+    /// What a run trains, as a table cell: `full, Float32, lr 5e-05` or `QLoRA r16 α32 q,v over nf4, lr 3e-04`.
+    static func trainedWeights(_ c: ExperimentConfig) -> String {
+        let rate = String(format: "lr %.0e", c.optimizer.learningRate)
+        return c.fineTuning == .full ? "every weight, Float32, \(rate)" : "LoRA \(lora(c)) over \(c.quantization.rawValue), \(rate)"
     }
 
     /// How many adapters of which rank a config trains.
@@ -484,6 +492,13 @@ public struct Report {
         AblationAxis(title: "LoRA rank and targets", column: "LoRA",
                      value: lora,
                      common: { var c = $0; c.lora = LoRASettings(); return c }),
+        // Every weight against adapters at equal steps: the method, its base precision, its learning rate
+        // and how often it checkpoints (which does not shape training) may differ.
+        AblationAxis(title: "Full fine-tuning against LoRA at equal steps", column: "trained weights", value: trainedWeights,
+                     common: { var c = $0; c.fineTuning = .lora; c.quantization = .nf4; c.lora = LoRASettings()
+                               c.optimizer.learningRate = OptimizerSettings().learningRate; c.training.checkpointEvery = TrainingSettings().checkpointEvery
+                               return c },
+                     applies: { cs in cs.contains { $0.fineTuning == .full } && cs.contains { $0.fineTuning == .lora } }),
     ]
 
     /// The experiments of one ablation axis that differ only there, scored on one split, best first.
@@ -518,7 +533,7 @@ public struct Report {
                 key.name = ""
                 if let i = groups.firstIndex(where: { $0.key == key }) { groups[i].members.append((e, c)) } else { groups.append((key, [(e, c)])) }
             }
-            for g in groups where Set(g.members.map { axis.value($0.1) }).count > 1 {
+            for g in groups where Set(g.members.map { axis.value($0.1) }).count > 1 && axis.applies(g.members.map(\.1)) {
                 let splits = Set(g.members.flatMap { $0.0.splits.map(\.split) }).sorted()
                 for split in splits {
                     let scored = g.members.compactMap { m in m.0.splits.first { $0.split == split }.map { (m.0, m.1, $0) } }

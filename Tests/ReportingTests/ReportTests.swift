@@ -148,6 +148,15 @@ import Testing
             .components(separatedBy: "\n### ").first!
         #expect(sameRank.contains("| [abl_three](abl_three/) | 3 × r16 |") && sameRank.contains("| [abl_one16](abl_one16/) | 1 × r16 |"))
         #expect(!sameRank.contains("abl_one/"))
+        // full fine-tuning is set against the LoRA runs of the same recipe at equal steps, whatever their rank;
+        // without a full run there is no such table
+        #expect(!md1.contains("### Full fine-tuning against LoRA"))
+        _ = try run("abl_full", "paradigm: D_R_H_F_desc\nstage: all\nquantization: none\nfine_tuning: full\noptimizer: {learning_rate: 1.0e-5}", [perfect[1]])
+        let full = try #require(try Report(root: root, results: root).markdown()
+            .components(separatedBy: "### Full fine-tuning against LoRA at equal steps: select[0:20]").dropFirst().first).components(separatedBy: "\n### ").first!
+        #expect(full.contains("| [abl_full](abl_full/) | every weight, Float32, lr 1e-05 |"), "\(full)")
+        #expect(full.contains("| [abl_one16](abl_one16/) | LoRA r16 α32 q,v over nf4, lr 5e-05 |") && full.contains("| [abl_one](abl_one/) | LoRA r48 α96 q,v over nf4"))
+        #expect(!full.contains("abl_three") && !full.contains("abl_rhf"))
         let order = try section("Prompt order")
         #expect(order.contains("No winner: abl_first (documentFirst) and abl_original (original) have the same AutoRE F1, 0.00."))
         // the LoRA axis groups one-adapter runs only: abl_one has no peer there
