@@ -119,7 +119,7 @@ public enum TrainingRun {
             }
             if !borrowed && lead { try run.create() }
             if policy == .fresh && lead {
-                for f in ["metrics.jsonl", "checkpoint.h5", "summary.json", "best.h5", "adapter.h5", "loss.svg", "best", "final"] {
+                for f in ["metrics.jsonl", "checkpoint.h5", "summary.json", "best.h5", "adapter.h5", "loss.svg", "best", "final", RunAdapters.keptFolder] {
                     try? FileManager.default.removeItem(atPath: run.file(f))
                 }
             }
@@ -183,7 +183,12 @@ public enum TrainingRun {
                 prefixGroups: job.train.groups.count, trainTokensPerEpoch: job.train.tokens, best: job.best,
                 finalHeldOutLoss: evals.last(where: { $0.loss.isFinite })?.loss, seconds: Date().timeIntervalSince(start), notes: job.notes, config: configText,
                 plannedSteps: job.steps, stoppedEarly: job.stoppedEarly, initFrom: initial?.source)
-            if lead { try ResultsJSON.write(summary, to: summaryPath) }
+            if lead {
+                try ResultsJSON.write(summary, to: summaryPath)
+                // finished: the kept adapter stays, as a PEFT folder; the HDF5 files of the run go (after the
+                // summary, so that an interrupted run never loses its best adapter)
+                if cfg.fineTuning == .lora { try RunAdapters.keepAsPEFT(in: run.path, baseModel: ModelLocation.huggingFaceName(cfg.baseModel)) }
+            }
             try communicator.barrier()
             say("\(cfg.name) · \(plan.scope): done; adapter in \(run.path)")
             summaries.append(summary)

@@ -28,6 +28,12 @@ public enum ModelLocation {
     /// The models Scripts/setup caches, by short name: SmolLM2-135M-Instruct (the default) and Gemma 3 270M.
     public static let aliases = ["smollm2": defaultName, "gemma3": "gemma-3-270m-q4_k_m.gguf"]
 
+    /// The Hugging Face names of the cached models (what a PEFT adapter records as its base).
+    public static let huggingFaceNames = ["smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct", "gemma3": "google/gemma-3-270m"]
+
+    /// The Hugging Face name of a cached model's alias; a path as given.
+    public static func huggingFaceName(_ name: String) -> String { huggingFaceNames[name] ?? name }
+
     /// A path as given, or a cached model by its alias (nil: "smollm2").
     public static func resolve(_ name: String?) throws -> String {
         let cached = aliases[name ?? "smollm2"].map { home + "/models/" + $0 }

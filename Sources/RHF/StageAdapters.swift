@@ -148,6 +148,9 @@ public enum RunAdapters {
     /// The adapters that ship with the toolkit: the main RHF run on SmolLM2 (`Data/adapters/smollm2-rhf/`).
     public static var shipped: String { DataLocation.projectData.appendingPathComponent("adapters/smollm2-rhf").path }
 
+    /// The folder a finished adapter run keeps its adapter in, in PEFT's format with `autore.json`.
+    public static let keptFolder = "peft"
+
     /// The file to use from one adapter run: best.h5 (the best evaluation), else adapter.h5 (the last step).
     public static func file(in dir: String) -> String? {
         for f in ["best.h5", "adapter.h5"] where FileManager.default.fileExists(atPath: dir + "/" + f) { return dir + "/" + f }
@@ -160,10 +163,21 @@ public enum RunAdapters {
 
     static func adapter(in dir: String) throws -> TrainedAdapter? {
         if isPEFT(dir) { return try TrainedAdapter(peftDirectory: dir) }
+        if isPEFT(dir + "/" + keptFolder) { return try TrainedAdapter(peftDirectory: dir + "/" + keptFolder) }
         return try file(in: dir).map { try TrainedAdapter(contentsOf: $0) }
     }
 
-    /// The adapters of `dirs`: each an adapter (PEFT folder, or a run folder with best.h5/adapter.h5), or a
+    /// What a finished adapter run keeps: the adapter extraction uses (best.h5, else adapter.h5) written as a
+    /// PEFT folder, `peft/`, in place of both HDF5 files. Nothing happens in a folder without them.
+    public static func keepAsPEFT(in dir: String, baseModel: String) throws {
+        guard let path = file(in: dir) else { return }
+        try TrainedAdapter(contentsOf: path).writePEFT(to: dir + "/" + keptFolder, baseModel: baseModel)
+        for f in ["best.h5", "adapter.h5"] where FileManager.default.fileExists(atPath: dir + "/" + f) {
+            try FileManager.default.removeItem(atPath: dir + "/" + f)
+        }
+    }
+
+    /// The adapters of `dirs`: each an adapter (PEFT folder, or a run folder with peft/, best.h5 or adapter.h5), or a
     /// folder whose stage subfolders (relations, heads, facts, all) are.
     public static func load(_ dirs: [String]) throws -> [TrainedAdapter] {
         var out: [TrainedAdapter] = []
@@ -171,7 +185,7 @@ public enum RunAdapters {
             guard FileManager.default.fileExists(atPath: dir) else { throw AutoREError("\(dir): no such folder") }
             if let a = try adapter(in: dir) { out.append(a); continue }
             let subs = AdapterScope.allCases.map { dir + "/" + $0.rawValue }
-                .filter { isPEFT($0) || file(in: $0) != nil }
+                .filter { isPEFT($0) || isPEFT($0 + "/" + keptFolder) || file(in: $0) != nil }
             guard !subs.isEmpty else {
                 throw AutoREError("\(dir): no trained adapter here (a PEFT folder, best.h5 or adapter.h5, or stage folders holding one); train it first")
             }

@@ -29,7 +29,7 @@ struct AdapterExport: ParsableCommand {
 
     @Option(help: "The trainer's checkpoint (Experiments/runs/<name>/checkpoint.h5).")
     var checkpoint: String?
-    @Option(name: .customLong("run"), help: "Or a run folder: every stage's kept adapter (best.h5, else adapter.h5) goes to OUT/<stage>/ with autore.json.")
+    @Option(name: .customLong("run"), help: "Or a run folder: every stage's kept adapter (peft/, best.h5, else adapter.h5) goes to OUT/<stage>/ with autore.json.")
     var runFolder: String?
     @Option(help: "The adapter folder to write.")
     var out: String
@@ -41,7 +41,7 @@ struct AdapterExport: ParsableCommand {
             guard checkpoint == nil else { throw ValidationError("give --checkpoint or --run, not both") }
             for a in try RunAdapters.load([runFolder]) {
                 let cfg = try? ExperimentConfig.parse(a.config, file: a.source)
-                let base = baseModel ?? ((cfg?.baseModel ?? "smollm2") == "smollm2" ? "HuggingFaceTB/SmolLM2-135M-Instruct" : cfg!.baseModel)
+                let base = baseModel ?? ModelLocation.huggingFaceName(cfg?.baseModel ?? "smollm2")
                 let dir = URL(fileURLWithPath: out).appendingPathComponent(a.stage.rawValue).path
                 try a.writePEFT(to: dir, baseModel: base)
                 print("wrote \(dir): \(a.stage) adapter from \(a.source) (step \(a.step)), r=\(a.lora.rank), targets \(a.lora.targets.joined(separator: ","))")

@@ -15,7 +15,7 @@ struct ExtractCommand: ParsableCommand {
         commandName: "extract",
         abstract: "Extract triplets with the stage adapters of trained runs (RHF: relations → heads → facts).",
         discussion: """
-        --run takes run folders (comma-separated): adapter runs holding best.h5/adapter.h5, PEFT adapter \
+        --run takes run folders (comma-separated): adapter runs holding peft/, best.h5 or adapter.h5, PEFT adapter \
         folders, or a folder whose stage subfolders hold them; or one run of `fine_tuning: full`, whose \
         best/ (else final/) model.safetensors answers every stage; by default the adapters shipped in \
         Data/adapters/smollm2-rhf. The paradigm, prompts and decoding come from the first \

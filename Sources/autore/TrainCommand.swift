@@ -12,8 +12,9 @@ struct TrainCommand: ParsableCommand {
         discussion: """
         Writes the run folder (Experiments/runs/<name>/ unless --out; with `stage: each`, one subfolder per stage): \
         config.yaml, metrics.jsonl, checkpoint.h5 (every training.checkpoint_every steps), best.h5 (the best \
-        evaluation), adapter.h5 (the last step), loss.svg and summary.json. With `fine_tuning: full`, every \
-        weight is trained and best/model.safetensors and final/model.safetensors take the adapters' place.
+        evaluation), adapter.h5 (the last step), loss.svg and summary.json. A finished run keeps one adapter, \
+        the best (else the last), as a PEFT folder, peft/, in place of the two .h5 files. With \
+        `fine_tuning: full`, every weight is trained and best/ and final/model.safetensors take the adapters' place.
 
         Data parallel under Open MPI: `mpirun -np N autore train --config X.yaml` splits each step's \
         training.accumulation prefix groups over the N ranks (balanced by tokens) and sums the gradients; the \

@@ -64,8 +64,9 @@ import TestSupport
             return (p.terminationStatus, text)
         }
 
+        /// The adapter after the last step (in the run's last checkpoint; a finished run keeps only its best adapter).
         func adapter(_ out: String) throws -> [String: FloatArray] {
-            try Checkpoint(contentsOf: root.appendingPathComponent("\(out)/adapter.h5").path).floats
+            try Checkpoint(contentsOf: root.appendingPathComponent("\(out)/checkpoint.h5").path).floats.filter { $0.key.hasPrefix("adapter/") }
         }
     }
 

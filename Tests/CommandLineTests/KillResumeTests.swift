@@ -186,7 +186,8 @@ import TestSupport
         #expect(stored.contains("--set training.steps=2 --set lora.rank=2") && stored.contains("name: kill-resume-training.steps=2-lora.rank=2"))
         let summary = try String(contentsOf: good.appendingPathComponent("summary.json"), encoding: .utf8)
         #expect(summary.contains("\"steps\" : 2"), "\(summary.prefix(300))")
-        let a = try Checkpoint(contentsOf: good.appendingPathComponent("adapter.h5").path).floats.filter { $0.key.contains("lora_A") }
+        #expect(FileManager.default.fileExists(atPath: good.appendingPathComponent("peft/adapter_config.json").path))
+        let a = try Checkpoint(contentsOf: good.appendingPathComponent("checkpoint.h5").path).floats.filter { $0.key.hasPrefix("adapter/") && $0.key.contains("lora_A") }
         #expect(!a.isEmpty && a.values.allSatisfy { $0.shape.first == 2 }, "\(a.mapValues(\.shape))")   // rank 2, not the file's 4
 
         let bad = f.runFolder("misspelt")

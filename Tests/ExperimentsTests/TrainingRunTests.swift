@@ -47,8 +47,14 @@ import Testing
         LoadedModel(path: "tiny", model: try LlamaModel.load(path: TinyByteModel.checkpoint()), tokenizer: try TinyByteModel.tokenizer())
     }
 
-    func weights(_ dir: URL, _ stage: String, _ file: String) throws -> [String: FloatArray] {
-        try TrainedAdapter(contentsOf: dir.appendingPathComponent("\(stage)/\(file)").path).weights
+    /// The adapter a finished stage run keeps (its best, as a PEFT folder).
+    func kept(_ dir: URL, _ stage: String) throws -> [String: FloatArray] {
+        try TrainedAdapter(peftDirectory: dir.appendingPathComponent("\(stage)/peft").path).weights
+    }
+
+    /// The adapter after a stage run's last step, from its last checkpoint.
+    func last(_ dir: URL, _ stage: String) throws -> [String: FloatArray] {
+        try Checkpoint(contentsOf: dir.appendingPathComponent("\(stage)/checkpoint.h5").path).floats.filter { $0.key.hasPrefix("adapter/") }
     }
 
     @Test func interruptedAndResumedEqualsUninterrupted() throws {
@@ -89,11 +95,14 @@ import Testing
             // The metrics log of the resumed run holds each step once, as the uninterrupted run's does.
             let steps = { (dir: URL) in try MetricsLog.read(MetricsRecord.self, from: dir.appendingPathComponent("\(stage)/metrics.jsonl").path).map { "\($0.kind) \($0.step)" } }
             #expect(try steps(split.url) == steps(whole.url), "\(stage): metrics log")
-            let a = try weights(whole.url, stage, "adapter.h5"), b = try weights(split.url, stage, "adapter.h5")
+            let a = try last(whole.url, stage), b = try last(split.url, stage)
             #expect(a == b, "\(stage): resumed adapter differs")
-            #expect(try weights(whole.url, stage, "best.h5") == weights(split.url, stage, "best.h5"))
+            #expect(try kept(whole.url, stage) == kept(split.url, stage))
             // not vacuous: training moved B away from zero
-            #expect(a.contains { $0.key.hasSuffix("lora_B.weight") && $0.value.values.contains { $0 != 0 } })
+            #expect(a.contains { $0.key.contains(".lora_B.") && $0.value.values.contains { $0 != 0 } })
+            #expect(try kept(whole.url, stage).contains { $0.key.hasSuffix("lora_B.weight") && $0.value.values.contains { $0 != 0 } })
+            // the finished run keeps its best adapter as PEFT files, and no HDF5 adapter
+            for f in ["best.h5", "adapter.h5"] { #expect(!FileManager.default.fileExists(atPath: whole.url.appendingPathComponent("\(stage)/\(f)").path)) }
         }
         // … but not what does: another learning rate is refused, naming the finished adapter's summary.
         let otherRate = Self.config.replacingOccurrences(of: "learning_rate: 1.0e-2", with: "learning_rate: 2.0e-2")
@@ -202,16 +211,16 @@ import Testing
         })
         #expect(started.count == 3)
         for stage in ["relations", "heads", "facts"] {
-            let kept = try weights(first.url, stage, "best.h5")
-            #expect(started[stage] == kept, "\(stage): training did not start from first/\(stage)/best.h5")
-            #expect(kept.contains { $0.key.hasSuffix("lora_B.weight") && $0.value.values.contains { $0 != 0 } })
+            let keptWeights = try kept(first.url, stage)
+            #expect(started[stage] == keptWeights, "\(stage): training did not start from first/\(stage)/peft")
+            #expect(keptWeights.contains { $0.key.hasSuffix("lora_B.weight") && $0.value.values.contains { $0 != 0 } })
         }
-        #expect(said.contains { $0.contains("starts from") && $0.contains("first/heads/best.h5") })
+        #expect(said.contains { $0.contains("starts from") && $0.contains("first/heads/peft") })
         // the starting adapter is evaluated before the first step, a candidate for best.h5
         let evals = try MetricsLog.read(MetricsRecord.self, from: runs.appendingPathComponent("next/heads/metrics.jsonl").path).filter { $0.kind == .eval }
         #expect(evals.first?.step == 0 && evals.count == 4)
         let summary = try ResultsJSON.decode(AdapterRunSummary.self, from: Data(contentsOf: runs.appendingPathComponent("next/facts/summary.json")))
-        #expect(summary.initFrom?.hasSuffix("first/facts/best.h5") == true)
+        #expect(summary.initFrom?.hasSuffix("first/facts/peft") == true)
 
         let otherRank = next.replacingOccurrences(of: "rank: 2", with: "rank: 3")
         do {
