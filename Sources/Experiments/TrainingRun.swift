@@ -187,7 +187,11 @@ public enum TrainingRun {
                 try ResultsJSON.write(summary, to: summaryPath)
                 // finished: the kept adapter stays, as a PEFT folder; the HDF5 files of the run go (after the
                 // summary, so that an interrupted run never loses its best adapter)
-                if cfg.fineTuning == .lora { try RunAdapters.keepAsPEFT(in: run.path, baseModel: ModelLocation.huggingFaceName(cfg.baseModel)) }
+                switch cfg.fineTuning {
+                case .lora: try RunAdapters.keepAsPEFT(in: run.path, baseModel: ModelLocation.huggingFaceName(cfg.baseModel))
+                // every weight and its AdamW moments (three times the model) are not kept once final/ holds the weights
+                case .full: try? FileManager.default.removeItem(atPath: checkpointPath)
+                }
             }
             try communicator.barrier()
             say("\(cfg.name) · \(plan.scope): done; adapter in \(run.path)")

@@ -309,6 +309,8 @@ import Testing
         let summary = try ResultsJSON.decode([AdapterRunSummary].self, from: Data(contentsOf: URL(fileURLWithPath: whole.results.file("training.json"))))
         #expect(summary.count == 1 && summary[0].best?.step == best && summary[0].steps == 5)
         #expect(!FileManager.default.fileExists(atPath: whole.runs.file("best.h5")) && !FileManager.default.fileExists(atPath: whole.runs.file("adapter.h5")))
+        // finished: the optimizer state (three times the model) goes, final/ keeps the weights
+        #expect(!FileManager.default.fileExists(atPath: whole.runs.file("checkpoint.h5")) && !FileManager.default.fileExists(atPath: split.runs.file("checkpoint.h5")))
 
         // the splits are decoded with the kept (best) model, the same in both runs
         #expect(wholeResults.map(\.split) == ["dev[3:5]", "test[0:2]"])
