@@ -210,8 +210,8 @@ extension ErrorPropagation {
     /// same settings), written into `results` when given.
     public static func run(runFolder: String, split: String, dataDir: String?, predictions: String?, results: String?,
                            command: String?, say: @escaping (String) -> Void) throws -> ErrorPropagationResult {
-        let adapters = try RunAdapters.load([runFolder])
-        let cfg = try ExperimentConfig.parse(adapters[0].config, file: adapters[0].source + " (stored config)")
+        let runModel = try RunModel.open([runFolder])
+        let cfg = try ExperimentConfig.parse(runModel.storedConfig.text, file: runModel.storedConfig.source)
         guard cfg.paradigm.stages.count > 1 else {
             throw AutoREError("\(runFolder): \(cfg.paradigm.rawValue) has one stage; gold answers can feed only the later stages of a pipeline")
         }
@@ -240,12 +240,11 @@ extension ErrorPropagation {
             notes.append("no earlier predictions: every answer not fed with gold is generated")
         }
 
-        let base = try LoadedModel(config: cfg)
-        let map = try RunAdapters.install(adapters, on: base.model, paradigm: cfg.paradigm)
+        let (base, map) = try runModel.load(base: .file(cfg.baseModel, load: { try LoadedModel(config: cfg) }), paradigm: cfg.paradigm)
         let x = Extractor(model: base.model, format: try PromptFormat(tokenizer: base.tokenizer, chatTemplate: cfg.chatTemplate),
                           builder: experiment.builder, parser: OutputParser(catalogue: experiment.builder.catalogue),
                           adapters: map, options: ExtractionOptions(cfg.extraction))
-        notes.append("adapters of \(DataLocation.shown(runFolder)) (step \(adapters.map { "\($0.stage) \($0.step)" }.joined(separator: ", "))), decoded as its config says")
+        notes.append("\(runModel.described(folder: DataLocation.shown(runFolder))), decoded as its config says")
         return try ErrorPropagation(extractor: x).run(docs.documents, recorded: recorded, experiment: cfg.name, run: DataLocation.shown(runFolder),
                                                       split: split, folder: results.map { ResultsDirectory(URL(fileURLWithPath: $0)) },
                                                       notes: notes, command: command, say: say)

@@ -117,37 +117,29 @@ public struct ExperimentRunner {
             }
         }
 
-        var adapters: [TrainedAdapter] = []
-        var adapterSteps: [String: Int] = [:]
-        let base: LoadedModel
-        if full {
-            guard let dir = FineTunedModel.directory(in: runs.path) else {
-                throw AutoREError("\(runs.path): no fine-tuned model (best/ or final/model.safetensors); train the run first")
-            }
-            base = try FineTunedModel.load(dir, over: trainingBase)
-            adapterSteps[AdapterScope.allStages.rawValue] = try FineTunedModel.info(dir).step
-            say("\(config.name): decoding with the fine-tuned model of \(DataLocation.shown(dir))")
-        } else {
-            base = trainingBase
-            adapters = try RunAdapters.load([runs.path])
+        if full, FineTunedModel.directory(in: runs.path) == nil {
+            throw AutoREError("\(runs.path): no fine-tuned model (best/ or final/model.safetensors); train the run first")
         }
+        let run = try RunModel.open([runs.path])
+        if full { say("\(config.name): decoding with \(run.described(folder: DataLocation.shown(runs.path)))") }
         var stageNotes: [String] = []
+        var shipped: [TrainedAdapter] = []
         if let own = config.adapterLayout.singleStage {
             // One stage trained here: the other stages come from the shipped adapters when they exist,
             // else the bare base model answers them.
             let others = config.paradigm.stages.filter { $0 != own }
-            let shipped = FileManager.default.fileExists(atPath: RunAdapters.shipped)
+            shipped = FileManager.default.fileExists(atPath: RunAdapters.shipped)
                 ? try RunAdapters.load([RunAdapters.shipped]).filter { a in others.contains { .stage($0) == a.stage } } : []
-            adapters += shipped
             for s in others {
                 stageNotes.append("the \(s.rawValue) stage is answered by " + (shipped.contains { $0.stage == .stage(s) }
                     ? "the shipped adapter (Data/adapters/smollm2-rhf)" : "the base model without an adapter"))
             }
             stageNotes.forEach(say)
         }
+        let adapterSteps = run.steps.merging(shipped.map { ($0.stage.rawValue, $0.step) }) { a, _ in a }
         let experiment = try Experiment(config: config, dataDir: dataDir)
-        let stageAdapters = try RunAdapters.install(adapters, on: base.model, paradigm: config.paradigm,
-                                                    requireAll: config.adapterLayout.singleStage == nil && !full)
+        let (base, stageAdapters) = try run.load(base: .inMemory(trainingBase), paradigm: config.paradigm,
+                                                 extra: shipped, requireAll: config.adapterLayout.singleStage == nil)
         let format = try PromptFormat(tokenizer: base.tokenizer, chatTemplate: config.chatTemplate)
         let (train, _) = try experiment.loader.load(.train)
         var out: [SplitResult] = []
@@ -168,7 +160,7 @@ public struct ExperimentRunner {
             var result = SplitResult(experiment: config.name, split: split, documents: docs.documents, predictions: preds,
                                      trainDocuments: train, catalogue: experiment.builder.catalogue,
                                      extraction: extractor.statistics.documents > 0 ? extractor.statistics : nil,
-                                     adapterSteps: adapterSteps.merging(adapters.map { ($0.stage.rawValue, $0.step) }) { a, _ in a }, notes: notes)
+                                     adapterSteps: adapterSteps, notes: notes)
             if !experiment.heldOutRelations.isEmpty {
                 result.unseen = UnseenRelationScores(heldOut: experiment.heldOutRelations, documents: docs.documents,
                                                      predictions: preds, catalogue: experiment.builder.catalogue)

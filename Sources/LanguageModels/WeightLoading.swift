@@ -194,6 +194,18 @@ extension LlamaModel {
         }
     }
 
+    /// The architecture of a `.gguf` file or of a directory holding `config.json`, read without its weights.
+    public static func config(at path: String) throws -> ModelConfig {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw WeightLoadingError(source: path, reason: "no such file or directory")
+        }
+        if isDir.boolValue {
+            return try ModelConfig(hf: try HFConfig.load(path: path + "/config.json"), source: path + "/config.json")
+        }
+        return try ModelConfig(gguf: try GGUFFile(path: path))
+    }
+
     /// Loads a `.gguf` file, or a directory holding `config.json` and `model.safetensors` (or shards).
     /// With `nativeBlocks`, quantized GGUF projections stay in their blocks (see `WeightQuantization.native`).
     public static func load(path: String, linear: LinearFactory = denseLinear, nativeBlocks: Bool = false) throws -> LlamaModel {
@@ -202,8 +214,7 @@ extension LlamaModel {
             throw WeightLoadingError(source: path, reason: "no such file or directory")
         }
         if isDir.boolValue {
-            let config = try ModelConfig(hf: try HFConfig.load(path: path + "/config.json"), source: path + "/config.json")
-            return try load(config: config, weights: try SafetensorsWeights(directory: path), linear: linear)
+            return try load(config: try config(at: path), weights: try SafetensorsWeights(directory: path), linear: linear)
         }
         let file = try GGUFFile(path: path)
         let config = try ModelConfig(gguf: file)

@@ -40,4 +40,13 @@ public enum FineTunedModel {
         let model = try LlamaModel.load(config: base.model.config, weights: SafetensorsWeights(directory: directory))
         return LoadedModel(path: base.path, model: model, tokenizer: base.tokenizer)
     }
+
+    /// The model of `directory` over the base model `baseModel` names (nil, "smollm2", "gemma3" or a path):
+    /// the architecture and tokenizer are read from the base, its weights are not (every weight comes from
+    /// the file).
+    public static func load(_ directory: String, baseModel: String?) throws -> LoadedModel {
+        let path = try ModelLocation.resolve(baseModel)
+        let model = try LlamaModel.load(config: try LlamaModel.config(at: path), weights: SafetensorsWeights(directory: directory))
+        return LoadedModel(path: path, model: model, tokenizer: try ModelLocation.tokenizer(at: path))
+    }
 }

@@ -61,13 +61,10 @@ struct ExtractCommand: ParsableCommand {
         guard [split, input, text].compactMap({ $0 }).count == 1 else { throw ValidationError("give exactly one of --split, --input, --text") }
         let dirs = (runFolders ?? RunAdapters.shipped).split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         // a fully fine-tuned model, or adapters over the base
-        let fineTuned = dirs.count == 1 ? FineTunedModel.directory(in: dirs[0]) : nil
-        let adapters = fineTuned == nil ? try RunAdapters.load(dirs) : []
+        let run = try RunModel.open(dirs)
         var cfg: ExperimentConfig
-        if let config { cfg = try ExperimentConfig.load(path: config) } else if let fineTuned {
-            cfg = try ExperimentConfig.parse(try FineTunedModel.info(fineTuned).config, file: fineTuned + "/model.safetensors (stored config)")
-        } else {
-            cfg = try ExperimentConfig.parse(adapters[0].config, file: adapters[0].source + " (stored config)")
+        if let config { cfg = try ExperimentConfig.load(path: config) } else {
+            cfg = try ExperimentConfig.parse(run.storedConfig.text, file: run.storedConfig.source)
         }
         if let temperature { cfg.extraction.temperature = temperature }
         if let maxNewTokens { cfg.extraction.maxNewTokens = StageBudget(maxNewTokens) }
@@ -83,11 +80,10 @@ struct ExtractCommand: ParsableCommand {
         }
         if let batchDocuments { cfg.extraction.batchDocuments = batchDocuments }
         let experiment = try Experiment(config: cfg, dataDir: dataDir, requireData: split != nil)
-        if fineTuned != nil && cfg.fineTuning != .full {
-            throw ValidationError("\(dirs[0]) holds a fully fine-tuned model, but the config says fine_tuning: \(cfg.fineTuning.rawValue)")
+        if run.isFineTuned != (cfg.fineTuning == .full) {
+            throw ValidationError("\(dirs.joined(separator: ",")) holds \(run.isFineTuned ? "a fully fine-tuned model" : "adapters"), but the config says fine_tuning: \(cfg.fineTuning.rawValue)")
         }
-        let base = try fineTuned.map { try FineTunedModel.load($0, over: LoadedModel(config: cfg)) } ?? LoadedModel(config: cfg)
-        let map = fineTuned != nil ? [:] : try RunAdapters.install(adapters, on: base.model, paradigm: cfg.paradigm)
+        let (base, map) = try run.load(base: .file(cfg.baseModel, load: { try LoadedModel(config: cfg) }), paradigm: cfg.paradigm)
         let extractor = Extractor(model: base.model, format: try PromptFormat(tokenizer: base.tokenizer, chatTemplate: cfg.chatTemplate),
                                   builder: experiment.builder, parser: OutputParser(catalogue: experiment.builder.catalogue),
                                   adapters: map, options: ExtractionOptions(cfg.extraction))
