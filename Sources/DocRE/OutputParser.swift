@@ -43,12 +43,15 @@ public struct ParseReport: Codable, Hashable, Sendable {
     public var dropped = 0
     public var duplicates = 0
     public var inverseAdded = 0
+    /// Triplets whose object is their subject (no DocRED relation links an entity to itself), dropped.
+    public var selfRelations = 0
     public init() {}
     public static func + (a: ParseReport, b: ParseReport) -> ParseReport {
         var r = ParseReport()
         r.lines = a.lines + b.lines; r.items = a.items + b.items; r.unparseable = a.unparseable + b.unparseable
         r.unknownRelations = a.unknownRelations + b.unknownRelations; r.repaired = a.repaired + b.repaired
         r.dropped = a.dropped + b.dropped; r.duplicates = a.duplicates + b.duplicates; r.inverseAdded = a.inverseAdded + b.inverseAdded
+        r.selfRelations = a.selfRelations + b.selfRelations
         return r
     }
 }
@@ -231,7 +234,8 @@ public struct OutputParser: Sendable {
         return out
     }
 
-    /// Triplets, one per line, with relation canonicalised and entities repaired.
+    /// Triplets, one per line, with relation canonicalised and entities repaired; a triplet whose object is its
+    /// subject is dropped (counted in `selfRelations`).
     public func parseTriples(_ text: String, passage: String?) -> ParsedTriples {
         var out = ParsedTriples()
         var seen = Set<Triple>()
@@ -241,6 +245,8 @@ public struct OutputParser: Sendable {
             guard let (h0, r0, t0) = splitTriplet(line) else { out.unparsed.append(line); out.report.unparseable += 1; continue }
             guard let r = catalogue.canonical(r0) else { out.unparsed.append(line); out.report.unknownRelations += 1; continue }
             guard let h = fix(h0, matcher, &out.report), let t = fix(t0, matcher, &out.report) else { out.unparsed.append(line); continue }
+            // An entity is never its own object in Re-DocRED (h ≠ t in every label): such a line is never right.
+            if h.lowercased() == t.lowercased() { out.unparsed.append(line); out.report.selfRelations += 1; continue }
             let tr = Triple(h, r, t)
             if !seen.insert(tr).inserted {
                 out.report.duplicates += 1

@@ -25,6 +25,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Similarity ratio for span repair.") var repairThreshold = 0.75
     @Flag(help: "Do not repair entity strings.") var noRepair = false
     @Flag(help: "Add inverse triples for known inverse pairs.") var inverseCompletion = false
+    @Flag(help: "Read the predicted triples through today's parser first (it drops a triple whose object is its subject), as a new extraction would parse the same answers.")
+    var reparse = false
     @Flag(help: "Print JSON.") var json = false
     @Option(name: .customLong("results"), help: ArgumentHelp("Also write metrics_<split>.json, the form `autore report` reads, into this results folder (with --stages oracle: oracle_<split>.json and each row's predictions).",
                                valueName: "folder")) var resultsFolder: String?
@@ -68,7 +70,7 @@ struct EvalCommand: ParsableCommand {
         } else {
             guard let p = predictions else { throw ValidationError("pass --predictions or --oracle") }
             preds = try PredictionRecord.load(URL(fileURLWithPath: p))
-            if inverseCompletion {
+            if inverseCompletion || reparse {
                 preds = preds.map { r in
                     var r = r
                     r.triples = parser.parseTriples(r.tripleValues.map { TripletFormat.render($0) }.joined(separator: "\n"), passage: nil).triples.map { [$0.head, $0.relation, $0.tail] }

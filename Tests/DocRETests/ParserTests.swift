@@ -14,6 +14,7 @@ import Foundation
     [Soviet Union, dissolved, abolished or demolished, 1991]
     ["Marie Curie", "place of birth", "Warsaw"]
     ["a", "no such relation", "b"]
+    ["Warsaw", "capital of", "warsaw"]
     nonsense without structure
     """
     let r = p.parseTriples(text, passage: nil)
@@ -26,7 +27,8 @@ import Foundation
     #expect(r.report.duplicates == 1)
     #expect(r.report.unknownRelations == 1)
     #expect(r.report.unparseable == 2)          // the header line and the nonsense line
-    #expect(r.unparsed.count == 3)
+    #expect(r.report.selfRelations == 1)        // Warsaw as its own object: never a Re-DocRED fact
+    #expect(r.unparsed.count == 4)
     let d = OutputParser(options: ParserOptions(repairSpans: false, dedupe: true)).parseTriples(text, passage: nil)
     #expect(d.triples.count == 5)
 }
