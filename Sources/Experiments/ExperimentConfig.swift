@@ -5,6 +5,7 @@ import Foundation
 import LanguageModels
 import NeuralNet
 import RHF
+import Support
 import Yams
 
 /// LoRA settings (`lora:`).

@@ -37,7 +37,7 @@ extension LlamaModel {
         if let missing = targeted.subtracting(modules.keys).sorted().first {
             throw fail("layer \(missing) is targeted by \(config.targets) but carries no such adapter")
         }
-        return PEFTAdapter(lora: config.shape, baseModel: baseModel, modules: modules)
+        return PEFTAdapter(lora: config, baseModel: baseModel, modules: modules)
     }
 
     /// Adds adapter `name` shaped by `adapter`'s config to every layer it targets and sets A and B from
@@ -114,17 +114,7 @@ extension PEFTAdapter {
             throw fail("\(m).lora_\(a[m] == nil ? "A" : "B").\(name).weight is missing (its partner is present)")
         }
         guard !a.isEmpty else { throw fail("no weights") }
-        self.init(lora: lora.shape, baseModel: baseModel, modules: Dictionary(uniqueKeysWithValues: a.map { ($0.key, Matrices(a: $0.value, b: b[$0.key]!)) }))
+        self.init(lora: lora, baseModel: baseModel, modules: Dictionary(uniqueKeysWithValues: a.map { ($0.key, Matrices(a: $0.value, b: b[$0.key]!)) }))
         do { try validate(path: "adapter '\(name)'") } catch let e as PEFTAdapterError { throw fail(e.reason) }
-    }
-}
-
-extension LoRAConfig {
-    /// What a PEFT adapter_config.json states for adapters of this config.
-    public var shape: LoRAShape { LoRAShape(rank: rank, alpha: alpha, dropout: dropout, targets: targets, rsLoRA: rsLoRA) }
-
-    /// The config of adapters shaped as a PEFT file states (`PEFTAdapter.lora`).
-    public init(_ shape: LoRAShape) {
-        self.init(rank: shape.rank, alpha: shape.alpha, dropout: shape.dropout, targets: shape.targets, rsLoRA: shape.rsLoRA)
     }
 }

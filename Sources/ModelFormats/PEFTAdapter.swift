@@ -31,7 +31,7 @@ public struct PEFTAdapter: Equatable, Sendable {
     }
 
     /// r, lora_alpha, lora_dropout, target_modules and use_rslora.
-    public var lora: LoRAShape
+    public var lora: LoRAConfig
     /// `base_model_name_or_path`: what the adapter was trained on (a hub name or a path), if known.
     public var baseModel: String?
     /// `inference_mode`: PEFT loads the adapter frozen when true.
@@ -39,7 +39,7 @@ public struct PEFTAdapter: Equatable, Sendable {
     /// Module path (`model.layers.0.self_attn.q_proj`) → its matrices.
     public var modules: [String: Matrices]
 
-    public init(lora: LoRAShape, baseModel: String?, inferenceMode: Bool = true, modules: [String: Matrices]) {
+    public init(lora: LoRAConfig, baseModel: String?, inferenceMode: Bool = true, modules: [String: Matrices]) {
         self.lora = lora; self.baseModel = baseModel; self.inferenceMode = inferenceMode; self.modules = modules
     }
 
@@ -97,7 +97,7 @@ extension PEFTAdapter {
                       weightsPath: weightsPath)
     }
 
-    init(lora: LoRAShape, baseModel: String?, inferenceMode: Bool, weightsPath: String) throws {
+    init(lora: LoRAConfig, baseModel: String?, inferenceMode: Bool, weightsPath: String) throws {
         func fail(_ r: String) -> PEFTAdapterError { PEFTAdapterError(path: weightsPath, reason: r) }
         let file: SafetensorsFile
         do { file = try SafetensorsFile(path: weightsPath) } catch let e as SafetensorsError {
@@ -135,7 +135,7 @@ extension PEFTAdapter {
 /// and that we cannot reproduce (bias, DoRA, per-module ranks or alphas, extra trained modules) are
 /// refused; bookkeeping keys (initialisation, revision, …) are accepted and ignored.
 struct PEFTConfigFile {
-    var lora: LoRAShape
+    var lora: LoRAConfig
     var baseModel: String?
     var inferenceMode: Bool
 
@@ -218,13 +218,13 @@ struct PEFTConfigFile {
         for key in o.keys.sorted() where !known.contains(key) && !o[key]!.isOff {
             throw fail(key, "\(o[key]!.text) is a setting this reader does not know; refusing rather than guessing its meaning")
         }
-        lora = LoRAShape(rank: Int(rv), alpha: Float(alpha), dropout: Float(dropout), targets: targets, rsLoRA: rs)
+        lora = LoRAConfig(rank: Int(rv), alpha: Float(alpha), dropout: Float(dropout), targets: targets, rsLoRA: rs)
         baseModel = o["base_model_name_or_path"]?.string
         inferenceMode = inference
     }
 
     /// The file PEFT would write for `lora` (keys sorted, two-space indentation as `json.dumps(indent=2)`).
-    static func json(lora: LoRAShape, baseModel: String?, inferenceMode: Bool) -> Data {
+    static func json(lora: LoRAConfig, baseModel: String?, inferenceMode: Bool) -> Data {
         let o: [String: JSONValue] = [
             "peft_type": .string("LORA"), "task_type": .string("CAUSAL_LM"),
             "base_model_name_or_path": baseModel.map(JSONValue.string) ?? .null, "inference_mode": .bool(inferenceMode),

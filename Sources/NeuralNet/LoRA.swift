@@ -5,24 +5,6 @@ import Foundation
 import Quantization
 import Support
 
-/// Which layers get adapters and how they are shaped.
-public struct LoRAConfig: Codable, Sendable, Equatable {
-    public var rank: Int
-    public var alpha: Float
-    public var dropout: Float
-    /// Last component of the layer names to adapt: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.
-    public var targets: [String]
-    /// Scale alpha/√r (rsLoRA, Kalajdzievski 2023) instead of alpha/r.
-    public var rsLoRA: Bool
-
-    public init(rank: Int = 8, alpha: Float = 16, dropout: Float = 0.05, targets: [String] = ["q_proj", "v_proj"], rsLoRA: Bool = false) {
-        self.rank = rank; self.alpha = alpha; self.dropout = dropout; self.targets = targets; self.rsLoRA = rsLoRA
-    }
-
-    public var scale: Float { rsLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank) }
-    public static let allProjections = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-}
-
 /// Δy = scale · (dropout(x)·Aᵀ)·Bᵀ      x: (…, in)   A: (r, in)   B: (out, r)   →   (…, out)
 ///
 /// Initialised as PEFT does: A ~ U(−1/√in, 1/√in) (kaiming-uniform with a = √5), B = 0, so a new

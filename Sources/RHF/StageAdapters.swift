@@ -7,6 +7,7 @@ import Foundation
 import LanguageModels
 import ModelFormats
 import NeuralNet
+import Support
 
 /// One trained adapter: the stage it answers (`relations`, `heads`, `facts` or `all`), its LoRA shape
 /// and its weights under the model's keys with the adapter name left out (`…q_proj.lora_A.weight`).
@@ -65,7 +66,7 @@ public struct TrainedAdapter {
             guard let b = weights[m + ".lora_B.weight"] else { throw AutoREError("\(source): \(m) has lora_A but no lora_B") }
             modules[m] = PEFTAdapter.Matrices(a: a, b: b)
         }
-        return PEFTAdapter(lora: lora.shape, baseModel: baseModel, modules: modules)
+        return PEFTAdapter(lora: lora, baseModel: baseModel, modules: modules)
     }
 
     /// Writes a PEFT adapter folder (loadable by `PeftModel.from_pretrained`) with `autore.json` beside the
@@ -87,13 +88,13 @@ public struct TrainedAdapter {
         let sidecarPath = URL(fileURLWithPath: dir).appendingPathComponent(PEFTAdapter.sidecarFile).path
         if let data = FileManager.default.contents(atPath: sidecarPath) {
             guard let s = try? JSONDecoder().decode(Sidecar.self, from: data) else { throw AutoREError("\(sidecarPath): unreadable") }
-            self.init(stage: s.stage, lora: LoRAConfig(p.lora), weights: w, config: s.config, step: s.step, source: dir)
+            self.init(stage: s.stage, lora: p.lora, weights: w, config: s.config, step: s.step, source: dir)
         } else {
             let name = URL(fileURLWithPath: dir).lastPathComponent
             guard let scope = AdapterScope(rawValue: name) else {
                 throw AutoREError("\(dir): a PEFT adapter without \(PEFTAdapter.sidecarFile); name its folder after the stage it answers (relations, heads, facts or all)")
             }
-            self.init(stage: scope, lora: LoRAConfig(p.lora), weights: w, config: "", step: 0, source: dir)
+            self.init(stage: scope, lora: p.lora, weights: w, config: "", step: 0, source: dir)
         }
     }
 

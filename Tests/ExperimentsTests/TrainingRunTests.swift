@@ -7,6 +7,7 @@ import Foundation
 import LanguageModels
 import ModelFormats
 import NeuralNet
+import Support
 import TestSupport
 import Testing
 @testable import Experiments

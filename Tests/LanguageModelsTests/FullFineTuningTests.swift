@@ -6,6 +6,7 @@ import FineTuning
 import Foundation
 import ModelFormats
 import NeuralNet
+import Support
 import TestSupport
 import Testing
 @testable import LanguageModels

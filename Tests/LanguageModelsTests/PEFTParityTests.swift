@@ -74,7 +74,7 @@ extension TrainingGolden where Meta == PEFTGoldenMeta {
         print("max relative loss difference over \(golden.losses.count) steps: \(worstLoss)")
 
         // Export, write, read and import under a fresh name: the trained adapter's logits are PyTorch's.
-        let exported = try model.exportAdapter("parity", config: LoRAConfig(initial.lora), baseModel: "HuggingFaceTB/SmolLM2-135M-Instruct")
+        let exported = try model.exportAdapter("parity", config: initial.lora, baseModel: "HuggingFaceTB/SmolLM2-135M-Instruct")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("autore-peft-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try exported.write(to: dir)

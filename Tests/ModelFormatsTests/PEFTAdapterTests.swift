@@ -1,7 +1,7 @@
 // PEFT adapter folders: exact round trip, PEFT's extra config keys tolerated, atomic replacement, and one
 // clear error naming the file and key for each kind of bad input.
 import Foundation
-import NeuralNet
+import Support
 import Testing
 @testable import ModelFormats
 
@@ -19,7 +19,7 @@ import Testing
                     b: FloatArray(shape: [out, rank], values: (0..<(out * rank)).map { testValue($0, k + 50) }))
             }
         }
-        return PEFTAdapter(lora: LoRAShape(rank: rank, alpha: 16, dropout: 0.05, targets: ["q_proj", "v_proj"], rsLoRA: true),
+        return PEFTAdapter(lora: LoRAConfig(rank: rank, alpha: 16, dropout: 0.05, targets: ["q_proj", "v_proj"], rsLoRA: true),
                            baseModel: "tiny/llama", modules: modules)
     }
 
@@ -78,7 +78,7 @@ import Testing
         for dtype in SafetensorsDType.allCases {
             let dir = try folder(config: configText(), tensors: sampleTensors(dtype: dtype))
             let a = try PEFTAdapter(directory: dir)
-            #expect(a.lora == LoRAShape(rank: 2, alpha: 16, dropout: 0, targets: ["v_proj", "q_proj"], rsLoRA: false))
+            #expect(a.lora == LoRAConfig(rank: 2, alpha: 16, dropout: 0, targets: ["v_proj", "q_proj"], rsLoRA: false))
             #expect(a.baseModel == "tiny/llama" && a.inferenceMode && a.modules.count == 4)
             let want = sample().modules["model.layers.0.self_attn.q_proj"]!.a.values
             let got = a.modules["model.layers.0.self_attn.q_proj"]!.a.values

@@ -4,6 +4,7 @@ import DocRE
 import Foundation
 import LanguageModels
 import NeuralNet
+import Support
 import TestSupport
 import Testing
 import Tokenization

@@ -1,20 +1,21 @@
-// The shape of a LoRA adapter as PEFT's adapter_config.json states it: what a file holds, independent of
-// the layers that carry the adapter in memory (NeuralNet's LoRAConfig converts at LanguageModels' boundary).
+// The shape of a LoRA adapter: what the layers that carry it in memory (NeuralNet's LoRA) are built from and
+// what PEFT's adapter_config.json states (ModelFormats' PEFTAdapter), one type for both.
 
 /// r, lora_alpha, lora_dropout, target_modules and use_rslora of a LoRA adapter.
 ///
 ///     Δy = scale · x·Aᵀ·Bᵀ      scale = lora_alpha / r   (lora_alpha / √r with use_rslora)
 ///
-///     let shape = LoRAShape(rank: 16, alpha: 32, targets: ["q_proj", "v_proj"])
-///     shape.scale                                                   // 2
-public struct LoRAShape: Codable, Sendable, Equatable {
+///     let lora = LoRAConfig(rank: 16, alpha: 32, targets: ["q_proj", "v_proj"])
+///     lora.scale                                                    // 2
+public struct LoRAConfig: Codable, Sendable, Equatable {
     /// `r`
     public var rank: Int
     /// `lora_alpha`
     public var alpha: Float
     /// `lora_dropout`
     public var dropout: Float
-    /// `target_modules`: last components of the module paths adapted (q_proj, v_proj, …).
+    /// `target_modules`: last components of the layer names adapted: q_proj, k_proj, v_proj, o_proj,
+    /// gate_proj, up_proj, down_proj.
     public var targets: [String]
     /// `use_rslora`: scale alpha/√r (Kalajdzievski 2023) instead of alpha/r.
     public var rsLoRA: Bool
@@ -25,4 +26,5 @@ public struct LoRAShape: Codable, Sendable, Equatable {
 
     /// The factor on the low-rank product (PEFT's `scaling`).
     public var scale: Float { rsLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank) }
+    public static let allProjections = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 }
