@@ -27,6 +27,8 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Add inverse triples for known inverse pairs.") var inverseCompletion = false
     @Flag(help: "Read the predicted triples through today's parser first (it drops a triple whose object is its subject), as a new extraction would parse the same answers.")
     var reparse = false
+    @Option(help: ArgumentHelp("Compare with these predictions of the same documents: AutoRE F1 of --predictions minus theirs, with a paired bootstrap over documents (95% interval, one-sided p).",
+                               valueName: "file")) var against: String?
     @Flag(help: "Print JSON.") var json = false
     @Option(name: .customLong("results"), help: ArgumentHelp("Also write metrics_<split>.json, the form `autore report` reads, into this results folder (with --stages oracle: oracle_<split>.json and each row's predictions).",
                                valueName: "folder")) var resultsFolder: String?
@@ -71,11 +73,7 @@ struct EvalCommand: ParsableCommand {
             guard let p = predictions else { throw ValidationError("pass --predictions or --oracle") }
             preds = try PredictionRecord.load(URL(fileURLWithPath: p))
             if inverseCompletion || reparse {
-                preds = preds.map { r in
-                    var r = r
-                    r.triples = parser.parseTriples(r.tripleValues.map { TripletFormat.render($0) }.joined(separator: "\n"), passage: nil).triples.map { [$0.head, $0.relation, $0.tail] }
-                    return r
-                }
+                preds = preds.map { r in var r = r; r.triples = reparsed(r, parser); return r }
             }
         }
         if let w = writePredictions { try PredictionRecord.write(preds, to: URL(fileURLWithPath: w)) }
@@ -132,6 +130,23 @@ struct EvalCommand: ParsableCommand {
                 for (r, p) in s.perRelation.sorted(by: { $0.value.gold > $1.value.gold }) { print("  " + line(r, p)) }
             }
         }
+        if let against {
+            // the other system read as this one (re-parsed too when asked), scored on the same documents
+            var other = try PredictionRecord.load(URL(fileURLWithPath: against))
+            if inverseCompletion || reparse { other = other.map { r in var r = r; r.triples = reparsed(r, parser); return r } }
+            // a document missing from one file would count as found-nothing: refuse rather than compare a partial file
+            let a = Set(preds.map(\.title)), b0 = Set(other.map(\.title))
+            guard a == b0 else {
+                throw ValidationError("\(against): not predictions of the same documents as \(predictions ?? "the oracle"): \(a.subtracting(b0).count) of its titles are missing and \(b0.subtracting(a).count) are extra")
+            }
+            let mine = ev.autore(preds), theirs = ev.autore(other)
+            guard let b = PairedBootstrap(mine.perDocument ?? [], theirs.perDocument ?? []) else {
+                throw ValidationError("\(against): no document of \(split) to compare on")
+            }
+            print(String(format: "against %@: AutoRE F1 %.2f vs %.2f, difference %+.2f, 95%% interval [%+.2f, %+.2f], p %.4f (paired bootstrap over %d documents, %d resamples)",
+                         against, 100 * mine.total.f1, 100 * theirs.total.f1, 100 * b.difference, 100 * b.interval.lowerBound,
+                         100 * b.interval.upperBound, b.pValue, b.documents, b.resamples))
+        }
         if case .all = metric {
             let a = ErrorAnalysis(documents: docs, predictions: preds, catalogue: cat), c = a.cascade
             func per(_ x: Int, _ y: Int) -> Double { y > 0 ? Double(x) / Double(y) : 0 }
@@ -143,6 +158,11 @@ struct EvalCommand: ParsableCommand {
             print(String(format: "names not in the document: %d of %d (%.1f%%)", a.namesOutsideDocument, a.namesWritten,
                          100 * per(a.namesOutsideDocument, a.namesWritten)))
         }
+    }
+
+    /// A record's triples read again through `parser` (as one answer, one triple a line).
+    func reparsed(_ r: PredictionRecord, _ parser: OutputParser) -> [[String]] {
+        parser.parseTriples(r.tripleValues.map { TripletFormat.render($0) }.joined(separator: "\n"), passage: nil).triples.map { [$0.head, $0.relation, $0.tail] }
     }
 
     /// The scores of every metric as a results folder keeps them (Ign F1 against the training split).

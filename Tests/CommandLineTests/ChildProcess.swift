@@ -24,6 +24,25 @@ struct Child {
         return p
     }
 
+    /// Runs `autore args…` to the end: its exit status, standard output and standard error (the latter through
+    /// a file, so that neither stream can fill up and block the child while the other is read).
+    func output(_ args: [String]) throws -> (status: Int32, output: String, errors: String) {
+        let errFile = FileManager.default.temporaryDirectory.appendingPathComponent("autore-stderr-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: errFile.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errFile) }
+        let out = Pipe(), err = try FileHandle(forWritingTo: errFile)
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = args
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        try err.close()
+        return (p.terminationStatus, String(decoding: output, as: UTF8.self), try String(contentsOf: errFile, encoding: .utf8))
+    }
+
     /// Runs `autore args…` to the end: its exit status and standard error.
     func run(_ args: [String], fileSizeLimitKB: Int? = nil) throws -> (status: Int32, errors: String) {
         let err = Pipe()
