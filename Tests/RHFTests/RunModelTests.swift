@@ -34,6 +34,23 @@ import Testing
         #expect(try given.model.weightTensors().map(\.values) != trained.model.weightTensors().map(\.values))
     }
 
+    @Test func aFineTunedRunReadsOnlyTheArchitectureAndTokenizerOfItsBaseFile() throws {
+        let dir = folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let baseDir = dir.appendingPathComponent("base").path
+        try TinyLlama.byteLevel(seed: 4).write(to: baseDir, withTokenizer: true)
+        let trained = LoadedModel(path: baseDir, model: try LlamaModel.load(path: baseDir), tokenizer: try ModelLocation.tokenizer(at: baseDir))
+        for (_, p) in trained.model.baseParameters() { for i in 0..<p.value.count { p.value.data[i] *= 0.5 } }
+        try FineTunedModel.save(trained.model, to: dir.appendingPathComponent("run/final").path, step: 3, config: "name: full")
+
+        let run = try RunModel.open([dir.appendingPathComponent("run").path])
+        var loads = 0
+        let (model, stages) = try run.load(base: .file(baseDir, load: { loads += 1; return trained }), paradigm: .D_R_H_F)
+        #expect(loads == 0 && stages.isEmpty && model.path == baseDir, "the base's weights were loaded")
+        #expect(try model.model.weightTensors().map(\.values) == trained.model.weightTensors().map(\.values))
+        #expect(model.tokenizer.encode("Warsaw") == trained.tokenizer.encode("Warsaw"))
+    }
+
     @Test func anAdapterRunInstallsItsAdaptersAndLoadsTheBaseOnlyWhenAsked() throws {
         let dir = folder()
         defer { try? FileManager.default.removeItem(at: dir) }
