@@ -235,12 +235,15 @@ public struct ExtractionSettings: Codable, Equatable, Sendable {
     /// When set: a subject listed for one relation of a document is added to another of its relations when
     /// its line scores at least this log-probability (nats) as that relation's first subject.
     public var sharedHeadsMinLogProbability: Double?
+    /// Drop a fact whose object is its subject (ParserOptions.dropSelfRelations).
+    public var dropSelfRelations = false
     enum CodingKeys: String, CodingKey, CaseIterable {
         case maxNewTokens = "max_new_tokens", temperature, topK = "top_k", topP = "top_p", seed
         case batchDocuments = "batch_documents", maxRelations = "max_relations", maxHeads = "max_heads"
         case repeatedLines = "repeated_lines", constrained, relations
         case relationsTopK = "relations_top_k", relationsMinLogProbability = "relations_min_log_probability"
         case endBias = "end_bias", sharedHeadsMinLogProbability = "shared_heads_min_log_probability"
+        case dropSelfRelations = "drop_self_relations"
     }
     public init() {}
     public init(from decoder: Decoder) throws {
@@ -255,6 +258,7 @@ public struct ExtractionSettings: Codable, Equatable, Sendable {
         relationsMinLogProbability = try c.decodeIfPresent(Double.self, forKey: .relationsMinLogProbability)
         endBias = try c(.endBias, endBias)
         sharedHeadsMinLogProbability = try c.decodeIfPresent(Double.self, forKey: .sharedHeadsMinLogProbability)
+        dropSelfRelations = try c(.dropSelfRelations, dropSelfRelations)
     }
     public var budget: [Stage: Int] { maxNewTokens.byStage }
     public var relationSelection: RelationSelection {
@@ -339,11 +343,13 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     ]
 
     /// This config with what does not shape an adapter reset: the name, the run it reads, the extraction
-    /// settings, the test split and the compute note. Two configs that agree here train the same adapters bit for bit.
+    /// settings, the test split, how often it checkpoints (a resumed run is the same bit for bit:
+    /// KillResumeTests) and the compute note. Two configs that agree here train the same adapters bit for bit.
     public var trainingPart: ExperimentConfig {
         var c = resultsPart
         c.extraction = ExtractionSettings(); c.data.test = DataSettings().test
         c.name = ""; c.run = nil   // a decoding variant (`run:`) uses adapters trained under another name
+        c.training.checkpointEvery = TrainingSettings().checkpointEvery
         return c
     }
 
@@ -556,5 +562,6 @@ extension ExtractionOptions {
         stopOnRepeatedLine = s.repeatedLines == .stop
         constrained = s.constrained; relations = s.relations; relationSelection = s.relationSelection
         endBias = s.endBias.byStage; sharedHeadsMinLogProbability = s.sharedHeadsMinLogProbability
+        dropSelfRelations = s.dropSelfRelations
     }
 }

@@ -66,6 +66,9 @@ public struct ExtractionOptions: Sendable {
     /// its relations when its line, as the first line of that relation's heads answer, has at least this
     /// log-probability (nats).
     public var sharedHeadsMinLogProbability: Double?
+    /// Facts whose object is their subject are dropped (ParserOptions.dropSelfRelations), whatever the
+    /// parser given says.
+    public var dropSelfRelations = false
     /// Largest Float32 copy of the base's projection weights kept while extracting (SmolLM2-135M: 0.4 GB).
     public var dequantizedCopyLimit = 2 << 30
     public init() {}
@@ -180,7 +183,10 @@ public final class Extractor {
 
     public init(model: LlamaModel, format: PromptFormat, builder: ParadigmBuilder, parser: OutputParser,
                 adapters: [Stage: String], options: ExtractionOptions = ExtractionOptions()) {
-        self.model = model; self.format = format; self.builder = builder; self.parser = parser
+        self.model = model; self.format = format; self.builder = builder
+        var parserOptions = parser.options
+        if options.dropSelfRelations { parserOptions.dropSelfRelations = true }
+        self.parser = OutputParser(catalogue: parser.catalogue, options: parserOptions)
         self.adapters = adapters; self.options = options
     }
 

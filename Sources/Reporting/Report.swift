@@ -492,11 +492,11 @@ public struct Report {
         AblationAxis(title: "LoRA rank and targets", column: "LoRA",
                      value: lora,
                      common: { var c = $0; c.lora = LoRASettings(); return c }),
-        // Every weight against adapters at equal steps: the method, its base precision, its learning rate
-        // and how often it checkpoints (which does not shape training) may differ.
+        // Every weight against adapters at equal steps: the method, its base precision and its learning rate
+        // may differ.
         AblationAxis(title: "Full fine-tuning against LoRA at equal steps", column: "trained weights", value: trainedWeights,
                      common: { var c = $0; c.fineTuning = .lora; c.quantization = .nf4; c.lora = LoRASettings()
-                               c.optimizer.learningRate = OptimizerSettings().learningRate; c.training.checkpointEvery = TrainingSettings().checkpointEvery
+                               c.optimizer.learningRate = OptimizerSettings().learningRate
                                return c },
                      applies: { cs in cs.contains { $0.fineTuning == .full } && cs.contains { $0.fineTuning == .lora } }),
     ]

@@ -25,8 +25,9 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Similarity ratio for span repair.") var repairThreshold = 0.75
     @Flag(help: "Do not repair entity strings.") var noRepair = false
     @Flag(help: "Add inverse triples for known inverse pairs.") var inverseCompletion = false
-    @Flag(help: "Read the predicted triples through today's parser first (it drops a triple whose object is its subject), as a new extraction would parse the same answers.")
+    @Flag(help: "Read the predicted triples through the parser first, as a new extraction would parse the same answers.")
     var reparse = false
+    @Flag(help: "Drop a predicted triple whose object is its subject (implies --reparse).") var dropSelfRelations = false
     @Option(help: ArgumentHelp("Compare with these predictions of the same documents: AutoRE F1 of --predictions minus theirs, with a paired bootstrap over documents (95% interval, one-sided p).",
                                valueName: "file")) var against: String?
     @Flag(help: "Print JSON.") var json = false
@@ -62,7 +63,8 @@ struct EvalCommand: ParsableCommand {
         let (docs, note, cat) = try location.documents(split)
         var notes: [String] = note.map { [$0] } ?? []
         let parser = OutputParser(catalogue: cat, options: ParserOptions(
-            repairSpans: !noRepair, repairThreshold: repairThreshold, inverseCompletion: inverseCompletion))
+            repairSpans: !noRepair, repairThreshold: repairThreshold, inverseCompletion: inverseCompletion,
+            dropSelfRelations: dropSelfRelations))
         var preds: [PredictionRecord]
         if oracle {
             let b = try paradigm.builder(catalogue: cat, dataDir: location.dataDir)
@@ -72,7 +74,7 @@ struct EvalCommand: ParsableCommand {
         } else {
             guard let p = predictions else { throw ValidationError("pass --predictions or --oracle") }
             preds = try PredictionRecord.load(URL(fileURLWithPath: p))
-            if inverseCompletion || reparse {
+            if inverseCompletion || reparse || dropSelfRelations {
                 preds = preds.map { r in var r = r; r.triples = reparsed(r, parser); return r }
             }
         }
@@ -133,7 +135,7 @@ struct EvalCommand: ParsableCommand {
         if let against {
             // the other system read as this one (re-parsed too when asked), scored on the same documents
             var other = try PredictionRecord.load(URL(fileURLWithPath: against))
-            if inverseCompletion || reparse { other = other.map { r in var r = r; r.triples = reparsed(r, parser); return r } }
+            if inverseCompletion || reparse || dropSelfRelations { other = other.map { r in var r = r; r.triples = reparsed(r, parser); return r } }
             // a document missing from one file would count as found-nothing: refuse rather than compare a partial file
             let a = Set(preds.map(\.title)), b0 = Set(other.map(\.title))
             guard a == b0 else {

@@ -47,6 +47,7 @@ struct ExtractCommand: ParsableCommand {
     var endBias: String?
     @Option(help: "Add a subject listed for another relation of the document when it scores at least this log-probability (nats) as the relation's first subject.")
     var sharedHeads: Double?
+    @Option(help: "Drop a fact whose object is its subject (true or false).") var dropSelfRelations: Bool?
     @Option(help: "Re-DocRED directory (default: $AUTORE_DATA, the cache, or ../shared/data/redocred).") var dataDir: String?
     @Flag(help: "Score the predictions of a split afterwards (AutoRE, official, stages).") var eval = false
     @Flag(help: "Print JSON (for --text).") var json = false
@@ -73,6 +74,7 @@ struct ExtractCommand: ParsableCommand {
         if let relationsTopK { cfg.extraction.relationsTopK = relationsTopK }
         if let repeatedLines { cfg.extraction.repeatedLines = repeatedLines }
         if let sharedHeads { cfg.extraction.sharedHeadsMinLogProbability = sharedHeads }
+        if let dropSelfRelations { cfg.extraction.dropSelfRelations = dropSelfRelations }
         if let endBias {
             let v = endBias.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
             guard v.count == 3, v.allSatisfy({ $0?.isFinite == true }) else { throw ValidationError("--end-bias takes three numbers: relations,heads,facts") }

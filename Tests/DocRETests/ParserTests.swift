@@ -22,15 +22,18 @@ import Foundation
         Triple("Marie Curie", "place of birth", "Warsaw"), Triple("Pierre Curie", "spouse", "Marie Curie"),
         Triple("Warsaw", "capital of", "Poland"), Triple("Convention People's Party", "country", "Ghana"),
         Triple("Soviet Union", "dissolved, abolished or demolished", "1991"),
-        Triple("Marie Curie", "place of birth", "Warsaw"),
+        Triple("Marie Curie", "place of birth", "Warsaw"), Triple("Warsaw", "capital of", "warsaw"),
     ])
     #expect(r.report.duplicates == 1)
     #expect(r.report.unknownRelations == 1)
     #expect(r.report.unparseable == 2)          // the header line and the nonsense line
-    #expect(r.report.selfRelations == 1)        // Warsaw as its own object: never a Re-DocRED fact
-    #expect(r.unparsed.count == 4)
+    #expect(r.report.selfRelations == 0)        // Warsaw as its own object: kept by default
+    #expect(r.unparsed.count == 3)
     let d = OutputParser(options: ParserOptions(repairSpans: false, dedupe: true)).parseTriples(text, passage: nil)
-    #expect(d.triples.count == 5)
+    #expect(d.triples.count == 6)
+    // Warsaw as its own object, dropped when asked
+    let s = OutputParser(options: ParserOptions(repairSpans: false, dropSelfRelations: true)).parseTriples(text, passage: nil)
+    #expect(s.report.selfRelations == 1 && s.triples.count == r.triples.count - 1 && s.unparsed.count == 4)
 }
 
 @Test func listsAndRelationsAreReadTolerantly() {

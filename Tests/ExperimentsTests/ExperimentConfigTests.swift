@@ -39,6 +39,13 @@ import Testing
         // It shapes training: two configs that differ in it do not train alike.
         #expect(!ExperimentConfig.trainsAlike(full, full.replacingOccurrences(of: "select: \"dev[400:500]\"}", with: "select: \"dev[400:500]\", held_out_relations: [P17]}")))
         #expect(try ExperimentConfig.parse(full, file: "x.yaml").data.heldOutRelations == nil)
+        // drop_self_relations reaches the extraction options (off unless asked)
+        #expect(!ExtractionOptions(try ExperimentConfig.parse(full, file: "x.yaml").extraction).dropSelfRelations)
+        let dropping = try ExperimentConfig.parse(full + "\nextraction: {drop_self_relations: true}\n", file: "x.yaml")
+        #expect(ExtractionOptions(dropping.extraction).dropSelfRelations)
+        // How often a run checkpoints does not shape it (a resumed run is the same bit for bit); its seed does.
+        #expect(ExperimentConfig.trainsAlike(full, full.replacingOccurrences(of: "seed: 3}", with: "seed: 3, checkpoint_every: 7}")))
+        #expect(!ExperimentConfig.trainsAlike(full, full.replacingOccurrences(of: "seed: 3}", with: "seed: 4}")))
         // Stored and read again (results keep the config as JSON in places): the same value.
         let data = try JSONEncoder().encode(auto.data)
         #expect(try JSONDecoder().decode(DataSettings.self, from: data) == auto.data)
