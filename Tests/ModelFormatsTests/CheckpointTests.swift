@@ -141,5 +141,12 @@ import Testing
             let e = error(try withHeader(patched))
             #expect(e.contains("entry f:x has shape"), "\(shape): \(e)")
         }
+        // Found by fuzz-checkpoint-hdf5 (finding 6): a mutated file behind a matching header makes the HDF5
+        // library itself ask realloc for 2^64 − 136 bytes. The allocation fails, the library reports it, and
+        // the reader gives one error naming the file: no crash, nothing returned.
+        let realloc = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/checkpoint_hdf5_impossible_realloc.hdf5")
+        let path = try withHeader(try Data(contentsOf: realloc))
+        let e = error(path)
+        #expect(e.hasPrefix(path + ":"), "\(e)")
     }
 }
