@@ -173,17 +173,45 @@ public final class TrainJob {
         }
     }
 
+    /// The run folder's checkpoint, `checkpoint.h5`: everything a resumed run needs to go on as if it had
+    /// never stopped. The trainer's state (trained weights, AdamW moments, data position, generators;
+    /// `Trainer.checkpoint`), the config text it was trained under, and this job's best evaluation so far.
+    public var checkpointPath: String { run.file("checkpoint.h5") }
+
+    /// Writes the run's checkpoint (atomically: an interrupted write leaves the earlier one).
+    public func saveCheckpoint(_ trainer: Trainer, configText: String) throws {
+        var c = trainer.checkpoint(config: configText)
+        if let best {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys]   // the same bytes in every process
+            c.strings["best"] = String(decoding: try enc.encode(best), as: UTF8.self)
+        }
+        try c.save(to: checkpointPath)
+    }
+
+    /// Puts `trainer` and this job (its best evaluation) where the run's checkpoint says; false when the run
+    /// has none. A checkpoint written under a config that trains differently is refused, naming the file.
+    public func resume(_ trainer: Trainer, configText: String) throws -> Bool {
+        guard FileManager.default.fileExists(atPath: checkpointPath) else { return false }
+        let checkpoint = try Checkpoint(contentsOf: checkpointPath)
+        guard ExperimentConfig.trainsAlike(checkpoint.strings["config"] ?? "", configText) else {
+            throw AutoREError("\(checkpointPath) was written with another config; resume with the same file, or train afresh")
+        }
+        try trainer.restore(checkpoint, source: checkpointPath)
+        if let b = checkpoint.strings["best"] { best = try? JSONDecoder().decode(BestEvaluation.self, from: Data(b.utf8)) }
+        return true
+    }
+
     /// Runs the trainer to the end, logging every step and evaluating every `evaluation.every` steps;
     /// keeps the best evaluated adapter (or model) and the last (`keep`), and redraws `loss.svg`.
-    /// `onCheckpoint` is called every `training.checkpoint_every` steps and at the end. When `stop` says so
-    /// after a step, the run checkpoints and throws `RunStopped` (resume later from that checkpoint).
+    /// The run's checkpoint is written every `training.checkpoint_every` steps and at the end. When `stop`
+    /// says so after a step, the run checkpoints and throws `RunStopped` (resume later from that checkpoint).
     /// A step skipped for a non-finite loss or gradient norm is logged (`skipped`) and not checkpointed;
     /// `training.max_bad_steps` of them in a row stop the run with an error naming the last good checkpoint,
     /// which stays as it was. A loss spike (`LossSpikeDetector`) is logged with its step and batch.
     /// Under data parallelism every rank runs this loop (each step is collective); only the lead rank
     /// logs, evaluates, checkpoints and saves, and its decisions (stop now, stop early) hold for all ranks.
-    public func run(trainer: Trainer, log: MetricsLog, configText: String, stop: StopCondition = .never,
-                    onCheckpoint: (Trainer) throws -> Void) throws {
+    public func run(trainer: Trainer, log: MetricsLog, configText: String, stop: StopCondition = .never) throws {
         let c = experiment.config
         let comm = trainer.communicator, lead = comm.isLead
         var progress = ProgressLine(label: "train \(c.name)", total: steps, alreadyDone: trainer.state.step)
@@ -193,7 +221,7 @@ public final class TrainJob {
         for r in try MetricsLog.read(MetricsRecord.self, from: log.path) where r.kind == .train { _ = spikes.observe(r.loss) }
         var lastCheckpoint = trainer.state.step
         func say(_ line: String) { if lead { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
-        func checkpoint() throws { if lead { try onCheckpoint(trainer) }; lastCheckpoint = trainer.state.step }
+        func checkpoint() throws { if lead { try saveCheckpoint(trainer, configText: configText) }; lastCheckpoint = trainer.state.step }
         // An adapter that starts from another run's is a candidate itself: evaluated before the first step,
         // so that the kept adapter and early stopping can prefer it to anything this run makes.
         if lead && trainer.state.step == 0 && c.training.initFrom != nil && best == nil,
@@ -207,8 +235,8 @@ public final class TrainJob {
             do { m = try trainer.step() } catch let fault as NonFiniteSteps {
                 try log.append(skipped(fault.last))
                 if lead { progress.update(done: trainer.state.step, final: true) }
-                let kept = FileManager.default.fileExists(atPath: run.file("checkpoint.h5"))
-                    ? "the last good checkpoint, \(run.file("checkpoint.h5")) (step \(lastCheckpoint)), is kept as it was"
+                let kept = FileManager.default.fileExists(atPath: checkpointPath)
+                    ? "the last good checkpoint, \(checkpointPath) (step \(lastCheckpoint)), is kept as it was"
                     : "no checkpoint had been written"
                 throw AutoREError("training \(c.name) · \(experiment.adapterName) stopped: \(fault) (training.max_bad_steps = \(c.training.maxBadSteps)); \(kept)")
             }

@@ -151,13 +151,7 @@ public enum TrainingRun {
                 say("data parallel: \(communicator.size) ranks share each step's \(cfg.training.accumulation) prefix groups (training.accumulation), balanced by tokens")
             }
             prepare(trainer)
-            if policy == .resume, FileManager.default.fileExists(atPath: checkpointPath) {
-                let checkpoint = try Checkpoint(contentsOf: checkpointPath)
-                guard ExperimentConfig.trainsAlike(checkpoint.strings["config"] ?? "", configText) else {
-                    throw AutoREError("\(checkpointPath) was written with another config; resume with the same file, or train afresh")
-                }
-                try trainer.restore(checkpoint, source: checkpointPath)
-                if let b = checkpoint.strings["best"] { job.best = try? JSONDecoder().decode(BestEvaluation.self, from: Data(b.utf8)) }
+            if policy == .resume, try job.resume(trainer, configText: configText) {
                 say("resumed at step \(trainer.state.step) of \(job.steps)")
             }
             // What the interrupted process logged after its last checkpoint is done again now.
@@ -168,15 +162,7 @@ public enum TrainingRun {
             defer { if !lead { try? FileManager.default.removeItem(atPath: scratch) } }
             let log = try MetricsLog(path: lead ? run.file("metrics.jsonl") : scratch)
             let start = Date()
-            try job.run(trainer: trainer, log: log, configText: configText, stop: stop) { t in
-                var c = t.checkpoint(config: configText)
-                if let b = job.best {
-                    let enc = JSONEncoder()
-                    enc.outputFormatting = [.sortedKeys]   // the same bytes in every process
-                    c.strings["best"] = String(decoding: try enc.encode(b), as: UTF8.self)
-                }
-                try c.save(to: checkpointPath)
-            }
+            try job.run(trainer: trainer, log: log, configText: configText, stop: stop)
             let evals = try MetricsLog.read(MetricsRecord.self, from: log.path).filter { $0.kind == .eval }
             let summary = AdapterRunSummary(
                 stage: plan.scope, steps: trainer.state.step, examples: job.train.examples, droppedOverCutoff: job.train.dropped,
