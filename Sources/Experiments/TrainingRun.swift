@@ -113,7 +113,7 @@ public enum TrainingRun {
             var cfg = plan.config
             if let stepsOverride { cfg.training.steps = stepsOverride; cfg.training.epochs = nil }
             let run = plan.directory
-            let summaryPath = run.file("summary.json"), checkpointPath = run.file("checkpoint.h5")
+            let summaryPath = run.file("summary.json")
             if borrowed && !FileManager.default.fileExists(atPath: summaryPath) {
                 throw AutoREError("\(summaryPath): run '\(config.run!)' has no finished \(plan.scope) adapter; train it with its own config first (\(cfg.name) only decodes with it)")
             }
@@ -176,7 +176,7 @@ public enum TrainingRun {
                 switch cfg.fineTuning {
                 case .lora: try RunAdapters.keepAsPEFT(in: run.path, baseModel: ModelLocation.huggingFaceName(cfg.baseModel))
                 // every weight and its AdamW moments (three times the model) are not kept once final/ holds the weights
-                case .full: try? FileManager.default.removeItem(atPath: checkpointPath)
+                case .full: try? FileManager.default.removeItem(atPath: job.checkpointPath)
                 }
             }
             try communicator.barrier()

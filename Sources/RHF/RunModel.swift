@@ -65,12 +65,8 @@ public enum RunModel {
         case let (.fineTuned(directory, _, _), .file(name, _)):
             return (try FineTunedModel.load(directory, baseModel: name), [:])
         case let (.adapters(a), _):
-            let loaded: LoadedModel
-            switch base {
-            case .inMemory(let model): loaded = model
-            case .file(_, let load): loaded = try load()
-            }
-            return (loaded, try RunAdapters.install(a + extra, on: loaded.model, paradigm: paradigm, requireAll: requireAll))
+            let model = try base.loaded()
+            return (model, try RunAdapters.install(a + extra, on: model.model, paradigm: paradigm, requireAll: requireAll))
         }
     }
 }
@@ -80,4 +76,12 @@ public enum RunModel {
 public enum BaseModelSource {
     case inMemory(LoadedModel)
     case file(String?, load: () throws -> LoadedModel)
+
+    /// The base with its weights: the one in memory, or loaded now.
+    func loaded() throws -> LoadedModel {
+        switch self {
+        case .inMemory(let model): return model
+        case .file(_, let load): return try load()
+        }
+    }
 }

@@ -65,6 +65,8 @@ struct EvalCommand: ParsableCommand {
         let parser = OutputParser(catalogue: cat, options: ParserOptions(
             repairSpans: !noRepair, repairThreshold: repairThreshold, inverseCompletion: inverseCompletion,
             dropSelfRelations: dropSelfRelations))
+        // Saved triples are read through the parser again when its options would change them.
+        let rereads = inverseCompletion || reparse || dropSelfRelations
         var preds: [PredictionRecord]
         if oracle {
             let b = try paradigm.builder(catalogue: cat, dataDir: location.dataDir)
@@ -74,7 +76,7 @@ struct EvalCommand: ParsableCommand {
         } else {
             guard let p = predictions else { throw ValidationError("pass --predictions or --oracle") }
             preds = try PredictionRecord.load(URL(fileURLWithPath: p))
-            if inverseCompletion || reparse || dropSelfRelations {
+            if rereads {
                 preds = preds.map { r in var r = r; r.triples = reparsed(r, parser); return r }
             }
         }
@@ -135,7 +137,7 @@ struct EvalCommand: ParsableCommand {
         if let against {
             // the other system read as this one (re-parsed too when asked), scored on the same documents
             var other = try PredictionRecord.load(URL(fileURLWithPath: against))
-            if inverseCompletion || reparse || dropSelfRelations { other = other.map { r in var r = r; r.triples = reparsed(r, parser); return r } }
+            if rereads { other = other.map { r in var r = r; r.triples = reparsed(r, parser); return r } }
             // a document missing from one file would count as found-nothing: refuse rather than compare a partial file
             let a = Set(preds.map(\.title)), b0 = Set(other.map(\.title))
             guard a == b0 else {
