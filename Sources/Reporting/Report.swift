@@ -147,15 +147,16 @@ public struct Report {
         }
     }
 
-    /// Writes the README, and beside it `results.csv`, `results.tex` and (when there are ablation tables)
-    /// `ablations.svg`; returns the README's path.
+    /// Writes the README, and beside it `results.csv`, `results.tex` and (when there are ablation tables,
+    /// held-out relations, error-propagation runs) `ablations.svg`, `unseen.svg`, `propagation.svg`;
+    /// returns the README's path.
     @discardableResult
     public func write() throws -> String {
         let c = try contents()
         try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
         let files = [("README.md", markdown(c)), ("results.csv", csv(c.entries)), ("results.tex", latex(c)),
                      ("ablations.svg", c.ablations.isEmpty ? nil : ablationFigure(c.ablations)),
-                     ("unseen.svg", unseenFigure(c.entries))]
+                     ("unseen.svg", unseenFigure(c.entries)), ("propagation.svg", propagationFigure(c.propagation))]
         for (name, text) in files {
             let path = results.appendingPathComponent(name)
             if let text { try AtomicFile.write(Data(text.utf8), to: path) } else { try? FileManager.default.removeItem(at: path) }
@@ -282,67 +283,6 @@ public struct Report {
             s += " | \(a.namesWritten > 0 ? ReportTable.pct(Double(a.namesOutsideDocument) / Double(a.namesWritten)) : "–") |\n"
         }
         return s + "\n"
-    }
-
-    /// One error-propagation run (`oracle_<split>.json`, written by `autore eval --stages oracle`): each row's
-    /// AutoRE F1 with its bootstrap interval, and the paired bootstrap of its gain over the fully predicted row.
-    struct PropagationTable {
-        var folder: String
-        var result: ErrorPropagationResult
-        var intervals: [GoldFeed: ClosedRange<Double>]
-        var gains: [GoldFeed: PairedBootstrap]
-    }
-
-    func propagationTables(excluding excluded: Set<String>) throws -> [PropagationTable] {
-        let fm = FileManager.default
-        var out: [PropagationTable] = []
-        for n in ((try? fm.contentsOfDirectory(atPath: results.path)) ?? []).sorted() where !excluded.contains(n) {
-            let dir = results.appendingPathComponent(n)
-            for f in ((try? fm.contentsOfDirectory(atPath: dir.path)) ?? []).sorted() where f.hasPrefix("oracle_") && f.hasSuffix(".json") {
-                let r = try ErrorPropagationResult.read(dir.appendingPathComponent(f).path)
-                var intervals: [GoldFeed: ClosedRange<Double>] = [:], gains: [GoldFeed: PairedBootstrap] = [:]
-                let base = r.row(.none)?.autore.perDocument
-                for row in r.rows {
-                    guard let pd = row.autore.perDocument else { continue }
-                    intervals[row.feed] = PairedBootstrap.f1Interval(pd)
-                    if row.feed != .none, let base { gains[row.feed] = PairedBootstrap(pd, base) }
-                }
-                out.append(PropagationTable(folder: n, result: r, intervals: intervals, gains: gains))
-            }
-        }
-        return out
-    }
-
-    func propagationSection(_ tables: [PropagationTable]) -> String {
-        guard !tables.isEmpty else { return "" }
-        let pct = ReportTable.pct
-        func points(_ x: Double) -> String { String(format: "%+.2f", 100 * x) }
-        var s = "## Error propagation: gold answers fed into later stages (AutoRE scoring)\n\n"
-        s += "Each row runs the same adapters and decoding with the answers of some stages replaced by the gold answers (written by `autore eval --stages oracle`): the heads and facts questions then follow the gold relations, the facts questions the gold (relation, subject) pairs. A row's gain over the fully predicted row is what the stages it feeds lose downstream; the last row, every stage gold, is the pipeline's own ceiling (below 100 only where a document has more relations or subjects than extraction.max_relations and max_heads keep). Intervals: 95% bootstrap over the documents (\(PairedBootstrap.defaultResamples) resamples, seed 0), for a gain the paired bootstrap against the fully predicted row. Answers already generated for the same question are reused, not generated again.\n\n"
-        for t in tables {
-            let r = t.result
-            s += "### \(r.experiment) on \(r.split) (\(r.documents) documents): [\(t.folder)](\(t.folder)/)\n\n"
-            s += "| gold answers fed into | AutoRE P | R | F1 | F1 95% interval | gain over fully predicted | 95% interval | p | questions the model answered | answers given |\n|---|---|---|---|---|---|---|---|---|---|\n"
-            let base = r.row(.none)?.autore.total.f1
-            for row in r.rows {
-                let a = row.autore.total
-                let interval = t.intervals[row.feed].map { String(format: "%.2f–%.2f", 100 * $0.lowerBound, 100 * $0.upperBound) } ?? "–"
-                var gain = "– | – | –"
-                if row.feed != .none, let base {
-                    gain = "\(points(a.f1 - base)) | " + (t.gains[row.feed].map { "\(Self.interval($0)) | \(String(format: "%.3f", $0.pValue))" } ?? "– | –")
-                }
-                let asked = (row.extraction.questionsByStage ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-                s += "| \(row.feed.label) | \(pct(a.precision)) | \(pct(a.recall)) | **\(pct(a.f1))** | \(interval) | \(gain) | \(asked.isEmpty ? "0" : asked) | \(row.extraction.suppliedAnswers ?? 0) |\n"
-            }
-            if let p = r.row(.none)?.autore.total.f1, let g1 = r.row(.relations)?.autore.total.f1, let g2 = r.row(.relationsAndHeads)?.autore.total.f1 {
-                let ceiling = r.row(.allStages)?.autore.total.f1 ?? 1
-                s += "\nWith gold relations, AutoRE F1 moves by \(points(g1 - p)) points (what the relations stage loses downstream); with gold subjects as well, by \(points(g2 - g1)) more (the heads stage's loss); \(String(format: "%.2f", 100 * (ceiling - g2))) points stay below the pipeline's ceiling (\(pct(ceiling)), every stage gold) with only the facts stage predicted.\n"
-            }
-            for n in r.notes { s += "\n- \(n)" }
-            if let c = r.command { s += "\n- command: `\(c)`" }
-            s += "\n\n"
-        }
-        return s
     }
 
     /// Timed extractions (`timing_*.json`, written by `autore extract --timing`).

@@ -10,7 +10,7 @@ import RHF
 
 extension Report {
     /// The files `write()` puts beside the README.
-    public static let exports = ["results.csv", "results.tex", "ablations.svg", "unseen.svg"]
+    public static let exports = ["results.csv", "results.tex", "ablations.svg", "unseen.svg", "propagation.svg"]
 
     // MARK: CSV
 

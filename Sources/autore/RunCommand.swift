@@ -57,7 +57,7 @@ struct SweepCommand: ParsableCommand {
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Write Experiments/results/README.md: every experiment's scores beside AutoRE's and TAG's published numbers (and results.csv, results.tex, ablations.svg beside it).")
+        abstract: "Write Experiments/results/README.md: every experiment's scores beside AutoRE's and TAG's published numbers (and results.csv, results.tex and the figures ablations.svg, unseen.svg, propagation.svg beside it).")
 
     @Option(help: "The results folder.") var results: String?
     @Flag(help: "First score every results folder's predictions again with this build (adds per-document counts for the paired tests).")

@@ -221,9 +221,11 @@ import Testing
         let half = try experiment(root, "abl_df", config: "paradigm: D_F\n\(slice)", split: "select[0:20]", predictions: [perfect[0]], docs: docs, catalogue: cat)
         _ = try experiment(root, "abl_df", config: "paradigm: D_F\n\(slice)", split: "test[0:50]", predictions: [], docs: docs, catalogue: cat)
         try Report(root: root, results: root).write()
-        // unseen.svg only comes with runs that hold relations out (unseenRelationsGetASectionAndAFigure)
-        for f in Report.exports where f != "unseen.svg" { #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent(f).path), "\(f) written") }
-        #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("unseen.svg").path))
+        // unseen.svg only comes with runs that hold relations out (unseenRelationsGetASectionAndAFigure), and
+        // propagation.svg with error-propagation runs (errorPropagationGetsAWaterfall)
+        let optional: Set = ["unseen.svg", "propagation.svg"]
+        for f in Report.exports where !optional.contains(f) { #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent(f).path), "\(f) written") }
+        for f in optional { #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent(f).path), "\(f) not written") }
         #expect(!(try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)).contains("## Unseen relations"))
 
         // CSV, read back with a reader of its own: one row per experiment and split, the metrics files' numbers
@@ -321,6 +323,42 @@ import Testing
         #expect(shapes.circles[0].cx > shapes.circles[1].cx, "seen F1 (100) right of unseen F1 (66.67)")
     }
 
+    /// A hand-made propagation run on the two fixture documents: nothing found when fully predicted, the first
+    /// document's facts with gold relations (P 1, R 1/2, F1 2/3), every fact with gold subjects and with every
+    /// stage gold. The waterfall's bars: a total of 0, steps of +2/3, +1/3 and 0, and a total of 1, drawn to one scale.
+    @Test func errorPropagationGetsAWaterfall() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-waterfall-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (docs, perfect, _) = try documents()
+        let empty = docs.map { PredictionRecord(title: $0.title, triples: []) }
+        let partial = [perfect[0]] + empty.dropFirst()
+        let ev = Evaluator(documents: docs)
+        func row(_ f: GoldFeed, _ p: [PredictionRecord]) -> ErrorPropagationResult.Row {
+            .init(feed: f, autore: ev.autore(p), stages: ev.stages(p), extraction: ExtractionStatistics(), resumedDocuments: 0)
+        }
+        #expect(abs(ev.autore(partial).total.f1 - 2.0 / 3) < 1e-12)
+        let r = ErrorPropagationResult(experiment: "main", run: "Experiments/runs/main", split: "select[0:2]", documents: docs.count,
+                                       rows: [row(.none, empty), row(.relations, partial), row(.relationsAndHeads, perfect), row(.allStages, perfect)],
+                                       notes: [], command: nil)
+        let dir = ResultsDirectory(root.appendingPathComponent("main_oracle"))
+        try dir.create()
+        try ResultsJSON.write(r, to: ErrorPropagationResult.file(in: dir, split: "select[0:2]"))
+        try Report(root: root, results: root).write()
+        #expect(try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8).contains("[propagation.svg](propagation.svg)"))
+        let shapes = SVGShapes()
+        let parser = XMLParser(data: try Data(contentsOf: root.appendingPathComponent("propagation.svg")))
+        parser.delegate = shapes
+        #expect(parser.parse(), "propagation.svg parses as XML")
+        let bars = shapes.rects.filter { $0.fill != "white" && $0.fill != "none" }
+        #expect(bars.map(\.fill) == [WaterfallFigure.totalFill, WaterfallFigure.gainFill, WaterfallFigure.gainFill, WaterfallFigure.gainFill, WaterfallFigure.totalFill])
+        #expect(bars[0].width == 0 && bars[3].width == 0, "the fully predicted total and the gold-facts step are empty")
+        #expect(abs(bars[1].width / bars[2].width - 2) < 0.02, "+2/3 is twice +1/3")
+        #expect(abs(bars[1].width + bars[2].width - bars[4].width) < 0.2, "the steps add up to the ceiling")
+        #expect(abs(bars[2].x - (bars[1].x + bars[1].width)) < 0.2, "a step starts where the one before ends")
+        #expect(shapes.texts.contains("+66.67") && shapes.texts.contains("+33.33") && shapes.texts.contains("100.00"))
+        #expect(shapes.texts.contains("main on select[0:2] (2 documents)"))
+    }
+
     @Test func runsThatDifferOnlyInTheSeedAreSummarised() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-seeds-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
@@ -377,12 +415,14 @@ import Testing
 /// The circles, lines and texts of an SVG, in document order.
 final class SVGShapes: NSObject, XMLParserDelegate {
     var circles: [(cx: Double, cy: Double)] = []
+    var rects: [(x: Double, width: Double, fill: String)] = []
     var lines: [(x1: Double, x2: Double, stroke: String)] = []
     var texts: [String] = []
     private var text: String?
     func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes a: [String: String] = [:]) {
         switch name {
         case "circle": circles.append((Double(a["cx"] ?? "") ?? .nan, Double(a["cy"] ?? "") ?? .nan))
+        case "rect": rects.append((Double(a["x"] ?? "") ?? .nan, Double(a["width"] ?? "") ?? .nan, a["fill"] ?? ""))
         case "line" where a["stroke"] != "#eee": lines.append((Double(a["x1"] ?? "") ?? .nan, Double(a["x2"] ?? "") ?? .nan, a["stroke"] ?? ""))
         case "text": text = ""
         default: break
