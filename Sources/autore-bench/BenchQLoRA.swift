@@ -1,6 +1,7 @@
-// `autore-bench qlora`: QLoRA training steps over the NF4 base (SmolLM2-135M, and a Mistral-7B-shaped model
-// of random weights): tokens/s, achieved GFLOP/s against raw sgemm, and peak resident memory per
-// configuration, each configuration in a child process of its own. Not a convergence test: the data are fixed ids.
+// `autore-bench qlora`: QLoRA training steps over a frozen 4-bit base (SmolLM2-135M and Gemma 3 270M, over
+// NF4 or over the GGUF's own blocks, and a Mistral-7B-shaped model of random weights): tokens/s, achieved
+// GFLOP/s against raw sgemm, and peak resident memory per configuration, each configuration in a child
+// process of its own. Not a convergence test: the data are fixed ids.
 import ArgumentParser
 import Autograd
 import CBLAS
@@ -15,20 +16,26 @@ import Support
 
 /// One measured configuration: a model, the adapted projections, a batch of sequences.
 struct QLoRABenchCase: Codable, Equatable {
-    enum Model: String, Codable { case smolLM2 = "smollm2", mistral7B = "mistral-7b" }
+    enum Model: String, Codable, CaseIterable { case smolLM2 = "smollm2", gemma3 = "gemma3", mistral7B = "mistral-7b" }
+    /// How the frozen base is held: NF4 with double quantization (QLoRA's base; for a GGUF, its blocks
+    /// dequantized and quantized again) or the GGUF's own blocks (`quantization: native`).
+    enum Base: String, Codable { case nf4, native }
     var model: Model
     var targets: [String]
     var batch: Int
     var length: Int
     var checkpointing: Bool
+    var base: Base
 
+    /// `model:targets:BxT[:native][:ckpt]`, e.g. `gemma3:q+v:1x512:native`; NF4 is the default base.
     var name: String {
         let t = targets == LoRAConfig.allProjections ? "all7" : targets.map { $0.replacingOccurrences(of: "_proj", with: "") }.joined(separator: "+")
-        return "\(model.rawValue):\(t):\(batch)x\(length)\(checkpointing ? ":ckpt" : "")"
+        return "\(model.rawValue):\(t):\(batch)x\(length)\(base == .native ? ":native" : "")\(checkpointing ? ":ckpt" : "")"
     }
 
-    init(model: Model, targets: [String], batch: Int, length: Int = 512, checkpointing: Bool = false) {
-        self.model = model; self.targets = targets; self.batch = batch; self.length = length; self.checkpointing = checkpointing
+    init(model: Model, targets: [String], batch: Int, length: Int = 512, checkpointing: Bool = false, base: Base = .nf4) {
+        self.model = model; self.targets = targets; self.batch = batch; self.length = length
+        self.checkpointing = checkpointing; self.base = base
     }
 
     /// Parses `name` back (the child process's argument).
@@ -38,7 +45,15 @@ struct QLoRABenchCase: Codable, Equatable {
         let bt = p[2].split(separator: "x").compactMap { Int($0) }
         guard bt.count == 2 else { throw ValidationError("bad batch '\(p[2])' in '\(s)' (write 4x512)") }
         let targets = p[1] == "all7" ? LoRAConfig.allProjections : p[1].split(separator: "+").map { $0 + "_proj" }
-        self.init(model: m, targets: targets, batch: bt[0], length: bt[1], checkpointing: p.count > 3 && p[3] == "ckpt")
+        let flags = p.dropFirst(3)
+        guard flags.allSatisfy({ $0 == "ckpt" || $0 == "native" }) else {
+            throw ValidationError("bad bench case '\(s)': after the batch come only :native and :ckpt")
+        }
+        guard m != .mistral7B || !flags.contains("native") else {
+            throw ValidationError("bad bench case '\(s)': the Mistral-7B-shaped model has no GGUF blocks (it is NF4 only)")
+        }
+        self.init(model: m, targets: targets, batch: bt[0], length: bt[1], checkpointing: flags.contains("ckpt"),
+                  base: flags.contains("native") ? .native : .nf4)
     }
 
     static let all: [QLoRABenchCase] = [
@@ -46,6 +61,9 @@ struct QLoRABenchCase: Codable, Equatable {
         .init(model: .smolLM2, targets: ["q_proj", "v_proj"], batch: 4),
         .init(model: .smolLM2, targets: LoRAConfig.allProjections, batch: 1),
         .init(model: .smolLM2, targets: LoRAConfig.allProjections, batch: 4),
+        .init(model: .smolLM2, targets: ["q_proj", "v_proj"], batch: 1, base: .native),
+        .init(model: .gemma3, targets: ["q_proj", "v_proj"], batch: 1),
+        .init(model: .gemma3, targets: ["q_proj", "v_proj"], batch: 1, base: .native),
         .init(model: .mistral7B, targets: ["q_proj", "v_proj"], batch: 1, checkpointing: true),
     ]
 }
@@ -158,20 +176,24 @@ final class RandomLlamaWeights: WeightSource {
 struct BenchQLoRA: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qlora",
-        abstract: "QLoRA training steps over the NF4 base: tokens/s, GFLOP/s as a fraction of sgemm, peak memory.",
+        abstract: "QLoRA training steps over a 4-bit base: tokens/s, GFLOP/s as a fraction of sgemm, peak memory.",
         discussion: """
-            SmolLM2-135M with r=16 adapters on q_proj+v_proj and on all 7 projections at batch 1×512 and 4×512, \
-            then a Mistral-7B-shaped model of random NF4 weights (r=16 on q_proj+v_proj, 1×512, activation \
-            checkpointing per block). Each configuration runs in a child process, so that its peak resident \
-            memory is its own.
+            SmolLM2-135M with r=16 adapters on q_proj+v_proj and on all 7 projections at batch 1×512 and 4×512 \
+            over NF4, and on q_proj+v_proj at 1×512 over the GGUF's own blocks; Gemma 3 270M on q_proj+v_proj \
+            at 1×512 over NF4 and over its own blocks (its 262,144-token head reads all 511 answer rows, in \
+            chunks); then a Mistral-7B-shaped model of random NF4 weights (r=16 on q_proj+v_proj, 1×512, \
+            activation checkpointing per block). Each configuration runs in a child process, so that its peak \
+            resident memory is its own. `--models gemma3` (a comma-separated list) runs one model's cases only.
             """)
 
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
-    @Option(help: "Timed training steps per SmolLM2 configuration (the median is reported).")
+    @Option(help: "Timed training steps per SmolLM2 or Gemma 3 configuration (the median is reported).")
     var repeats = 3
     @Flag(name: .customLong("skip-7b"), help: "Leave out the Mistral-7B-shaped model (minutes, and several GB).")
     var skip7B = false
+    @Option(help: "Only these models' cases, comma-separated: smollm2, gemma3, mistral-7b (default: all).")
+    var models: String?
     @Option(help: ArgumentHelp("Run one configuration in this process and print its result as JSON.", visibility: .hidden))
     var child: String?
 
@@ -181,7 +203,16 @@ struct BenchQLoRA: ParsableCommand {
             try printJSON(r)
             return
         }
-        let cases = QLoRABenchCase.all.filter { !skip7B || $0.model != .mistral7B }
+        var chosen = Set(QLoRABenchCase.Model.allCases)
+        if let models {
+            chosen = Set(try models.split(separator: ",").map { name in
+                guard let m = QLoRABenchCase.Model(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--models: unknown model '\(name)' (write smollm2, gemma3 or mistral-7b)")
+                }
+                return m
+            })
+        }
+        let cases = QLoRABenchCase.all.filter { chosen.contains($0.model) && (!skip7B || $0.model != .mistral7B) }
         var results: [QLoRABenchResult] = []
         for (i, c) in cases.enumerated() {
             progress("[\(i + 1)/\(cases.count)] \(c.name)")
@@ -204,7 +235,7 @@ struct BenchQLoRA: ParsableCommand {
                 r.builtResidentMiB, r.peakResidentMiB))
         }
         print("")
-        print("built RSS: peak once the NF4 model exists; peak RSS: the whole run. Targets: ratio ≥ 0.40; the 7B step within 12 GiB.")
+        print("built RSS: peak once the 4-bit model exists; peak RSS: the whole run. Targets: ratio ≥ 0.40; the 7B step within 12 GiB.")
     }
 
     struct Report: Encodable {
@@ -244,8 +275,9 @@ struct BenchQLoRA: ParsableCommand {
         let start = Date()
         let model: LlamaModel
         switch c.model {
-        case .smolLM2:
-            model = try LlamaModel.load(path: try ModelLocation.resolve(nil), linear: LlamaModel.nf4Linear(doubleQuantization: true))
+        case .smolLM2, .gemma3:
+            model = try LlamaModel.load(path: try ModelLocation.resolve(c.model.rawValue),
+                                        quantization: c.base == .native ? .native : .nf4(doubleQuantization: true))
         case .mistral7B:
             let config = try ModelConfig(architecture: "mistral", vocabSize: 32000, hiddenSize: 4096, intermediateSize: 14336,
                                          layerCount: 32, headCount: 32, kvHeadCount: 8, headDim: 128, rmsNormEps: 1e-5,
