@@ -2,6 +2,7 @@
 // that may share one already-computed prefix (many questions about one document). No tape anywhere.
 // Not training: LlamaModel.forward is the differentiable path.
 import Autograd
+import Quantization
 import Foundation
 import Support
 
@@ -136,7 +137,7 @@ extension LlamaModel {
             }
             let b = prompts.count
             let (cache, lastHidden) = try startSequences(groups, capacity: tMax + maxNew, prefixStates: prefixStates)
-            var logits = try self.logits(lastHidden)
+            var hidden = lastHidden
 
             var rngs = (0..<b).map { SplitMix64(seed: options.seed &+ UInt64($0)) }
             var outputs = Array(repeating: [Int](), count: b)
@@ -144,36 +145,69 @@ extension LlamaModel {
             var active = Array(0..<b)
             let v = config.vocabSize
             let biased = options.stopBias == 0 ? [] : options.stopTokens.filter { $0 >= 0 && $0 < v }
+            // Constrained greedy decoding needs the head only at each row's allowed tokens (HeadPlan).
+            let sparse = headAtAllowedTokensOnly && constraints != nil && options.sampling.isGreedy && lmHead != nil
+            var columnOf = sparse ? [Int32](repeating: -1, count: v) : []
             for _ in 0..<maxNew {
-                for row in 0..<active.count { for t in biased { logits.data[row * v + t] += options.stopBias } }
+                // Each active sequence's allowed tokens (nil: any), asked once per step.
+                var allowedSets = [[Int]?](repeating: nil, count: active.count)
+                if constraints != nil { for (row, i) in active.enumerated() { allowedSets[row] = constraints![i].allowedTokens() } }
                 var next: [Int32] = []
                 var stillActive: [Int] = []
-                StepProfile.measure(.sampling) {
-                for (row, i) in active.enumerated() {
-                    let rowLogits = UnsafeBufferPointer(start: logits.data + row * v, count: v)
-                    let token: Int
-                    if let allowed = constraints?[i].allowedTokens() {
-                        guard !allowed.isEmpty else { continue }   // the rule allows nothing more: the answer ends
-                        token = options.sampling.sample(rowLogits, among: allowed, using: &rngs[i])
+                for part in HeadPlan(rows: active.count, allowed: allowedSets, vocabulary: v, sparse: sparse).parts {
+                    let x = part.rows.count == active.count ? hidden : try hidden.rows(part.rows)
+                    // The part's logits: (rows, V), or (rows, union.count) at the union's tokens only.
+                    var union: [Int]? = nil
+                    let logits: Tensor
+                    if let u = part.union, let sub = StepProfile.measure(.vocabularyHead, { self.logits(x, only: u) }) {
+                        logits = sub; union = u
+                        for (k, t) in u.enumerated() { columnOf[t] = Int32(k) }
                     } else {
-                        token = options.sampling.sample(rowLogits, using: &rngs[i])
+                        logits = try StepProfile.measure(.vocabularyHead) { try self.logits(x) }
                     }
-                    constraints?[i].advance(token)
-                    outputs[i].append(token)
-                    var repeated = false
-                    if options.lineBreaks.contains(token) {
-                        let line = Array(outputs[i][lineStart[i]..<(outputs[i].count - 1)])
-                        repeated = !line.isEmpty && !lines[i].insert(line).inserted
-                        lineStart[i] = outputs[i].count
+                    let width = union?.count ?? v
+                    if union == nil { for row in 0..<part.rows.count { for t in biased { logits.data[row * v + t] += options.stopBias } } }
+                    StepProfile.measure(.sampling) {
+                    for row in part.rows {
+                        let i = active[row], k = row - part.rows.lowerBound
+                        let token: Int
+                        if let allowed = allowedSets[row] {
+                            guard !allowed.isEmpty else { continue }   // the rule allows nothing more: the answer ends
+                            if union != nil {
+                                // greedy among the allowed tokens, as sample(among:) over the whole row picks it
+                                var best = allowed[0], bestValue = -Float.infinity
+                                if allowed.count > 1 {
+                                    for id in allowed {
+                                        var value = logits.data[k * width + Int(columnOf[id])]
+                                        if biased.contains(id) { value += options.stopBias }
+                                        if value > bestValue { bestValue = value; best = id }
+                                    }
+                                }
+                                token = best
+                            } else {
+                                token = options.sampling.sample(UnsafeBufferPointer(start: logits.data + k * v, count: v), among: allowed, using: &rngs[i])
+                            }
+                        } else {
+                            token = options.sampling.sample(UnsafeBufferPointer(start: logits.data + k * v, count: v), using: &rngs[i])
+                        }
+                        constraints?[i].advance(token)
+                        outputs[i].append(token)
+                        var repeated = false
+                        if options.lineBreaks.contains(token) {
+                            let line = Array(outputs[i][lineStart[i]..<(outputs[i].count - 1)])
+                            repeated = !line.isEmpty && !lines[i].insert(line).inserted
+                            lineStart[i] = outputs[i].count
+                        }
+                        if !options.stopTokens.contains(token) && !repeated && outputs[i].count < maxNew {
+                            stillActive.append(i); next.append(Int32(token))
+                        }
                     }
-                    if !options.stopTokens.contains(token) && !repeated && outputs[i].count < maxNew {
-                        stillActive.append(i); next.append(Int32(token))
                     }
-                }
+                    if let union { for t in union { columnOf[t] = -1 } }
                 }
                 active = stillActive
                 if active.isEmpty { break }
-                logits = try decodeStep(tokens: next, sequences: active, cache: cache)
+                hidden = try decodeHidden(tokens: next, sequences: active, cache: cache)
             }
             var result: [[[Int]]] = [], k = 0
             for group in groups { result.append(Array(outputs[k..<(k + group.prompts.count)])); k += group.prompts.count }
@@ -323,4 +357,47 @@ extension LlamaModel {
         i += 16
     }
     while i < n { y[i] += a * x[i]; i += 1 }
+}
+
+/// How one decoding step applies the vocabulary head. Without `sparse`, once over every row. With it (greedy
+/// constrained decoding over a head in blocks), in parts of at most `fusedProductMaxRows` rows: a part whose
+/// rows all have an allowed set, together fewer than half the vocabulary, reads the head at the union of
+/// those sets only (`LlamaModel.logits(_:only:)`, the fused kernel); the other parts get every logit. When
+/// no part can be read sparsely the head runs once over all rows, as without `sparse`.
+///
+/// Where a part is read sparsely, its logits equal the whole head's bit for bit if the step has at most 16
+/// rows (the whole product then uses the same fused kernel); with more rows the whole head is decoded tiles
+/// and sgemm, whose sums differ from the fused kernel's by rounding.
+struct HeadPlan {
+    struct Part { var rows: Range<Int>; var union: [Int]? }
+    var parts: [Part]
+
+    init(rows n: Int, allowed: [[Int]?], vocabulary v: Int, sparse: Bool) {
+        var parts: [Part] = []
+        if sparse {
+            for r0 in stride(from: 0, to: n, by: fusedProductMaxRows) {
+                let rows = r0..<min(n, r0 + fusedProductMaxRows)
+                var union: [Int]? = nil
+                if rows.allSatisfy({ allowed[$0] != nil }) {
+                    var seen = Set<Int>()
+                    for r in rows { seen.formUnion(allowed[r]!) }
+                    if seen.count < v / 2 { union = seen.sorted() }
+                }
+                parts.append(Part(rows: rows, union: union))
+            }
+        }
+        self.parts = parts.contains { $0.union != nil } ? parts : [Part(rows: 0..<n, union: nil)]
+    }
+}
+
+extension Tensor {
+    /// Rows `r` of a (N, C) tensor, copied: (r.count, C).
+    func rows(_ r: Range<Int>) throws -> Tensor {
+        guard shape.count == 2, r.lowerBound >= 0, r.upperBound <= shape[0] else {
+            throw TensorError("rows: \(r) of a tensor of shape \(shape)")
+        }
+        let c = shape[1], out = Tensor.zeros([r.count, c])
+        out.data.update(from: data + r.lowerBound * c, count: r.count * c)
+        return out
+    }
 }

@@ -191,6 +191,10 @@ public final class LlamaModel: Module {
     public let config: ModelConfig
     /// Recompute each block in backward instead of keeping its activations (training only).
     public var checkpointBlocks = false
+    /// Constrained greedy decoding computes the head at the allowed tokens only, where the head can give
+    /// exactly the values of the whole product (`logits(_:only:)`); false computes every logit (the same tokens
+    /// come out, more slowly: for comparisons).
+    public var headAtAllowedTokensOnly = true
 
     public init(config: ModelConfig, body: LlamaBody, lmHead: Linear?) {
         self.config = config; self.body = body; self.lmHead = lmHead
@@ -293,6 +297,14 @@ public final class LlamaModel: Module {
     public func logits(_ hidden: Tensor) throws -> Tensor {
         if let lmHead { return try lmHead(hidden) }
         return try matmul(hidden, body.embedTokens.weight.value, transposeB: true)
+    }
+
+    /// The logits of final hidden states (n, C), n ≤ 16, at the token ids `ids` only: (n, ids.count), equal
+    /// bit for bit to those columns of `logits(hidden)`. Nil where the head cannot promise that: a Float32
+    /// head (the tied embedding table of an NF4 or Float32 base) is one sgemm over every token, and then the
+    /// caller computes them all. A head in GGML or NF4 blocks reads only the rows it is asked for.
+    public func logits(_ hidden: Tensor, only ids: [Int]) -> Tensor? {
+        lmHead?.selectedOutputs(hidden, ids: ids)
     }
 }
 

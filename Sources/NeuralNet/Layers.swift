@@ -83,6 +83,24 @@ public final class Linear: UnaryLayer {
         }
         return y
     }
+
+    /// The outputs `ids` of this layer for x (n, in), n ≤ 16, no tape: (n, ids.count), equal bit for bit to
+    /// those columns of `callAsFunction(x)`, by the fused kernel of a frozen block weight (the same kernel and
+    /// row count as the whole product). Nil where that does not hold: a dense weight (its product is one
+    /// sgemm, whose sums need not match a product over fewer rows), a bias, an active adapter, more rows,
+    /// or a format without a fused kernel. A constrained decoding step uses it for the vocabulary head.
+    public func selectedOutputs(_ x: Tensor, ids: [Int]) -> Tensor? {
+        guard bias == nil, activeAdapter == nil || activeAdapter == mergedAdapter,
+              x.shape.count == 2, x.shape[1] == inFeatures, x.shape[0] >= 1, x.shape[0] <= fusedProductMaxRows else { return nil }
+        let n = x.shape[0], y = Tensor.zeros([n, ids.count])
+        let done: Bool
+        switch weight {
+        case .dense: return nil
+        case .nf4(let w): done = w.fusedProduct(x.data, m: n, rows: ids, into: y.data, instructions: .current)
+        case .ggml(let w): done = w.fusedProduct(x.data, m: n, rows: ids, into: y.data, instructions: .current)
+        }
+        return done ? y : nil
+    }
 }
 
 /// Rows of a (V, C) table picked by token ids.   ids: N (or shape)   →   (N, C) (or shape + [C])

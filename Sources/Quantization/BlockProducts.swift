@@ -25,9 +25,18 @@ public protocol BlockWeight: Sendable {
     /// untouched) when this weight has none.
     func fusedProduct(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>,
                       instructions: KernelInstructionSet) -> Bool
+    /// y (m, ids.count) = x (m, columns) · W[ids]ᵀ: only the outputs of the rows `ids`, each computed by the
+    /// same fused kernel with the same m as `fusedProduct`, so equal bit for bit to those columns of it (a
+    /// constrained decoding step needs the vocabulary head at its allowed tokens only). False (and y untouched)
+    /// when this weight has no fused kernel.
+    func fusedProduct(_ x: UnsafePointer<Float>, m: Int, rows ids: [Int], into y: UnsafeMutablePointer<Float>,
+                      instructions: KernelInstructionSet) -> Bool
     /// A kept Float32 copy of the whole weight that the tiles read instead of decoding (the same values).
     var decodedCopy: UnsafePointer<Float>? { get }
 }
+
+/// The most rows of x the fused kernels take at once; more go through decoded tiles and sgemm.
+public let fusedProductMaxRows = maxProductRows
 
 /// Rows of W decoded per forward tile: about 64K floats, and at least 128 rows, since each tile's GEMM
 /// re-packs all of x and a thin tile of a wide weight (7B's 14336 columns) would spend its time packing

@@ -17,6 +17,12 @@ extension NF4Matrix: BlockWeight {
         nf4FusedProduct(x, m: m, self, into: y, instructions: instructions)
         return true
     }
+    public func fusedProduct(_ x: UnsafePointer<Float>, m: Int, rows ids: [Int], into y: UnsafeMutablePointer<Float>,
+                             instructions: KernelInstructionSet) -> Bool {
+        guard columns % Self.blockSize == 0 else { return false }
+        nf4FusedProduct(x, m: m, self, rows: ids, into: y, instructions: instructions)
+        return true
+    }
     public var decodedCopy: UnsafePointer<Float>? { dense.current }
 }
 

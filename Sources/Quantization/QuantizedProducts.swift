@@ -107,6 +107,27 @@ extension GGMLMatrix: BlockWeight {
         ggmlFusedProduct(x, ldx: columns, m: m, self, format: format, into: y, ldy: rows, instructions: instructions)
         return true
     }
+    /// The rows `ids` alone: each row's blocks are handed to the kernel as a one-row weight, so every output
+    /// is the same sum, in the same order, as in the whole product.
+    public func fusedProduct(_ x: UnsafePointer<Float>, m: Int, rows ids: [Int], into y: UnsafeMutablePointer<Float>,
+                             instructions: KernelInstructionSet) -> Bool {
+        guard let format = type.blockFormat else { return false }
+        precondition(ids.allSatisfy { $0 >= 0 && $0 < rows }, "fusedProduct: a row outside 0..<\(rows)")
+        let p = blocks, rb = rowBytes, k = columns, n = ids.count
+        fusedRows(n, columns: k, m: m) { range in
+            for j in range {
+                let w = p + ids[j] * rb
+                switch instructions {
+                case .avx2:
+                    blockRowsProductAVX2(format, weights: w, rowBytes: rb, columns: k, rows: 0..<1, x: x, ldx: k, m: m, y: y + j, ldy: n, half: halfFloats)
+                case .portable:
+                    blockRowsProduct(format, SeparateMultiplyAdd.self, weights: w, rowBytes: rb, columns: k, rows: 0..<1,
+                                     x: x, ldx: k, m: m, y: y + j, ldy: n, half: halfFloats)
+                }
+            }
+        }
+        return true
+    }
     public var decodedCopy: UnsafePointer<Float>? { nil }
 }
 
@@ -127,6 +148,29 @@ public func ggmlMatmulInputGradient(_ dy: UnsafePointer<Float>, rows n: Int, _ w
 ///
 ///     let y = try ggmlLinear(x, weight: w)
 public func ggmlLinear(_ x: Tensor, weight w: GGMLMatrix) throws -> Tensor { try blockLinear(x, weight: w, op: "ggmlLinear") }
+
+/// y (m, ids.count) = x (m, columns) · W[ids]ᵀ for an NF4 weight whose columns are a multiple of 64: each
+/// row's codes and absmax handed to the fused kernel as a one-row weight (the same sums as `nf4FusedProduct`).
+func nf4FusedProduct(_ x: UnsafePointer<Float>, m: Int, _ w: NF4Matrix, rows ids: [Int], into y: UnsafeMutablePointer<Float>,
+                     instructions: KernelInstructionSet = .current) {
+    let k = w.columns, n = ids.count
+    precondition(ids.allSatisfy { $0 >= 0 && $0 < w.rows }, "fusedProduct: a row outside 0..<\(w.rows)")
+    w.codes.withUnsafeBufferPointer { cb in w.absmax.withUnsafeBufferPointer { ab in
+        let c = cb.baseAddress!, a = ab.baseAddress!
+        fusedRows(n, columns: k, m: m) { range in
+            for j in range {
+                let (cr, ar) = (c + ids[j] * k / 2, a + ids[j] * k / 64)
+                switch instructions {
+                case .avx2:
+                    nf4RowsProductAVX2(codes: cr, absmax: ar, columns: k, rows: 0..<1, x: x, ldx: k, m: m, y: y + j, ldy: n, pairs: nf4Pairs)
+                case .portable:
+                    nf4RowsProduct(SeparateMultiplyAdd.self, codes: cr, absmax: ar, columns: k, rows: 0..<1, x: x, ldx: k, m: m,
+                                   y: y + j, ldy: n, pairs: nf4Pairs)
+                }
+            }
+        }
+    } }
+}
 
 /// y (m, rows) = x (m, columns) · Wᵀ for an NF4 weight whose columns are a multiple of 64, with the fused
 /// kernel (m ≤ 16). The products do not depend on a kept Float32 copy.

@@ -12,7 +12,7 @@ import RHF
 struct BenchGenerate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Prefill tokens/s at 512 tokens, decode ms/token, and 16 shared-prefix continuations vs one.")
+        abstract: "Prefill tokens/s at 512 tokens, decode ms/token, 16 shared-prefix continuations vs one, and the head of constrained steps.")
 
     @Option(help: "A .gguf file, a checkpoint directory, or a cached model: smollm2 (the default) or gemma3.") var model: String?
     @Option(help: "How the projections are held: native (the GGUF's own blocks, read by the fused kernels), nf4, or float32.")
@@ -48,6 +48,10 @@ struct BenchGenerate: ParsableCommand {
         var sharedPrefixOneSeconds: Double
         var sharedPrefixSixteenSeconds: Double
         var sharedPrefixRatio: Double
+        /// The same 16 continuations, each constrained to its own 2,000 tokens, with the head read at the
+        /// allowed tokens only (when the head is in blocks) and with the whole head.
+        var constrainedAllowedOnlySeconds: Double
+        var constrainedWholeHeadSeconds: Double
     }
 
     func run() throws {
@@ -115,12 +119,30 @@ struct BenchGenerate: ParsableCommand {
             { _ = try m.generate(prompts: [questions[0]], sharedPrefix: prefix, options: opts20) },
             { _ = try m.generate(prompts: questions, sharedPrefix: prefix, options: opts20) })
 
+        // The same, constrained as extraction constrains names: each continuation may write only its own
+        // 2,000 tokens (a document's names and their pieces), the head read at those tokens only against the
+        // whole head. The tokens written are the same either way (NativeParityTests).
+        struct Allowed: TokenConstraint {
+            let ids: [Int]
+            mutating func allowedTokens() -> [Int]? { ids }
+            mutating func advance(_ token: Int) {}
+        }
+        let rules = (0..<16).map { q in Allowed(ids: Array(Set((0..<2_000).map { ($0 * 7919 + q * 104_729 + 11) % c.vocabSize })).sorted()) }
+        let group = [PromptGroup(prefix: prefix, prompts: questions)]
+        let constrained = { (allowedOnly: Bool) in
+            m.headAtAllowedTokensOnly = allowedOnly
+            _ = try m.generate(groups: group, options: opts20, constraints: rules)
+        }
+        let (allowedOnly, wholeHead) = try clock.timePair({ try constrained(true) }, { try constrained(false) })
+        m.headAtAllowedTokensOnly = true
+
         let r = Report(threads: Threads.count, weights: weights.rawValue, kernels: KernelInstructionSet.current.rawValue,
                        flopsPerTokenPrefill512: perToken, sgemmGFLOPs: sgemm,
                        prefillTokensPerSecond: prefillRate, prefillTokensPerSecondAllowedBySgemm: allowed,
                        prefillFractionOfSgemm: prefillRate / allowed, decodeMillisecondsPerToken: decode,
                        decodeBreakdownMilliseconds: breakdown,
-                       sharedPrefixOneSeconds: one, sharedPrefixSixteenSeconds: sixteen, sharedPrefixRatio: sixteen / one)
+                       sharedPrefixOneSeconds: one, sharedPrefixSixteenSeconds: sixteen, sharedPrefixRatio: sixteen / one,
+                       constrainedAllowedOnlySeconds: allowedOnly, constrainedWholeHeadSeconds: wholeHead)
         if json { try printJSON(r); return }
         print("model: \(c.architecture), \(c.layerCount) layers, hidden \(c.hiddenSize), threads \(r.threads), weights \(r.weights), kernels \(r.kernels)")
         print(String(format: "FLOPs per prefill token (T=512): %.1f M   sgemm on (512×%d)·(%d×%d)ᵀ: %.1f GFLOP/s", perToken / 1e6, k, n, k, sgemm))
@@ -132,5 +154,7 @@ struct BenchGenerate: ParsableCommand {
                   + String(format: " %6.2f ms  %5.1f%%", breakdown[name]!, 100 * breakdown[name]! / profiledTotal))
         }
         print(String(format: "shared prefix (350 tokens), 20 new tokens: 1 continuation %.2f s, 16 continuations %.2f s, ratio %.2f×", one, sixteen, r.sharedPrefixRatio))
+        print(String(format: "the 16 constrained to 2,000 tokens each: head at the allowed tokens %.2f s, whole head %.2f s, ratio %.2f×",
+                     allowedOnly, wholeHead, wholeHead / allowedOnly) + (m.lmHead == nil ? " (a Float32 head is always read whole)" : ""))
     }
 }

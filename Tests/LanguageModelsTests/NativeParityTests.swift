@@ -6,6 +6,7 @@ import Foundation
 import Testing
 @testable import LanguageModels
 import NeuralNet
+import Support
 
 extension Fixtures {
     static let smolLM2Native: Result<LlamaModel, Error> = Result { try LlamaModel.load(path: smolLM2Path, quantization: .native) }
@@ -22,6 +23,43 @@ func expectNativeWeights(_ model: LlamaModel) {
 }
 
 @Suite(.serialized) struct NativeParityTests {
+    /// Constrained greedy decoding reads a head in GGML blocks at each step's allowed tokens only
+    /// (`headAtAllowedTokensOnly`), and writes exactly the tokens of the whole head: with 5 sequences (one
+    /// part, the same fused kernel: equal bit for bit) and with 20 (parts of 16 and 4 rows, where the whole
+    /// head is decoded tiles and sgemm instead). The stop token is allowed and biased, as extraction does.
+    @Test func constrainedGreedyWritesTheSameTokensWithTheHeadAtAllowedTokensOnly() throws {
+        let model = try LlamaModel.load(path: Fixtures.smolLM2Path, quantization: .native)
+        let v = model.config.vocabSize, stop = 2
+        struct Subset: TokenConstraint {
+            let ids: [Int]
+            mutating func allowedTokens() -> [Int]? { ids }
+            mutating func advance(_ token: Int) {}
+        }
+        // the head's chosen columns are the whole head's, bit for bit (3 rows)
+        let h = try withNoGrad { try model.forward(ids: [1, 504, 2378, 12], batch: 1, length: 4).hidden.reshaped([4, model.config.hiddenSize]) }
+        let ids = [stop, 17, 49151, 300, 301]
+        let some = try #require(model.logits(h, only: ids), "a Q8_0 head answers for chosen tokens")
+        let all = try model.logits(h)
+        for r in 0..<4 { for (j, t) in ids.enumerated() { #expect(some.data[r * ids.count + j].bitPattern == all.data[r * v + t].bitPattern) } }
+        for count in [5, 20] {
+            let prompts = (0..<count).map { i in [1 + i, 200 + 7 * i, 3000 + i] }
+            let sets = (0..<count).map { i -> [Int] in
+                var g = SplitMix64(seed: UInt64(i))
+                return Array(Set((0..<400).map { _ in Int(g.next() % UInt64(v)) } + [stop])).sorted()
+            }
+            func run(_ sparse: Bool) throws -> [[Int]] {
+                model.headAtAllowedTokensOnly = sparse
+                return try model.generate(groups: [PromptGroup(prefix: [1, 2, 3], prompts: prompts)],
+                                          options: GenerationOptions(maxNewTokens: 6, stopTokens: [stop], stopBias: 2),
+                                          constraints: sets.map { Subset(ids: $0) })[0]
+            }
+            let sparse = try run(true), whole = try run(false)
+            #expect(sparse == whole, "\(count) sequences")
+            #expect(zip(sparse, sets).allSatisfy { out, set in out.allSatisfy { set.contains($0) } })
+            #expect(sparse.allSatisfy { !$0.isEmpty })
+        }
+    }
+
     @Test func smolLM2LogitsAndGreedyMatchTransformers() throws {
         let model = try Fixtures.smolLM2Native.get()
         expectNativeWeights(model)

@@ -210,4 +210,36 @@ func worstRelative(_ got: [Float], _ want: [Double], _ scale: [Double]) -> Doubl
             }
         }
     }
+
+    /// The outputs of chosen rows only (a constrained step's head at its allowed tokens) are the whole fused
+    /// product's columns bit for bit, for every fused GGML format, NF4, both instantiations and 1, 3 and 16
+    /// rows of x; chosen rows out of order, repeated, first and last.
+    @Test(arguments: fusedTypes)
+    func chosenRowsEqualTheWholeProductsColumns(type: GGMLType) throws {
+        let rows = 70, columns = 2 * type.traits.blockSize
+        let w = try GGMLMatrix(type: type, rows: rows, columns: columns, bytes: randomBlocks(type, rows: rows, columns: columns, seed: 17))
+        var g = SplitMix64(seed: 3)
+        let nf4 = NF4Matrix(quantizing: (0..<(rows * 128)).map { _ in g.nextNormal() }, rows: rows, columns: 128, doubleQuantization: true)
+        let ids = [69, 0, 5, 5, 33, 12, 68, 1]
+        for n in [1, 3, 16] {
+            for isa in runnableInstructionSets {
+                for (name, k, whole, chosen) in [
+                    ("\(type)", columns, { (x: [Float], y: UnsafeMutablePointer<Float>) in _ = w.fusedProduct(x, m: n, into: y, instructions: isa) },
+                     { (x: [Float], y: UnsafeMutablePointer<Float>) in w.fusedProduct(x, m: n, rows: ids, into: y, instructions: isa) }),
+                    ("NF4", 128, { (x: [Float], y: UnsafeMutablePointer<Float>) in _ = nf4.fusedProduct(x, m: n, into: y, instructions: isa) },
+                     { (x: [Float], y: UnsafeMutablePointer<Float>) in nf4.fusedProduct(x, m: n, rows: ids, into: y, instructions: isa) }),
+                ] {
+                    let x = (0..<(n * k)).map { testValue($0, 7) }
+                    var all = [Float](repeating: .nan, count: n * rows), some = [Float](repeating: .nan, count: n * ids.count)
+                    all.withUnsafeMutableBufferPointer { whole(x, $0.baseAddress!) }
+                    let done = some.withUnsafeMutableBufferPointer { chosen(x, $0.baseAddress!) }
+                    #expect(done, "\(name) has a fused kernel")
+                    for i in 0..<n { for (j, r) in ids.enumerated() {
+                        #expect(some[i * ids.count + j].bitPattern == all[i * rows + r].bitPattern, "\(name) \(isa) n=\(n) row \(r)")
+                    } }
+                    #expect(all.contains { $0 != 0 }, "not vacuous")
+                }
+            }
+        }
+    }
 }
