@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "FineTuning", dependencies: ["LanguageModels", "Support", "Distributed"], swiftSettings: fast),
         .target(name: "DocRE", dependencies: ["Support"], swiftSettings: fast),
         // The system: one base model with its stage adapters, prompt format, batched extraction.
-        .target(name: "RHF", dependencies: ["FineTuning", "DocRE", "LanguageModels", "Support"], swiftSettings: fast),
+        .target(name: "RHF", dependencies: ["FineTuning", "DocRE", "LanguageModels", "Distributed", "Support"], swiftSettings: fast),
         // Typed experiment configs, training and extraction runs, sweeps, results folders.
         .target(name: "Experiments", dependencies: ["RHF", "FineTuning", "DocRE", "Support", "Distributed", "Yams"], swiftSettings: fast),
         // The results model computed once; Markdown, CSV, LaTeX and SVG renderers; the study's prose from Data/report.

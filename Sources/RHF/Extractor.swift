@@ -138,6 +138,25 @@ public struct ExtractionStatistics: Codable, Sendable {
         guard n > 0 else { return }
         suppliedAnswers = (suppliedAnswers ?? 0) + n
     }
+    /// Adds another stretch of work's counts (another rank's batch).
+    mutating func add(_ o: ExtractionStatistics) {
+        documents += o.documents; questions += o.questions; promptTokens += o.promptTokens
+        generatedTokens += o.generatedTokens; seconds += o.seconds
+        if let q = o.questionsByStage { questionsByStage = (questionsByStage ?? [:]).merging(q, uniquingKeysWith: +) }
+        if let s = o.stageSeconds { stageSeconds = (stageSeconds ?? [:]).merging(s, uniquingKeysWith: +) }
+        if let a = o.suppliedAnswers { suppliedAnswers = (suppliedAnswers ?? 0) + a }
+    }
+    /// What was counted since `earlier` (a snapshot of these statistics).
+    func minus(_ earlier: ExtractionStatistics) -> ExtractionStatistics {
+        var d = ExtractionStatistics()
+        d.documents = documents - earlier.documents; d.questions = questions - earlier.questions
+        d.promptTokens = promptTokens - earlier.promptTokens; d.generatedTokens = generatedTokens - earlier.generatedTokens
+        d.seconds = seconds - earlier.seconds
+        if let q = questionsByStage { d.questionsByStage = q.merging((earlier.questionsByStage ?? [:]).mapValues { -$0 }, uniquingKeysWith: +) }
+        if let s = stageSeconds { d.stageSeconds = s.merging((earlier.stageSeconds ?? [:]).mapValues { -$0 }, uniquingKeysWith: +) }
+        if let a = suppliedAnswers { d.suppliedAnswers = a - (earlier.suppliedAnswers ?? 0) }
+        return d
+    }
     public var documentsPerMinute: Double { seconds > 0 ? Double(documents) * 60 / seconds : 0 }
     public var tokensPerSecond: Double { seconds > 0 ? Double(promptTokens + generatedTokens) / seconds : 0 }
     public var generatedPerSecond: Double { seconds > 0 ? Double(generatedTokens) / seconds : 0 }
@@ -156,7 +175,7 @@ public final class Extractor {
     /// The adapter that answers each stage; a stage missing here is answered by the bare base model.
     public var adapters: [Stage: String]
     public var options: ExtractionOptions
-    public private(set) var statistics = ExtractionStatistics()
+    public internal(set) var statistics = ExtractionStatistics()
     /// Answers given before the model is asked (gold answers fed into a stage, answers generated before);
     /// the model answers every question the source has no answer for. nil: the model answers everything.
     public var answerSource: (any AnswerSource)?

@@ -1,6 +1,7 @@
 // `autore extract`: documents → triplets with trained stage adapters over one 4-bit base.
 import ArgumentParser
 import Autograd
+import Distributed
 import DocRE
 import Experiments
 import Foundation
@@ -58,8 +59,12 @@ struct ExtractCommand: ParsableCommand {
 
     func run() throws {
         rootOption.apply()
-        try OneProcess.require("autore extract")
         guard [split, input, text].compactMap({ $0 }).count == 1 else { throw ValidationError("give exactly one of --split, --input, --text") }
+        // Under mpirun the documents are shared over the ranks; rank 0 writes them, in order, to --out.
+        let comm = try MPICommunicator.job()
+        if comm.size > 1 && (out == nil || text != nil) {
+            throw ValidationError("under mpirun, autore extract shares the documents of --split or --input over the ranks and needs --out (the file rank 0 writes them to)")
+        }
         let dirs = (runFolders ?? RunAdapters.shipped).split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         // a fully fine-tuned model, or adapters over the base
         let run = try RunModel.open(dirs)
@@ -90,17 +95,18 @@ struct ExtractCommand: ParsableCommand {
                                   builder: experiment.builder, parser: OutputParser(catalogue: experiment.builder.catalogue),
                                   adapters: map, options: ExtractionOptions(cfg.extraction))
         let stageList = cfg.paradigm.stages.map { "\($0.rawValue) ← \(map[$0] ?? "the fine-tuned model")" }.joined(separator: ", ")
-        FileHandle.standardError.write(Data("\(cfg.paradigm.rawValue): \(stageList)\n".utf8))
+        if comm.isLead { FileHandle.standardError.write(Data("\(cfg.paradigm.rawValue): \(stageList)\n".utf8)) }
 
         let docs: [Document], note: String?
         if let text { docs = [try Document.fromText(text)]; note = nil }
         else if let input { docs = try DocumentInput.load(input); note = nil }
         else { let d = try experiment.documents(split!); docs = d.documents; note = d.note }
-        if let note { print("note: \(note)") }
+        if let note, comm.isLead { print("note: \(note)") }
 
         let preds: [PredictionRecord]
-        if let out { preds = try extractor.extract(docs, resumingAt: out, label: "extract") }
+        if let out { preds = try extractor.extract(docs, resumingAt: out, label: "extract", communicator: comm) }
         else { preds = try extractor.extract(docs) }
+        guard comm.isLead else { return }
         let s = extractor.statistics
         if s.documents > 0 {
             FileHandle.standardError.write(Data(String(format: "%d documents in %.1f s: %.1f documents/minute, %.0f tokens/s (%d read, %d written)\n",

@@ -96,12 +96,12 @@ struct Overrides: ParsableArguments {
 
 /// `--time-limit`: stop a long job at its next safe point (a checkpoint, a finished batch) after so many
 /// minutes, so that it can be resumed by running the same command again.
-/// Commands that run in one process: under `mpirun` with several ranks they stop with a clear error
-/// instead of every rank extracting the same documents.
+/// Commands that run in one process (`run`, `sweep`): under `mpirun` with several ranks they stop with a
+/// clear error instead of every rank doing the same work.
 enum OneProcess {
     static func require(_ command: String) throws {
         guard let n = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init), n > 1 else { return }
-        throw ValidationError("\(command) runs in one process; under mpirun only `autore train` is data parallel (train there, then run this without mpirun; see Docs/scale-out.md)")
+        throw ValidationError("\(command) runs in one process; under mpirun, `autore train` is data parallel and `autore extract --out` shares the documents (train and extract there, or run this without mpirun; see Docs/scale-out.md)")
     }
 }
 

@@ -42,8 +42,12 @@ import TestSupport
         }
 
         func train(_ exe: URL, ranks: Int?, out: String, extra: [String] = []) throws -> (Int32, String) {
+            try command(exe, ranks: ranks, ["train", "--config", config.path, "--out", root.appendingPathComponent(out).path, "--data-dir", data.path] + extra)
+        }
+
+        /// `autore args…`, alone or under `mpirun -np ranks`: its exit status and what it printed.
+        func command(_ exe: URL, ranks: Int?, _ args: [String]) throws -> (Int32, String) {
             let p = Process(), err = Pipe()
-            let args = ["train", "--config", config.path, "--out", root.appendingPathComponent(out).path, "--data-dir", data.path] + extra
             if let ranks {
                 p.executableURL = URL(fileURLWithPath: try DataParallelTests.mpirun())
                 p.arguments = ["-np", "\(ranks)", "--oversubscribe", exe.path] + args
@@ -117,5 +121,40 @@ import TestSupport
         #expect(s3 == 0, "\(e3)")
         let d = try Self.relativeDifference(try fx.adapter("straight"), try fx.adapter("split"))
         #expect(d <= 1e-5, "resumed on one rank differs by \(d) (relative)")
+    }
+
+    /// `autore extract` under `mpirun -np 2`: five documents, one per batch, so the ranks take turns over three
+    /// rounds (the last with rank 1 idle); rank 0 writes the file one process writes, byte for byte. A file
+    /// holding only the first document is resumed by two ranks to the same file.
+    @Test func twoRanksExtractTheFileOneProcessWrites() throws {
+        let exe = try KillResumeTests.autoreExecutable()
+        let fx = try Fixture()
+        defer { try? FileManager.default.removeItem(at: fx.root) }
+        let (s0, e0) = try fx.train(exe, ranks: nil, out: "run", extra: ["--steps", "3"])
+        #expect(s0 == 0, "training the run to extract with: \(e0)")
+        // the fixture's two Re-DocRED documents and three plain texts
+        let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: fx.data.appendingPathComponent("dev_revised.json"))) as! [Any]
+        var lines = try fixture.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
+        lines += ["Marie Curie was born in Warsaw.", "Paris is the capital of France.", "Ada Lovelace worked with Charles Babbage."]
+            .enumerated().map { "{\"title\": \"text \($0.offset)\", \"text\": \"\($0.element)\"}" }
+        let input = fx.root.appendingPathComponent("documents.jsonl")
+        try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
+        func extract(_ ranks: Int?, _ out: String) throws -> Data {
+            let (status, said) = try fx.command(exe, ranks: ranks, ["extract", "--run", fx.root.appendingPathComponent("run").path,
+                                                                   "--input", input.path, "--out", fx.root.appendingPathComponent(out).path,
+                                                                   "--batch-documents", "1", "--max-new-tokens", "12"])
+            #expect(status == 0, "\(ranks.map { "\($0) ranks" } ?? "one process"): \(said)")
+            return try Data(contentsOf: fx.root.appendingPathComponent(out))
+        }
+        let one = try extract(nil, "one.jsonl")
+        #expect(one.split(separator: UInt8(ascii: "\n")).count == 5, "one line per document")
+        #expect(try extract(2, "two.jsonl") == one, "two ranks write what one process writes")
+        // resumed: the first document's line only
+        let first = one.prefix(through: one.firstIndex(of: UInt8(ascii: "\n"))!)
+        try Data(first).write(to: fx.root.appendingPathComponent("resumed.jsonl"))
+        #expect(try extract(2, "resumed.jsonl") == one, "two ranks resume a file and write the rest in order")
+        // under mpirun the documents go to a file: without --out the command says so
+        let (status, said) = try fx.command(exe, ranks: 2, ["extract", "--run", fx.root.appendingPathComponent("run").path, "--input", input.path])
+        #expect(status != 0 && said.contains("needs --out"), "\(said)")
     }
 }
