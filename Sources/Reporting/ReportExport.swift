@@ -141,35 +141,23 @@ extension Report {
     /// Every ablation table as a panel of rows: each run's AutoRE F1 (dot) and its 95% bootstrap interval
     /// over the documents (bar), on one axis in points; the best row of a panel is filled.
     func ablationFigure(_ tables: [AblationTable]) -> String {
-        let rowHeight = 18.0, panelGap = 32.0, left = 330.0, right = 70.0, top = 40.0, bottom = 46.0, width = 860.0
+        let rowHeight = 18.0, panelGap = 32.0, top = 40.0, bottom = 46.0
         let intervals = tables.map { t in t.rows.map { $0.entry.intervals[$0.result.split] } }
-        let xMax = LossPlot.niceCeiling(max(1e-3, tables.flatMap { $0.rows.map(\.result.autore.total.f1) }.max() ?? 0,
-                                            intervals.joined().compactMap { $0?.upperBound }.max() ?? 0) * 100)
+        let frame = FigureFrame(left: 330, right: 70, highest: max(tables.flatMap { $0.rows.map(\.result.autore.total.f1) }.max() ?? 0,
+                                                                   intervals.joined().compactMap { $0?.upperBound }.max() ?? 0))
         let plotted = tables.reduce(0.0) { $0 + panelGap + Double($1.rows.count) * rowHeight }
-        let height = top + plotted + bottom, pw = width - left - right
-        func px(_ f1: Double) -> Double { left + pw * 100 * f1 / xMax }
-        let f = LossPlot.f, esc = LossPlot.escape
-        var s = """
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
-        <rect width="100%" height="100%" fill="white"/>
-        <text x="10" y="22" font-size="14" font-weight="bold">Ablations: AutoRE F1 with 95% bootstrap intervals over the documents</text>
-
-        """
-        for i in 0...5 {
-            let v = xMax * Double(i) / 5, xx = left + pw * Double(i) / 5
-            s += "<text x=\"\(f(xx))\" y=\"\(f(top + plotted + 16))\" text-anchor=\"middle\">\(String(format: "%g", v))</text>\n"
-        }
-        s += "<text x=\"\(f(left + pw / 2))\" y=\"\(f(height - 10))\" text-anchor=\"middle\">AutoRE F1 (points)</text>\n"
+        let height = top + plotted + bottom, width = frame.width, right = frame.right
+        let px = frame.x, f = LossPlot.f, esc = LossPlot.escape
+        var s = frame.header(title: "Ablations: AutoRE F1 with 95% bootstrap intervals over the documents", height: height)
+        for i in 0...5 { s += frame.tickLabel(i, y: top + plotted + 16) }
+        s += frame.axisLabel("AutoRE F1 (points)", height: height)
         var y = top
         for (t, ivs) in zip(tables, intervals) {
             y += panelGap
             let panel = rowHeight * Double(t.rows.count)
             s += "<text x=\"10\" y=\"\(f(y - 9))\" font-weight=\"bold\">\(esc("\(t.axis.title): \(t.split)"))</text>\n"
-            for i in 1...4 {
-                let xx = left + pw * Double(i) / 5
-                s += "<line x1=\"\(f(xx))\" y1=\"\(f(y))\" x2=\"\(f(xx))\" y2=\"\(f(y + panel))\" stroke=\"#eee\"/>"
-            }
-            s += "<rect x=\"\(f(left))\" y=\"\(f(y))\" width=\"\(f(pw))\" height=\"\(f(panel))\" fill=\"none\" stroke=\"#444\"/>\n"
+            for i in 1...4 { s += frame.gridLine(i, from: y, to: y + panel) }
+            s += frame.box(y: y, height: panel)
             for (i, (row, iv)) in zip(t.rows, ivs).enumerated() {
                 let cy = y + rowHeight * (Double(i) + 0.5), f1 = row.result.autore.total.f1
                 s += "<text x=\"20\" y=\"\(f(cy + 4))\">\(esc("\(row.entry.name) · \(row.setting)"))</text>"

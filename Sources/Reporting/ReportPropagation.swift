@@ -107,25 +107,14 @@ struct WaterfallFigure {
     static let totalFill = "#1f5fa8", gainFill = "#3a9a5b", lossFill = "#c0392b"
 
     func svg() -> String {
-        let rowHeight = 22.0, panelHead = 22.0, left = 200.0, right = 70.0, top = 40.0, bottom = 46.0, width = 860.0
-        let highest = panels.flatMap { $0.steps.flatMap { [$0.from, $0.to, $0.interval?.upperBound ?? 0] } }.max() ?? 0
-        let xMax = LossPlot.niceCeiling(max(1e-3, highest) * 100)
+        let rowHeight = 22.0, panelHead = 22.0, top = 40.0, bottom = 46.0
+        let frame = FigureFrame(left: 200, right: 70, highest: panels.flatMap { $0.steps.flatMap { [$0.from, $0.to, $0.interval?.upperBound ?? 0] } }.max() ?? 0)
         let body = panels.reduce(0.0) { $0 + panelHead + rowHeight * Double($1.steps.count) }
-        let height = top + body + bottom, pw = width - left - right
-        func px(_ v: Double) -> Double { left + pw * 100 * v / xMax }
-        let f = LossPlot.f, esc = LossPlot.escape
-        var s = """
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
-        <rect width="100%" height="100%" fill="white"/>
-        <text x="10" y="22" font-size="14" font-weight="bold">\(esc(title))</text>
-
-        """
-        for i in 0...5 {
-            let xx = left + pw * Double(i) / 5
-            if i > 0 && i < 5 { s += "<line x1=\"\(f(xx))\" y1=\"\(f(top))\" x2=\"\(f(xx))\" y2=\"\(f(top + body))\" stroke=\"#eee\"/>" }
-            s += "<text x=\"\(f(xx))\" y=\"\(f(top + body + 16))\" text-anchor=\"middle\">\(String(format: "%g", xMax * Double(i) / 5))</text>\n"
-        }
-        s += "<text x=\"\(f(left + pw / 2))\" y=\"\(f(height - 10))\" text-anchor=\"middle\">\(esc(axis))</text>\n"
+        let height = top + body + bottom
+        let px = frame.x, f = LossPlot.f, esc = LossPlot.escape
+        var s = frame.header(title: title, height: height)
+        s += frame.gridAndTicks(top: top, bottom: top + body)
+        s += frame.axisLabel(axis, height: height)
         var y = top
         for panel in panels {
             s += "<text x=\"10\" y=\"\(f(y + 15))\" font-weight=\"bold\">\(esc(panel.title))</text>\n"
@@ -148,7 +137,7 @@ struct WaterfallFigure {
                 y += rowHeight
             }
         }
-        s += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(pw))\" height=\"\(f(body))\" fill=\"none\" stroke=\"#444\"/>\n"
+        s += frame.box(y: top, height: body)
         return s + "</svg>\n"
     }
 }

@@ -53,25 +53,14 @@ struct IntervalFigure {
     var rows: [Row]
 
     func svg() -> String {
-        let rowHeight = 20.0, left = 360.0, right = 30.0, top = 44.0, bottom = 46.0, width = 860.0
-        let highest = rows.flatMap { $0.marks.flatMap { [$0.value, $0.interval?.upperBound ?? 0] } }.max() ?? 0
-        let xMax = LossPlot.niceCeiling(max(1e-3, highest) * 100)
-        let panel = rowHeight * Double(rows.count), height = top + panel + bottom, pw = width - left - right
-        func px(_ v: Double) -> Double { left + pw * 100 * v / xMax }
-        let f = LossPlot.f, esc = LossPlot.escape
-        var s = """
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
-        <rect width="100%" height="100%" fill="white"/>
-        <text x="10" y="22" font-size="14" font-weight="bold">\(esc(title))</text>
-
-        """
-        for i in 0...5 {
-            let xx = left + pw * Double(i) / 5
-            if i > 0 && i < 5 { s += "<line x1=\"\(f(xx))\" y1=\"\(f(top))\" x2=\"\(f(xx))\" y2=\"\(f(top + panel))\" stroke=\"#eee\"/>" }
-            s += "<text x=\"\(f(xx))\" y=\"\(f(top + panel + 16))\" text-anchor=\"middle\">\(String(format: "%g", xMax * Double(i) / 5))</text>\n"
-        }
-        s += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(pw))\" height=\"\(f(panel))\" fill=\"none\" stroke=\"#444\"/>\n"
-        s += "<text x=\"\(f(left + pw / 2))\" y=\"\(f(height - 10))\" text-anchor=\"middle\">\(esc(axis))</text>\n"
+        let rowHeight = 20.0, top = 44.0, bottom = 46.0
+        let frame = FigureFrame(left: 360, right: 30, highest: rows.flatMap { $0.marks.flatMap { [$0.value, $0.interval?.upperBound ?? 0] } }.max() ?? 0)
+        let panel = rowHeight * Double(rows.count), height = top + panel + bottom
+        let px = frame.x, f = LossPlot.f, esc = LossPlot.escape
+        var s = frame.header(title: title, height: height)
+        s += frame.gridAndTicks(top: top, bottom: top + panel)
+        s += frame.box(y: top, height: panel)
+        s += frame.axisLabel(axis, height: height)
         for (i, row) in rows.enumerated() {
             let cy = top + rowHeight * (Double(i) + 0.5)
             s += "<text x=\"10\" y=\"\(f(cy + 4))\">\(esc(row.label))</text>"
