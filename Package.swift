@@ -76,7 +76,7 @@ let package = Package(
         ], swiftSettings: fast),
         // Benchmarks (kernels, generation, QLoRA steps, stems): not part of the product's tool.
         .executableTarget(name: "autore-bench", dependencies: [
-            "Experiments", "RHF", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Experiments", "RHF", "Distributed", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
 
         // Tiny random model checkpoints for the test targets (not part of any product).

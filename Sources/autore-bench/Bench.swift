@@ -7,11 +7,12 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "autore-bench",
-        abstract: "Measure kernels, generation and QLoRA training steps (release build).",
+        abstract: "Measure kernels, generation, QLoRA training steps and data-parallel scaling (release build).",
         subcommands: [
             BenchKernels.self,
             BenchGenerate.self,
             BenchQLoRA.self,
+            BenchScale.self,
             BenchStems.self,
         ]
     )
