@@ -211,6 +211,7 @@ public struct Report {
         s += propagationSection(contents.propagation)
         s += timingSection(excluding: study.excluded)
         s += comparisonSection(entries, main: study.mainExperiment)
+        s += baseModelSection(entries, pairs: study.baseModelComparisons)
         s += ablationSection(contents)
         s += seedSection(contents.seeds)
 

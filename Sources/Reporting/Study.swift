@@ -32,14 +32,19 @@ public struct Study: Equatable, Sendable {
     public var publishedNote: String
     /// The heading of the table of this study's runs (names the model and base).
     public var runsHeading: String
+    /// Pairs of experiments that differ in their base model, each [reference, challenger]: the report's
+    /// base-model table sets them side by side with a paired bootstrap (`base_model_comparisons`).
+    public var baseModelComparisons: [[String]] = []
 
     struct Facts: Codable {
         var mainExperiment: String
         var excluded: [String]
         var published: [PublishedResult]
         var publishedSource: String
+        var baseModelComparisons: [[String]]?
         enum CodingKeys: String, CodingKey {
             case mainExperiment = "main_experiment", excluded, published, publishedSource = "published_source"
+            case baseModelComparisons = "base_model_comparisons"
         }
     }
 
@@ -62,7 +67,16 @@ public struct Study: Equatable, Sendable {
         return Study(mainExperiment: facts.mainExperiment, excluded: Set(facts.excluded), published: facts.published,
                      publishedSource: facts.publishedSource, introduction: try section("introduction"),
                      fallbackCaveat: try section("fallback data caveat"), publishedNote: try section("published note"),
-                     runsHeading: try section("runs heading").trimmingCharacters(in: .newlines))
+                     runsHeading: try section("runs heading").trimmingCharacters(in: .newlines),
+                     baseModelComparisons: try pairs(facts.baseModelComparisons ?? [], file: jsonURL.path))
+    }
+
+    /// `base_model_comparisons` as written: each entry exactly two experiment names.
+    static func pairs(_ p: [[String]], file: String) throws -> [[String]] {
+        if let bad = p.first(where: { $0.count != 2 }) {
+            throw StudyError("\(file): base_model_comparisons takes pairs [reference, challenger], not \(bad)")
+        }
+        return p
     }
 
     /// The sections of a prose file: each from its line `<!-- section: NAME -->` to the next, every line

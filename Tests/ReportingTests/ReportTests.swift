@@ -359,6 +359,31 @@ import Testing
         #expect(shapes.texts.contains("main on select[0:2] (2 documents)"))
     }
 
+    /// Two experiments that differ in their base model, named as a pair in the study: the base-model table
+    /// shows both rows and the challenger's difference (here every fact against the first document's only:
+    /// F1 1 against 2/3, +33.33 points) with its paired bootstrap.
+    @Test func baseModelPairsGetATableWithTheirDifference() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-base-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (docs, perfect, cat) = try documents()
+        let partial = [perfect[0], PredictionRecord(title: docs[1].title, triples: [])]
+        _ = try experiment(root, "smol", config: "base_model: smollm2\nparadigm: D_R_H_F", split: "test[0:2]", predictions: partial, docs: docs, catalogue: cat)
+        _ = try experiment(root, "gem", config: "base_model: gemma3\nquantization: native\nchat_template: none\nparadigm: D_R_H_F",
+                           split: "test[0:2]", predictions: perfect, docs: docs, catalogue: cat)
+        var study = try Study.load()
+        study.baseModelComparisons = [["smol", "gem"]]
+        let md = try Report(root: root, results: root, study: study).markdown()
+        let section = try #require(md.components(separatedBy: "## Base models").dropFirst().first)
+        #expect(section.contains("| smol | smollm2 | nf4 | – | – | 100.00 | 50.00 | **66.67** |"))
+        #expect(section.contains("| gem | gemma3 | native | – | – | 100.00 | 100.00 | **100.00** |"))
+        #expect(section.contains("gem minus smol: +33.33 points of AutoRE F1. Paired bootstrap of gem minus smol over the 2 documents"))
+        // without the pair in the study there is no such section
+        study.baseModelComparisons = []
+        #expect(!(try Report(root: root, results: root, study: study).markdown()).contains("## Base models"))
+        // a pair is two names
+        #expect(throws: StudyError.self) { try Study.pairs([["smol", "gem", "third"]], file: "study.json") }
+    }
+
     @Test func runsThatDifferOnlyInTheSeedAreSummarised() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-seeds-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
