@@ -504,6 +504,12 @@ extension ExperimentConfig {
         if let i = t.initFrom { try require(!i.trimmingCharacters(in: .whitespaces).isEmpty, "training.init_from", "''", "a run name or folder") }
     }
 
+    /// The `extraction` section checked again after a caller changed it (the command line's options):
+    /// each refusal names its key and `source`.
+    public func checkExtraction(source: String) throws {
+        try Self.checkExtractionRanges(of: self) { ConfigError(file: source, reason: $0) }
+    }
+
     /// Numbers of the `extraction` section: finite, in range, each refusal naming its key.
     static func checkExtractionRanges(of c: ExperimentConfig, _ bad: (String) -> ConfigError) throws {
         func require(_ ok: Bool, _ key: String, _ value: Any, _ range: String) throws {
@@ -521,6 +527,9 @@ extension ExperimentConfig {
         try require(x.maxHeads > 0 && x.maxHeads <= 10_000, "max_heads", x.maxHeads, "in [1, 10000]")
         try require(x.relationsTopK > 0 && x.relationsTopK <= 10_000, "relations_top_k", x.relationsTopK, "in [1, 10000]")
         if let v = x.relationsMinLogProbability { try require(v.isFinite && v <= 0, "relations_min_log_probability", v, "finite and ≤ 0") }
+        if x.relations == .union && x.relationsMinLogProbability == nil {
+            throw bad("extraction.relations: union adds the relations scored at or above extraction.relations_min_log_probability, which is not set")
+        }
         if let v = x.sharedHeadsMinLogProbability { try require(v.isFinite && v <= 0, "shared_heads_min_log_probability", v, "finite and ≤ 0") }
         for b in x.endBias.all { try require(b.isFinite && abs(b) <= 100, "end_bias", b, "finite, in [-100, 100]") }
     }

@@ -15,6 +15,11 @@ public enum RelationsMethod: String, Codable, CaseIterable, Sendable {
     /// Every catalogue relation is scored as the answer's first line (log p(name⏎ | prompt)) and the best
     /// are kept (`RelationSelection`).
     case likelihood
+    /// The adapter writes the list; then every catalogue relation is scored as with `likelihood`, and the
+    /// ones it did not write whose log-probability reaches `RelationSelection.minLogProbability` (required),
+    /// best first and at most `topK`, are added after it: relations the list missed that the adapter is
+    /// sure of.
+    case union
 }
 
 /// Which relations scored by likelihood are kept: the `topK` best, and of those only the ones with
@@ -26,6 +31,16 @@ public struct RelationSelection: Codable, Equatable, Sendable {
     public init(topK: Int = 8, minLogProbability: Double? = nil, minimum: Int = 1) {
         self.topK = topK; self.minLogProbability = minLogProbability; self.minimum = minimum
     }
+    /// For `RelationsMethod.union`: the names of `scored` not in `written` whose log-probability reaches
+    /// `minLogProbability`, best first (ties: catalogue order), at most `topK`; none without a threshold.
+    public func additions(to written: [String], from scored: [(name: String, logProbability: Double)]) -> [String] {
+        guard let threshold = minLogProbability else { return [] }
+        let have = Set(written)
+        return scored.enumerated().sorted { a, b in
+            a.element.logProbability != b.element.logProbability ? a.element.logProbability > b.element.logProbability : a.offset < b.offset
+        }.map(\.element).filter { $0.logProbability >= threshold && !have.contains($0.name) }.prefix(topK).map(\.name)
+    }
+
     /// The kept names of `scored` (name, log p), best first.
     public func select(_ scored: [(name: String, logProbability: Double)]) -> [String] {
         let ranked = scored.enumerated().sorted { a, b in
@@ -394,6 +409,19 @@ public final class Extractor {
                 let p = parser.parseRelations(answers[d][0])
                 relations[d] = Array(unique(p.items).prefix(options.maxRelations))
                 unparsed[d] += p.unparsed
+            }
+            if options.relations == .union {
+                // documents whose relations the answer source gave keep them as given
+                var scoredDocs = Array(0..<n)
+                if let answerSource { scoredDocs = try scoredDocs.filter { try answerSource.answer(.relations, docs[$0], .relations) == nil } }
+                for (d, scored) in zip(scoredDocs, try relationLikelihoods(scoredDocs.map { docs[$0] })) {
+                    let added = options.relationSelection.additions(to: relations[d], from: scored)
+                    relations[d] = Array((relations[d] + added).prefix(options.maxRelations))
+                    raw[d]["relations added by likelihood"] = .string(added.joined(separator: "\n"))
+                    raw[d]["relation log-probabilities"] = .object(Dictionary(uniqueKeysWithValues: scored.map {
+                        ($0.name, .number(($0.logProbability * 1000).rounded() / 1000))
+                    }))
+                }
             }
         }
         // The paradigm's stage chain (DocRE): heads questions from the parsed relations where it asks them,

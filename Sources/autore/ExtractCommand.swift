@@ -39,9 +39,11 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Documents decoded together.") var batchDocuments: Int?
     @Option(help: "Constrained decoding: answers spell only catalogue relations and passage spans (true or false).")
     var constrained: Bool?
-    @Option(help: "The relations stage: generate (the adapter writes the list) or likelihood (every relation scored).")
+    @Option(help: "The relations stage: generate (the adapter writes the list), likelihood (every relation scored), or union (the written list, then the relations scored at or above --relations-min-log-probability).")
     var relations: RelationsMethod?
-    @Option(help: "With --relations likelihood: how many of the best-scored relations are kept.") var relationsTopK: Int?
+    @Option(help: "With --relations likelihood: how many of the best-scored relations are kept; with union, how many may be added.") var relationsTopK: Int?
+    @Option(help: "With --relations likelihood or union: the least log-probability (nats, ≤ 0) of a relation kept or added.")
+    var relationsMinLogProbability: Double?
     @Option(help: "stop (an answer ends at its first repeated line) or drop (it goes on; repeats are dropped).")
     var repeatedLines: RepeatedLines?
     @Option(help: "Added to the end-of-answer logits per stage, as relations,heads,facts (below 0: longer lists).")
@@ -77,6 +79,7 @@ struct ExtractCommand: ParsableCommand {
         if let constrained { cfg.extraction.constrained = constrained }
         if let relations { cfg.extraction.relations = relations }
         if let relationsTopK { cfg.extraction.relationsTopK = relationsTopK }
+        if let relationsMinLogProbability { cfg.extraction.relationsMinLogProbability = relationsMinLogProbability }
         if let repeatedLines { cfg.extraction.repeatedLines = repeatedLines }
         if let sharedHeads { cfg.extraction.sharedHeadsMinLogProbability = sharedHeads }
         if let dropSelfRelations { cfg.extraction.dropSelfRelations = dropSelfRelations }
@@ -86,6 +89,7 @@ struct ExtractCommand: ParsableCommand {
             cfg.extraction.endBias = PerStage(relations: v[0]!, heads: v[1]!, facts: v[2]!)
         }
         if let batchDocuments { cfg.extraction.batchDocuments = batchDocuments }
+        try cfg.checkExtraction(source: "\(config ?? run.storedConfig.source) with the command line's options")
         let experiment = try Experiment(config: cfg, dataDir: dataDir, requireData: split != nil)
         if run.isFineTuned != (cfg.fineTuning == .full) {
             throw ValidationError("\(dirs.joined(separator: ",")) holds \(run.isFineTuned ? "a fully fine-tuned model" : "adapters"), but the config says fine_tuning: \(cfg.fineTuning.rawValue)")

@@ -27,7 +27,8 @@ import Testing
                    "training.epochs=2.5", "training.max_bad_steps=1", "lora.alpha=64", "optimizer.warmup_steps=0",
                    "evaluation.patience=3", "training.init_from=main_one_r48", "data.held_out_relations=[P17, author]",
                    "data.held_out_relations={auto: 6, seed: 2}", "data.held_out_relations={auto: 6}",
-                   "extraction.temperature=0.7", "extraction.end_bias={heads: -4, facts: -4}", "extraction.max_new_tokens={relations: 64}"] {
+                   "extraction.temperature=0.7", "extraction.end_bias={heads: -4, facts: -4}", "extraction.max_new_tokens={relations: 64}",
+                   "extraction={relations: union, relations_min_log_probability: -1.5}"] {
             #expect(error(ok) == "", "\(ok)")
         }
     }
@@ -56,6 +57,7 @@ import Testing
         ("data.held_out_relations=[]", "data.held_out_relations"), ("data.held_out_relations={auto: 0}", "data.held_out_relations.auto"),
         ("data.held_out_relations={auto: 200}", "data.held_out_relations.auto"), ("data.held_out_relations=5", "held_out_relations"),
         ("data.held_out_relations={seed: 2}", "held_out_relations"),
+        ("extraction.relations=union", "extraction.relations_min_log_probability"),
         ("extraction.temperature=.inf", "extraction.temperature"), ("extraction.temperature=.nan", "extraction.temperature"),
         ("extraction.temperature=-1", "extraction.temperature"), ("extraction.top_p=0", "extraction.top_p"),
         ("extraction.top_p=.nan", "extraction.top_p"), ("extraction.max_new_tokens=0", "extraction.max_new_tokens"),

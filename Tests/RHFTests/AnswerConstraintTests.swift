@@ -69,6 +69,42 @@ func alive<A: ByteAutomaton>(_ automaton: A, _ text: String) -> Bool {
         #expect(RelationSelection(topK: 10, minLogProbability: -0.1, minimum: 2).select(scored) == ["b", "c"])
     }
 
+    @Test func unionAddsOnlyUnwrittenRelationsAboveTheThreshold() {
+        let scored: [(name: String, logProbability: Double)] = [("a", -1), ("b", -0.5), ("c", -3), ("d", -0.5)]
+        #expect(RelationSelection(topK: 8, minLogProbability: -2).additions(to: ["b"], from: scored) == ["d", "a"])
+        #expect(RelationSelection(topK: 1, minLogProbability: -2).additions(to: ["b"], from: scored) == ["d"])
+        #expect(RelationSelection(topK: 8, minLogProbability: -0.5).additions(to: [], from: scored) == ["b", "d"])
+        #expect(RelationSelection(topK: 8).additions(to: [], from: scored).isEmpty)   // no threshold, nothing added
+    }
+
+    /// `relations: union` on the tiny model: the written list, then the unwritten relations in likelihood
+    /// order (the order `relations: likelihood` keeps them in) down to the threshold; with a threshold of 0
+    /// nothing is added (every log-probability is below 0).
+    @Test func unionIsTheWrittenListThenTheLikelihoodRanking() throws {
+        let model = try ExtractorTests.tinyModel()
+        let builder = try ParadigmBuilder(paradigm: .D_R_H_F, catalogue: .standard)
+        let format = try PromptFormat(tokenizer: ExtractorTests.tokenizer(), chatTemplate: "none")
+        var o = ExtractionOptions()
+        o.budget = [.relations: 40, .heads: 4, .facts: 4]; o.batchDocuments = 2; o.constrained = true; o.maxRelations = 12
+        o.endBias = [.relations: -1e4]; o.stopOnRepeatedLine = false
+        func run(_ method: RelationsMethod, _ threshold: Double?, topK: Int = 96) throws -> [PredictionRecord] {
+            var p = o; p.relations = method; p.relationSelection = RelationSelection(topK: topK, minLogProbability: threshold)
+            return try Extractor(model: model, format: format, builder: builder, parser: OutputParser(), adapters: [:], options: p)
+                .extract(ExtractorTests.docs)
+        }
+        let written = try run(.generate, nil), ranked = try run(.likelihood, nil), none = try run(.union, 0), all = try run(.union, -1e9)
+        #expect(none.map(\.relations) == written.map(\.relations))
+        var added = 0
+        for (w, (r, u)) in zip(written, zip(ranked, all)) {
+            let own = w.relations ?? []
+            // likelihood kept the 96 best, best first (maxRelations cuts it to 12): the ranking, as far as it goes
+            let expected = Array((own + (r.relations ?? []).filter { !own.contains($0) }).prefix(12))
+            #expect(u.relations == expected)
+            added += expected.count - own.count
+        }
+        #expect(added > 0)   // not vacuous
+    }
+
     @Test func constrainedExtractionWritesOnlyCatalogueNamesAndPassageSpans() throws {
         let model = try ExtractorTests.tinyModel()
         let builder = try ParadigmBuilder(paradigm: .D_R_H_F, catalogue: .standard)
