@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "FuzzSupport", swiftSettings: [.swiftLanguageMode(.v5)]),
         // The input layout of the three parser targets, and the tokenizers of the two tokenizer targets.
         .target(name: "ParserFuzzing", dependencies: ["FuzzSupport", product("DocRE")], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "TokenizerFuzzing", dependencies: [product("ModelFormats"), product("Tokenization")],
+        .target(name: "TokenizerFuzzing", dependencies: ["FuzzSupport", product("ModelFormats"), product("Tokenization")],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         fuzzer("gguf", ["ModelFormats", "Quantization", "Tokenization"]),
         fuzzer("safetensors", ["ModelFormats"]),

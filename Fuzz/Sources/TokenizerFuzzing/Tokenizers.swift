@@ -3,6 +3,7 @@
 // under $AUTORE_HOME/models (default ~/.cache/autore/models), SmolLM2's from its GGUF file; Gemma 3's too
 // with AUTORE_FUZZ_GEMMA=1 (its 262k-token vocabulary takes long to load under the sanitizer).
 import Foundation
+import FuzzSupport
 import ModelFormats
 import Tokenization
 
@@ -52,3 +53,24 @@ public let tokenizers: [Tokenizer] = {
     }
     return out
 }()
+
+/// A tokenizer target's input: the first byte picks the tokenizer (its bits 2 and up) and two flags (bits 0
+/// and 1, each target says what they mean); the rest is the body.
+public struct TokenizerInput {
+    public let tokenizer: Tokenizer
+    public let flags: Int
+    public let body: ArraySlice<UInt8>
+    public init(_ data: UnsafePointer<UInt8>?, _ count: Int) {
+        let bytes = inputBytes(data, count)
+        flags = Int(bytes.first ?? 0)
+        tokenizer = tokenizers[(flags >> 2) % tokenizers.count]
+        body = bytes.dropFirst()
+    }
+}
+
+/// libFuzzer's main for a tokenizer target, with the tokenizers loaded before the first input (so that
+/// loading them is not timed as one input).
+public func runTokenizerFuzzer(_ argc: CInt, _ argv: Argv, _ test: FuzzInput) -> CInt {
+    _ = tokenizers
+    return runFuzzer(argc, argv, test)
+}

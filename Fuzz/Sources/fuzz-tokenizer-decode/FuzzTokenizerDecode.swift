@@ -5,16 +5,11 @@ import FuzzSupport
 import Tokenization
 import TokenizerFuzzing
 
-@_cdecl("fuzz_tokenizer_decode_main") public func entry(_ argc: CInt, _ argv: Argv) -> CInt {
-    _ = tokenizers
-    return runFuzzer(argc, argv, test)
-}
+@_cdecl("fuzz_tokenizer_decode_main") public func entry(_ argc: CInt, _ argv: Argv) -> CInt { runTokenizerFuzzer(argc, argv, test) }
 
 func test(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
-    let bytes = inputBytes(data, count)
-    let flags = Int(bytes.first ?? 0)
-    let tokenizer = tokenizers[(flags >> 2) % tokenizers.count]
-    let body = Array(bytes.dropFirst())
+    let input = TokenizerInput(data, count)
+    let (tokenizer, flags, body) = (input.tokenizer, input.flags, Array(input.body))
     var ids: [Int] = []
     for i in stride(from: 0, to: body.count - 3, by: 4) {
         let raw = Int(Int32(bitPattern: UInt32(body[i]) | UInt32(body[i + 1]) << 8 | UInt32(body[i + 2]) << 16 | UInt32(body[i + 3]) << 24))

@@ -5,16 +5,12 @@ import FuzzSupport
 import Tokenization
 import TokenizerFuzzing
 
-@_cdecl("fuzz_tokenizer_encode_main") public func entry(_ argc: CInt, _ argv: Argv) -> CInt {
-    _ = tokenizers
-    return runFuzzer(argc, argv, test)
-}
+@_cdecl("fuzz_tokenizer_encode_main") public func entry(_ argc: CInt, _ argv: Argv) -> CInt { runTokenizerFuzzer(argc, argv, test) }
 
 func test(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
-    let bytes = inputBytes(data, count)
-    let flags = Int(bytes.first ?? 0)
-    let tokenizer = tokenizers[(flags >> 2) % tokenizers.count]
-    let text = String(decoding: bytes.dropFirst(), as: UTF8.self)
+    let input = TokenizerInput(data, count)
+    let (tokenizer, flags) = (input.tokenizer, input.flags)
+    let text = String(decoding: input.body, as: UTF8.self)
     let addSpecial = flags & 1 != 0, parseSpecial = flags & 2 != 0
     let ids = tokenizer.encode(text, addSpecialTokens: addSpecial, parseSpecial: parseSpecial)
     precondition(ids.allSatisfy { $0 >= 0 && $0 < tokenizer.vocabularySize }, "an id outside the vocabulary")
