@@ -159,8 +159,7 @@ public struct ErrorPropagation {
         let earlier = try folder.map { ErrorPropagationResult.file(in: $0, split: split) }
             .flatMap { FileManager.default.fileExists(atPath: $0) ? try ErrorPropagationResult.read($0) : nil }
         for feed in feeds {
-            let x = Extractor(model: extractor.model, format: extractor.format, builder: extractor.builder, parser: extractor.parser,
-                              adapters: extractor.adapters, options: extractor.options)
+            let x = Extractor(model: extractor.model, format: extractor.format, builder: extractor.builder, adapters: extractor.adapters, options: extractor.options)
             x.answerSource = AnswerSources([GoldAnswers(builder: extractor.builder, stages: feed.goldStages), reusable])
             let preds: [PredictionRecord]
             if let folder {
@@ -242,8 +241,7 @@ extension ErrorPropagation {
 
         let (base, map) = try runModel.load(base: .file(cfg.baseModel, load: { try LoadedModel(config: cfg) }), paradigm: cfg.paradigm)
         let x = Extractor(model: base.model, format: try PromptFormat(tokenizer: base.tokenizer, chatTemplate: cfg.chatTemplate),
-                          builder: experiment.builder, parser: OutputParser(catalogue: experiment.builder.catalogue),
-                          adapters: map, options: ExtractionOptions(cfg.extraction))
+                          builder: experiment.builder, adapters: map, options: ExtractionOptions(cfg.extraction))
         notes.append("\(runModel.described(folder: DataLocation.shown(runFolder))), decoded as its config says")
         return try ErrorPropagation(extractor: x).run(docs.documents, recorded: recorded, experiment: cfg.name, run: DataLocation.shown(runFolder),
                                                       split: split, folder: results.map { ResultsDirectory(URL(fileURLWithPath: $0)) },

@@ -147,7 +147,6 @@ public struct ExperimentRunner {
             if let done = try results.read(split) { out.append(done); say("\(config.name) · \(split): scored earlier"); continue }
             let docs = try experiment.documents(split)
             let extractor = Extractor(model: base.model, format: format, builder: experiment.builder,
-                                      parser: OutputParser(catalogue: experiment.builder.catalogue),
                                       adapters: stageAdapters, options: ExtractionOptions(config.extraction))
             let preds = try extractor.extract(docs.documents, resumingAt: results.predictions(split),
                                               label: "extract \(config.name) \(split)", stop: stop)

@@ -64,8 +64,7 @@ public final class TrainJob {
         generationDocuments = Array(selectDocs.documents.prefix(c.evaluation.generationDocuments))
         var options = ExtractionOptions(c.extraction)
         options.sampling = .greedy
-        extractor = Extractor(model: model, format: format, builder: experiment.builder,
-                              parser: OutputParser(catalogue: experiment.builder.catalogue), adapters: [:], options: options)
+        extractor = Extractor(model: model, format: format, builder: experiment.builder, adapters: [:], options: options)
         steps = c.training.steps ?? max(1, Int((c.training.epochs! * Double(train.groups.count) / Double(c.training.accumulation)).rounded(.up)))
         switch c.fineTuning {
         case .lora:

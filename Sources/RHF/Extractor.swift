@@ -81,9 +81,14 @@ public struct ExtractionOptions: Sendable {
     /// its relations when its line, as the first line of that relation's heads answer, has at least this
     /// log-probability (nats).
     public var sharedHeadsMinLogProbability: Double?
-    /// Facts whose object is their subject are dropped (ParserOptions.dropSelfRelations), whatever the
-    /// parser given says.
-    public var dropSelfRelations = false
+    /// How answers are read back (span repair, matching, dedupe, self-relations); the extractor's parser
+    /// is built from these and the paradigm's catalogue.
+    public var parser = ParserOptions()
+    /// Facts whose object is their subject are dropped (`parser.dropSelfRelations`).
+    public var dropSelfRelations: Bool {
+        get { parser.dropSelfRelations }
+        set { parser.dropSelfRelations = newValue }
+    }
     /// Largest Float32 copy of the base's projection weights kept while extracting (SmolLM2-135M: 0.4 GB).
     public var dequantizedCopyLimit = 2 << 30
     public init() {}
@@ -179,7 +184,7 @@ public struct ExtractionStatistics: Codable, Sendable {
 
 /// Turns documents into triplets with a paradigm's stage questions.
 ///
-///     let x = Extractor(model: base.model, format: format, builder: builder, parser: OutputParser(),
+///     let x = Extractor(model: base.model, format: format, builder: builder,
 ///                       adapters: [.relations: "relations", .heads: "heads", .facts: "facts"])
 ///     let predictions = try x.extract(documents)
 public final class Extractor {
@@ -215,12 +220,11 @@ public final class Extractor {
         return s
     }
 
-    public init(model: LlamaModel, format: PromptFormat, builder: ParadigmBuilder, parser: OutputParser,
+    /// An extractor whose answers are read by a parser of `builder`'s catalogue with `options.parser`.
+    public init(model: LlamaModel, format: PromptFormat, builder: ParadigmBuilder,
                 adapters: [Stage: String], options: ExtractionOptions = ExtractionOptions()) {
         self.model = model; self.format = format; self.builder = builder
-        var parserOptions = parser.options
-        if options.dropSelfRelations { parserOptions.dropSelfRelations = true }
-        self.parser = OutputParser(catalogue: parser.catalogue, options: parserOptions)
+        self.parser = OutputParser(catalogue: builder.catalogue, options: options.parser)
         self.adapters = adapters; self.options = options
     }
 

@@ -96,8 +96,7 @@ struct ExtractCommand: ParsableCommand {
         }
         let (base, map) = try run.load(base: .file(cfg.baseModel, load: { try LoadedModel(config: cfg) }), paradigm: cfg.paradigm)
         let extractor = Extractor(model: base.model, format: try PromptFormat(tokenizer: base.tokenizer, chatTemplate: cfg.chatTemplate),
-                                  builder: experiment.builder, parser: OutputParser(catalogue: experiment.builder.catalogue),
-                                  adapters: map, options: ExtractionOptions(cfg.extraction))
+                                  builder: experiment.builder, adapters: map, options: ExtractionOptions(cfg.extraction))
         let stageList = cfg.paradigm.stages.map { "\($0.rawValue) ← \(map[$0] ?? "the fine-tuned model")" }.joined(separator: ", ")
         if comm.isLead { FileHandle.standardError.write(Data("\(cfg.paradigm.rawValue): \(stageList)\n".utf8)) }
 

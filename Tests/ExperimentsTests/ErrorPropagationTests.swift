@@ -21,7 +21,7 @@ import Testing
         var o = ExtractionOptions()
         o.maxNewTokens = 8; o.batchDocuments = 2; o.relations = relations
         return Extractor(model: try LlamaModel.load(path: TinyByteModel.checkpoint()), format: try PromptFormat(tokenizer: TinyByteModel.tokenizer(), chatTemplate: "none"),
-                         builder: try ParadigmBuilder(paradigm: paradigm, catalogue: .standard), parser: OutputParser(), adapters: [:], options: o)
+                         builder: try ParadigmBuilder(paradigm: paradigm, catalogue: .standard), adapters: [:], options: o)
     }
 
     @Test(arguments: [RelationsMethod.generate, .likelihood])

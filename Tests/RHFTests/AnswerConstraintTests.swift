@@ -89,7 +89,7 @@ func alive<A: ByteAutomaton>(_ automaton: A, _ text: String) -> Bool {
         o.endBias = [.relations: -1e4]; o.stopOnRepeatedLine = false
         func run(_ method: RelationsMethod, _ threshold: Double?, topK: Int = 96) throws -> [PredictionRecord] {
             var p = o; p.relations = method; p.relationSelection = RelationSelection(topK: topK, minLogProbability: threshold)
-            return try Extractor(model: model, format: format, builder: builder, parser: OutputParser(), adapters: [:], options: p)
+            return try Extractor(model: model, format: format, builder: builder, adapters: [:], options: p)
                 .extract(ExtractorTests.docs)
         }
         let written = try run(.generate, nil), ranked = try run(.likelihood, nil), none = try run(.union, 0), all = try run(.union, -1e9)
@@ -112,7 +112,7 @@ func alive<A: ByteAutomaton>(_ automaton: A, _ text: String) -> Bool {
         var o = ExtractionOptions()
         o.budget = [.relations: 40, .heads: 24, .facts: 60]; o.batchDocuments = 2; o.constrained = true
         o.stopOnRepeatedLine = false
-        let x = Extractor(model: model, format: format, builder: builder, parser: OutputParser(), adapters: [:], options: o)
+        let x = Extractor(model: model, format: format, builder: builder, adapters: [:], options: o)
         let docs = ExtractorTests.docs
         let preds = try x.extract(docs)
         let names = Set(RelationCatalogue.standard.names)
@@ -141,7 +141,7 @@ func alive<A: ByteAutomaton>(_ automaton: A, _ text: String) -> Bool {
         #expect(heads > 0 && tails > 0)   // not vacuous: the random model did write spans
         // unconstrained, the same model writes things that are not names or spans
         o.constrained = false
-        let free = try Extractor(model: model, format: format, builder: builder, parser: OutputParser(), adapters: [:], options: o).extract(docs)
+        let free = try Extractor(model: model, format: format, builder: builder, adapters: [:], options: o).extract(docs)
         #expect(free.allSatisfy { ($0.relations ?? []).isEmpty })
     }
 }
@@ -167,7 +167,7 @@ func alive<A: ByteAutomaton>(_ automaton: A, _ text: String) -> Bool {
         o.endBias = [.relations: -1e4]; o.stopOnRepeatedLine = false   // several relations, each named once
         func run(_ threshold: Double?) throws -> [PredictionRecord] {
             var p = o; p.sharedHeadsMinLogProbability = threshold
-            return try Extractor(model: model, format: format, builder: builder, parser: OutputParser(), adapters: [:], options: p)
+            return try Extractor(model: model, format: format, builder: builder, adapters: [:], options: p)
                 .extract(ExtractorTests.docs)
         }
         let plain = try run(nil), none = try run(0), all = try run(-1e9)

@@ -18,7 +18,7 @@ import Tokenization
     func goldExtractor(_ paradigm: Paradigm, asked: Box<[String]>) throws -> Extractor {
         let builder = try ParadigmBuilder(paradigm: paradigm, catalogue: .standard)
         let x = Extractor(model: try Self.tinyModel(), format: try PromptFormat(tokenizer: Self.tokenizer(), chatTemplate: "none"),
-                          builder: builder, parser: OutputParser(), adapters: [:])
+                          builder: builder, adapters: [:])
         x.answerSource = AnswerFunction { stage, doc, query in
             asked.value.append("\(stage.rawValue) \(query)")
             let gold = builder.goldQueries(try GoldView(doc, catalogue: .standard))
@@ -79,7 +79,7 @@ import Tokenization
         let format = try PromptFormat(tokenizer: Self.tokenizer(), chatTemplate: "none")
         func extractor(batch: Int) -> Extractor {
             var o = ExtractionOptions(); o.maxNewTokens = 6; o.batchDocuments = batch
-            return Extractor(model: model, format: format, builder: builder, parser: OutputParser(), adapters: [.facts: "facts"], options: o)
+            return Extractor(model: model, format: format, builder: builder, adapters: [.facts: "facts"], options: o)
         }
         let docs = Self.docs + [try Document.fromText("Ada Lovelace worked with Charles Babbage in London .", title: "raw 1"),
                                 try Document.fromText("The Danube flows through Vienna and Budapest .", title: "raw 2")]
@@ -88,7 +88,7 @@ import Tokenization
         let raws = together.compactMap { r -> String? in if case .object(let o)? = r.raw, case .string(let s)? = o["facts"] { return s }; return nil }
         #expect(raws.count == docs.count && raws.contains { !$0.isEmpty })
         // the adapter matters: without it the answers differ
-        let bare = Extractor(model: model, format: format, builder: builder, parser: OutputParser(), adapters: [:], options: extractor(batch: 3).options)
+        let bare = Extractor(model: model, format: format, builder: builder, adapters: [:], options: extractor(batch: 3).options)
         let bareRaw: [JSONValue?] = try bare.extract(docs).map { $0.raw }
         #expect(bareRaw != together.map { $0.raw })
 
