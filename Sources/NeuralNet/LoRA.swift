@@ -173,12 +173,29 @@ extension Module {
         }
     }
 
-    /// Keeps (or drops) a Float32 copy of every NF4 weight, which products then read instead of
-    /// dequantising at each call (the same products; 4 bytes per weight element).
+    /// Keeps (or drops) a Float32 copy of every NF4 and GGML-block weight, which products of more than 16
+    /// rows and input gradients then read instead of dequantising at each call (the same products; 4 bytes
+    /// per weight element).
     public func keepDequantizedCopies(_ on: Bool) {
         for (_, m) in namedModules() {
-            guard let l = m as? Linear, case .nf4(let w) = l.weight else { continue }
-            w.keepDequantizedCopy(on)
+            guard let l = m as? Linear else { continue }
+            switch l.weight {
+            case .nf4(let w): w.keepDequantizedCopy(on)
+            case .ggml(let w): w.keepDequantizedCopy(on)
+            case .dense: break
+            }
+        }
+    }
+
+    /// Float32 bytes of a copy of every NF4 and GGML-block weight (what `keepDequantizedCopies` costs).
+    public var dequantizedCopyBytes: Int {
+        namedModules().reduce(0) { total, m in
+            guard let l = m.1 as? Linear else { return total }
+            switch l.weight {
+            case .nf4(let w): return total + 4 * w.count
+            case .ggml(let w): return total + 4 * w.count
+            case .dense: return total
+            }
         }
     }
 

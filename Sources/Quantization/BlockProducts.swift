@@ -72,9 +72,10 @@ public func blockMatmulForward<W: BlockWeight>(_ x: UnsafePointer<Float>, rows n
 }
 
 /// dx (N, in) = dy (N, out) · W, by blocks of `in` columns: a task owns dx[:, c0..<c1] and adds the row tiles
-/// dy[:, r0..<r1] · W[r0..<r1, c0..<c1] in row order, each tile decoded into per-thread scratch. No reduction
-/// across threads, so the result is the same bits whichever worker runs which task. Blocks are about 256
-/// columns wide (an efficient GEMM), narrower when that gives fewer than two per thread, and aligned.
+/// dy[:, r0..<r1] · W[r0..<r1, c0..<c1] in row order, each tile decoded into per-thread scratch (or read in
+/// place from a kept copy: the same values and the same GEMMs). No reduction across threads, so the result
+/// is the same bits whichever worker runs which task. Blocks are about 256 columns wide (an efficient GEMM),
+/// narrower when that gives fewer than two per thread, and aligned.
 public func blockMatmulInputGradient<W: BlockWeight>(_ dy: UnsafePointer<Float>, rows n: Int, _ w: W, into dx: UnsafeMutablePointer<Float>) {
     guard n > 0 else { return }
     Threads.configureBLAS()
@@ -85,14 +86,19 @@ public func blockMatmulInputGradient<W: BlockWeight>(_ dy: UnsafePointer<Float>,
     let tile = max(8, min(m, 65_536 / cw))
     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * cw * max(1, min(Threads.count, blocks)))
     defer { scratch.deallocate() }
+    let dense = w.decodedCopy
     parallelTasks(blocks) { b, worker in
         let c0 = b * cw, c1 = min(k, c0 + cw), width = c1 - c0, s = scratch + worker * tile * cw
         for r0 in stride(from: 0, to: m, by: tile) {
             let r1 = min(m, r0 + tile)
-            for r in r0..<r1 { w.dequantize(row: r, columns: c0..<c1, into: s + (r - r0) * width) }
+            let tileRows: UnsafePointer<Float>, ld: Int
+            if let dense { tileRows = dense + r0 * k + c0; ld = k } else {
+                for r in r0..<r1 { w.dequantize(row: r, columns: c0..<c1, into: s + (r - r0) * width) }
+                tileRows = UnsafePointer(s); ld = width
+            }
             // dx[:, c0..<c1] (+)= dy[:, r0..<r1] · W[r0..<r1, c0..<c1]
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(width), Int32(r1 - r0), 1,
-                        dy + r0, Int32(m), s, Int32(width), r0 == 0 ? 0 : 1, dx + c0, Int32(k))
+                        dy + r0, Int32(m), tileRows, Int32(ld), r0 == 0 ? 0 : 1, dx + c0, Int32(k))
         }
     }
 }

@@ -27,6 +27,8 @@ public struct GGMLMatrix: Sendable {
     /// Bytes of one row: columns / blockSize blocks.
     public let rowBytes: Int
     let storage: BlockBytes
+    /// The decoded weight, when `keepDequantizedCopy(true)` made it; shared by copies of this matrix.
+    let dense: DenseCopy
 
     public var count: Int { rows * columns }
     /// Bytes held (the blocks).
@@ -53,6 +55,7 @@ public struct GGMLMatrix: Sendable {
         }
         self.type = type; self.rows = rows; self.columns = columns; self.rowBytes = rowBytes
         storage = BlockBytes(count: rows * rowBytes)
+        dense = DenseCopy()
         let src = bytes.baseAddress!
         if let rowOrder {
             for r in 0..<rows { (storage.pointer + r * rowBytes).copyMemory(from: src + rowOrder[r] * rowBytes, byteCount: rowBytes) }
@@ -63,6 +66,12 @@ public struct GGMLMatrix: Sendable {
 
     public init(type: GGMLType, rows: Int, columns: Int, bytes: [UInt8], rowOrder: [Int]? = nil) throws {
         self = try bytes.withUnsafeBytes { try GGMLMatrix(type: type, rows: rows, columns: columns, bytes: $0, rowOrder: rowOrder) }
+    }
+
+    /// Keeps (or drops) a Float32 copy of this weight that products of more than 16 rows and input
+    /// gradients read instead of decoding tiles (the same values; decoding steps keep the fused kernels).
+    public func keepDequantizedCopy(_ on: Bool) {
+        if on { dense.make(count: count) { dequantize(rows: 0..<rows, into: $0) } } else { dense.drop() }
     }
 
     /// Rows `r` decoded into `out` (row-major, (r.count, columns)).

@@ -98,21 +98,22 @@ public struct DoubleQuantizedScales: Sendable, Equatable {
     }
 }
 
-/// A Float32 copy of an NF4 weight, made on request and then read by the products instead of dequantising
-/// tile by tile (the same values, so the same products). For extraction and generation of small models,
-/// where a decoding step is a thin product and dequantising dominates it; never made unless asked (training
-/// and 7B models need the memory: 4 bytes per element, 7.75× the NF4 bytes).
+/// A Float32 copy of a 4-bit weight (NF4 or GGML blocks), made on request and then read by the products
+/// instead of dequantising tile by tile (the same values, so the same products). For small models, where
+/// dequantising every tile of every product is a large part of a prefill or a training step; never made
+/// unless asked (7B models need the memory: 4 bytes per element, about 7.75× the 4-bit bytes).
 final class DenseCopy: @unchecked Sendable {
     private var values: UnsafeMutablePointer<Float>?
     private let lock = NSLock()
     deinit { values?.deallocate() }
     /// The copy, if made.
     var current: UnsafePointer<Float>? { lock.lock(); defer { lock.unlock() }; return values.map { UnsafePointer($0) } }
-    func make(_ w: NF4Matrix) {
+    /// Makes the copy of `count` values, written by `fill`, unless it exists.
+    func make(count: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) {
         lock.lock(); defer { lock.unlock() }
         guard values == nil else { return }
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: w.count)
-        w.dequantize(elements: 0..<w.count, into: v)
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        fill(v)
         values = v
     }
     func drop() { lock.lock(); defer { lock.unlock() }; values?.deallocate(); values = nil }
@@ -177,7 +178,9 @@ public struct NF4Matrix: Sendable {
     }
 
     /// Keeps (or drops) a Float32 copy of this weight that products read instead of dequantising.
-    public func keepDequantizedCopy(_ on: Bool) { if on { dense.make(self) } else { dense.drop() } }
+    public func keepDequantizedCopy(_ on: Bool) {
+        if on { dense.make(count: count) { dequantize(elements: 0..<count, into: $0) } } else { dense.drop() }
+    }
 
     /// Bytes held: codes plus scales.
     public var byteCount: Int {

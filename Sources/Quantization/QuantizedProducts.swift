@@ -128,7 +128,7 @@ extension GGMLMatrix: BlockWeight {
         }
         return true
     }
-    public var decodedCopy: UnsafePointer<Float>? { nil }
+    public var decodedCopy: UnsafePointer<Float>? { dense.current }
 }
 
 /// y (N, out) = x (N, in) · Wᵀ for W in GGML blocks (`blockMatmulForward`).

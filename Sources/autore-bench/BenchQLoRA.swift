@@ -26,16 +26,19 @@ struct QLoRABenchCase: Codable, Equatable {
     var length: Int
     var checkpointing: Bool
     var base: Base
+    /// Whether the base's 4-bit weights are decoded once and kept in Float32 (`keepDequantizedCopies`, as
+    /// training does when the copy fits in 2 GiB) instead of decoded tile by tile in every product.
+    var copy = false
 
-    /// `model:targets:BxT[:native][:ckpt]`, e.g. `gemma3:q+v:1x512:native`; NF4 is the default base.
+    /// `model:targets:BxT[:native][:copy][:ckpt]`, e.g. `gemma3:q+v:1x512:native:copy`; NF4 is the default base.
     var name: String {
         let t = targets == LoRAConfig.allProjections ? "all7" : targets.map { $0.replacingOccurrences(of: "_proj", with: "") }.joined(separator: "+")
-        return "\(model.rawValue):\(t):\(batch)x\(length)\(base == .native ? ":native" : "")\(checkpointing ? ":ckpt" : "")"
+        return "\(model.rawValue):\(t):\(batch)x\(length)\(base == .native ? ":native" : "")\(copy ? ":copy" : "")\(checkpointing ? ":ckpt" : "")"
     }
 
-    init(model: Model, targets: [String], batch: Int, length: Int = 512, checkpointing: Bool = false, base: Base = .nf4) {
+    init(model: Model, targets: [String], batch: Int, length: Int = 512, checkpointing: Bool = false, base: Base = .nf4, copy: Bool = false) {
         self.model = model; self.targets = targets; self.batch = batch; self.length = length
-        self.checkpointing = checkpointing; self.base = base
+        self.checkpointing = checkpointing; self.base = base; self.copy = copy
     }
 
     /// Parses `name` back (the child process's argument).
@@ -46,14 +49,14 @@ struct QLoRABenchCase: Codable, Equatable {
         guard bt.count == 2 else { throw ValidationError("bad batch '\(p[2])' in '\(s)' (write 4x512)") }
         let targets = p[1] == "all7" ? LoRAConfig.allProjections : p[1].split(separator: "+").map { $0 + "_proj" }
         let flags = p.dropFirst(3)
-        guard flags.allSatisfy({ $0 == "ckpt" || $0 == "native" }) else {
-            throw ValidationError("bad bench case '\(s)': after the batch come only :native and :ckpt")
+        guard flags.allSatisfy({ $0 == "ckpt" || $0 == "native" || $0 == "copy" }) else {
+            throw ValidationError("bad bench case '\(s)': after the batch come only :native, :copy and :ckpt")
         }
         guard m != .mistral7B || !flags.contains("native") else {
             throw ValidationError("bad bench case '\(s)': the Mistral-7B-shaped model has no GGUF blocks (it is NF4 only)")
         }
         self.init(model: m, targets: targets, batch: bt[0], length: bt[1], checkpointing: flags.contains("ckpt"),
-                  base: flags.contains("native") ? .native : .nf4)
+                  base: flags.contains("native") ? .native : .nf4, copy: flags.contains("copy"))
     }
 
     static let all: [QLoRABenchCase] = [
@@ -62,8 +65,10 @@ struct QLoRABenchCase: Codable, Equatable {
         .init(model: .smolLM2, targets: LoRAConfig.allProjections, batch: 1),
         .init(model: .smolLM2, targets: LoRAConfig.allProjections, batch: 4),
         .init(model: .smolLM2, targets: ["q_proj", "v_proj"], batch: 1, base: .native),
+        .init(model: .smolLM2, targets: ["q_proj", "v_proj"], batch: 1, copy: true),
         .init(model: .gemma3, targets: ["q_proj", "v_proj"], batch: 1),
         .init(model: .gemma3, targets: ["q_proj", "v_proj"], batch: 1, base: .native),
+        .init(model: .gemma3, targets: ["q_proj", "v_proj"], batch: 1, base: .native, copy: true),
         .init(model: .mistral7B, targets: ["q_proj", "v_proj"], batch: 1, checkpointing: true),
     ]
 }
@@ -291,6 +296,7 @@ struct BenchQLoRA: ParsableCommand {
             }
             model = try LlamaModel.load(config: config, weights: weights, linear: LlamaModel.nf4Linear(doubleQuantization: true))
         }
+        if c.copy { model.keepDequantizedCopies(true) }
         let buildSeconds = Date().timeIntervalSince(start), builtRSS = peakResidentMiB()
         progress(String(format: "  model built in %.0f s · RSS %.0f MiB peak", buildSeconds, builtRSS))
         let lora = LoRAConfig(rank: 16, alpha: 16, dropout: 0.05, targets: c.targets)

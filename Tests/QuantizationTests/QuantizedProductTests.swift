@@ -242,4 +242,36 @@ func worstRelative(_ got: [Float], _ want: [Double], _ scale: [Double]) -> Doubl
             }
         }
     }
+
+    /// A kept Float32 copy changes no bit: the tiled forward (more than 16 rows of x) and the input gradient
+    /// read the same values from the copy as they decode, with the same GEMMs, for GGML blocks and NF4.
+    @Test(arguments: [GGMLType.q4_K, .q6_K, .q5_0, .q8_0])
+    func aKeptCopyGivesTheSameProductsAndGradients(type: GGMLType) throws {
+        let rows = 300, columns = 2 * type.traits.blockSize, n = 40
+        let w = try GGMLMatrix(type: type, rows: rows, columns: columns, bytes: randomBlocks(type, rows: rows, columns: columns, seed: 23))
+        var g = SplitMix64(seed: 4)
+        let nf4 = NF4Matrix(quantizing: (0..<(rows * 128)).map { _ in g.nextNormal() }, rows: rows, columns: 128, doubleQuantization: true)
+        for (name, k, forward, gradient, keep) in [
+            ("\(type)", columns, { (x: [Float], y: UnsafeMutablePointer<Float>) in ggmlMatmulForward(x, rows: n, w, into: y) },
+             { (dy: [Float], dx: UnsafeMutablePointer<Float>) in ggmlMatmulInputGradient(dy, rows: n, w, into: dx) }, w.keepDequantizedCopy),
+            ("NF4", 128, { (x: [Float], y: UnsafeMutablePointer<Float>) in nf4MatmulForward(x, rows: n, nf4, into: y) },
+             { (dy: [Float], dx: UnsafeMutablePointer<Float>) in nf4MatmulInputGradient(dy, rows: n, nf4, into: dx) }, nf4.keepDequantizedCopy),
+        ] {
+            let x = (0..<(n * k)).map { testValue($0, 3) }, dy = (0..<(n * rows)).map { testValue($0, 5) }
+            func run() -> ([Float], [Float]) {
+                var y = [Float](repeating: .nan, count: n * rows), dx = [Float](repeating: .nan, count: n * k)
+                y.withUnsafeMutableBufferPointer { forward(x, $0.baseAddress!) }
+                dx.withUnsafeMutableBufferPointer { gradient(dy, $0.baseAddress!) }
+                return (y, dx)
+            }
+            keep(false)
+            let (y0, dx0) = run()
+            keep(true)
+            let (y1, dx1) = run()
+            keep(false)
+            #expect(y0.map(\.bitPattern) == y1.map(\.bitPattern), "\(name) forward")
+            #expect(dx0.map(\.bitPattern) == dx1.map(\.bitPattern), "\(name) input gradient")
+            #expect(y0.contains { $0 != 0 } && dx0.contains { $0 != 0 }, "not vacuous")
+        }
+    }
 }
