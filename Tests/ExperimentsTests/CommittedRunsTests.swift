@@ -38,7 +38,9 @@ import Testing
             // optimizer state is committed only while a run resumes across sessions (added with -f), never once it has finished
             #expect(name != "checkpoint.h5" || !paths.contains(dir + "/summary.json"), "\(f.path): a finished run's optimizer state is committed")
             #expect(name != "model.safetensors", "\(f.path): a fully fine-tuned model is not committed")
-            #expect(f.bytes <= 25 << 20, "\(f.path): \(f.bytes) bytes; results and adapters only")
+            // an unfinished run's checkpoint (adapter and AdamW moments; 25.5 MiB for Gemma 3 r48 on q,v) may be larger
+            let limit = name == "checkpoint.h5" ? 40 << 20 : 25 << 20
+            #expect(f.bytes <= limit, "\(f.path): \(f.bytes) bytes; results and adapters only")
         }
         // every finished adapter run (a summary.json) keeps one adapter
         for summary in paths where summary.hasSuffix("/summary.json") && summary.hasPrefix("Experiments/runs/") {
