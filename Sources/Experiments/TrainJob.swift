@@ -71,7 +71,7 @@ public final class TrainJob {
             trained = .adapter(experiment.adapterName)
             // A 4-bit base whose Float32 copy is small (SmolLM2, Gemma 3 270M: about 0.4-1.1 GB) is decoded once
             // and kept: the same products, without decoding every tile of every product at every step.
-            if model.dequantizedCopyBytes <= options.dequantizedCopyLimit { model.keepDequantizedCopies(true) }
+            model.keepDequantizedCopies(within: options.dequantizedCopyLimit)
             // A fresh adapter each time (an earlier experiment's adapter of the same name is replaced), so a
             // run starts from the same seeded initialisation whatever ran before it in this process.
             try model.removeAdapter(experiment.adapterName)

@@ -187,6 +187,11 @@ extension Module {
         }
     }
 
+    /// Keeps the Float32 copies when all of them take at most `limit` bytes (small models); else nothing.
+    public func keepDequantizedCopies(within limit: Int) {
+        if dequantizedCopyBytes <= limit { keepDequantizedCopies(true) }
+    }
+
     /// Float32 bytes of a copy of every NF4 and GGML-block weight (what `keepDequantizedCopies` costs).
     public var dequantizedCopyBytes: Int {
         namedModules().reduce(0) { total, m in

@@ -36,16 +36,19 @@ public struct RelationSelection: Codable, Equatable, Sendable {
     public func additions(to written: [String], from scored: [(name: String, logProbability: Double)]) -> [String] {
         guard let threshold = minLogProbability else { return [] }
         let have = Set(written)
-        return scored.enumerated().sorted { a, b in
+        return Self.ranked(scored).filter { $0.logProbability >= threshold && !have.contains($0.name) }.prefix(topK).map(\.name)
+    }
+
+    /// `scored` best first; ties keep catalogue order.
+    static func ranked(_ scored: [(name: String, logProbability: Double)]) -> [(name: String, logProbability: Double)] {
+        scored.enumerated().sorted { a, b in
             a.element.logProbability != b.element.logProbability ? a.element.logProbability > b.element.logProbability : a.offset < b.offset
-        }.map(\.element).filter { $0.logProbability >= threshold && !have.contains($0.name) }.prefix(topK).map(\.name)
+        }.map(\.element)
     }
 
     /// The kept names of `scored` (name, log p), best first.
     public func select(_ scored: [(name: String, logProbability: Double)]) -> [String] {
-        let ranked = scored.enumerated().sorted { a, b in
-            a.element.logProbability != b.element.logProbability ? a.element.logProbability > b.element.logProbability : a.offset < b.offset
-        }.map(\.element)
+        let ranked = Self.ranked(scored)
         var kept = ranked.prefix(topK).filter { r in minLogProbability.map { r.logProbability >= $0 } ?? true }
         if kept.count < minimum { kept = Array(ranked.prefix(min(minimum, topK))) }
         return kept.map(\.name)
@@ -355,7 +358,7 @@ public final class Extractor {
     /// A 4-bit base whose Float32 copy fits in `options.dequantizedCopyLimit` bytes is dequantised once and
     /// kept (the same products, not dequantised again for every prefill).
     public func extract(_ docs: [Document], progress: ((Int) -> Void)? = nil) throws -> [PredictionRecord] {
-        if model.dequantizedCopyBytes <= options.dequantizedCopyLimit { model.keepDequantizedCopies(true) }
+        model.keepDequantizedCopies(within: options.dequantizedCopyLimit)
         var out: [PredictionRecord] = []
         for start in stride(from: 0, to: docs.count, by: max(1, options.batchDocuments)) {
             let t0 = Date()
