@@ -221,7 +221,8 @@ struct BenchQLoRA: ParsableCommand {
         var results: [QLoRABenchResult] = []
         for (i, c) in cases.enumerated() {
             progress("[\(i + 1)/\(cases.count)] \(c.name)")
-            results.append(try runChild(c))
+            // this same executable, `qlora --child <case>`, so that the case's peak memory is its own
+            results.append(try runBenchChild(["qlora", "--child", c.name, "--repeats", String(repeats)], what: "bench case \(c.name)"))
         }
         if json {
             try printJSON(Report(threads: Threads.count, results: results))
@@ -248,31 +249,6 @@ struct BenchQLoRA: ParsableCommand {
         var results: [QLoRABenchResult]
     }
 
-
-    /// Runs `autore-bench qlora --child <case>` (this same executable) and decodes the last line it prints.
-    func runChild(_ c: QLoRABenchCase) throws -> QLoRABenchResult {
-        let own = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        let exe = FileManager.default.isExecutableFile(atPath: own.path) ? own : URL(fileURLWithPath: CommandLine.arguments[0])
-        guard FileManager.default.isExecutableFile(atPath: exe.path) else {
-            throw ValidationError("cannot find this executable to run \(c.name) in a child process (tried \(own.path), \(exe.path))")
-        }
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = ["qlora", "--child", c.name, "--repeats", String(repeats)]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw ValidationError("bench case \(c.name): the child process exited with status \(p.terminationStatus)")
-        }
-        guard let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
-              let r = try? JSONDecoder().decode(QLoRABenchResult.self, from: Data(line.utf8)) else {
-            throw ValidationError("bench case \(c.name): the child process printed no result")
-        }
-        return r
-    }
 
     /// Builds the model of `c`, trains `repeats` timed steps (one for the 7B model) after a warm-up, each
     /// next to a raw-sgemm pass over the model's projection shapes, and reads the process's peak RSS.

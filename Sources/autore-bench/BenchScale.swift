@@ -68,36 +68,20 @@ struct BenchScale: ParsableCommand {
     /// This executable with `scale --child`, alone or under `mpirun -np ranks`, with `threads` kernel threads
     /// per rank; rank 0's result.
     func runChild(ranks: Int, threads: Int) throws -> ScaleResult {
-        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        let p = Process()
-        let args = [exe.path, "scale", "--child", "--steps", String(steps), "--rank", String(rank)]
+        var launcher: [String] = []
         if ranks > 1 {
             guard let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
                 throw ValidationError("mpirun not found: install openmpi-bin (bash Scripts/setup does)")
             }
-            p.executableURL = URL(fileURLWithPath: mpirun)
-            p.arguments = ["-np", String(ranks), "--oversubscribe", "--bind-to", "none"] + args
-        } else {
-            p.executableURL = exe
-            p.arguments = Array(args.dropFirst())
+            launcher = [mpirun, "-np", String(ranks), "--oversubscribe", "--bind-to", "none"]
         }
         var env = ProcessInfo.processInfo.environment
         env["AUTORE_THREADS"] = String(threads)
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         env["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"   // containers forbid the cross-memory attach
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
         progress("\(ranks) rank\(ranks > 1 ? "s" : "") × \(threads) thread\(threads > 1 ? "s" : "")")
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw ValidationError("scale, \(ranks) ranks: the child exited with status \(p.terminationStatus)") }
-        guard let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
-              let r = try? JSONDecoder().decode(ScaleResult.self, from: Data(line.utf8)) else {
-            throw ValidationError("scale, \(ranks) ranks: the child printed no result")
-        }
-        return r
+        return try runBenchChild(["scale", "--child", "--steps", String(steps), "--rank", String(rank)], launcher: launcher,
+                                       environment: env, what: "scale, \(ranks) ranks")
     }
 
     /// One rank: the model, `steps` timed optimizer steps after a warm-up, then the allreduce alone.
