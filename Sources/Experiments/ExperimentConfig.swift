@@ -382,10 +382,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     }
 
     public static func parse(_ text: String, file: String) throws -> ExperimentConfig {
-        let tree: Any?
-        do { tree = try Yams.load(yaml: text) } catch {
-            throw ConfigError(file: file, reason: "not valid YAML: \(error)")
-        }
+        let tree = try YAMLTree.load(text, file: file)
         guard let top = tree as? [String: Any] else { throw ConfigError(file: file, reason: "the top level must be a mapping of keys") }
         for (section, allowed) in schema {
             let node: Any? = section.isEmpty ? top : top[section]
@@ -540,7 +537,7 @@ extension ExperimentConfig {
 
     /// Refuses the YAML `text` of a config to train or run when it names none of `experimentSettings`.
     public static func requireExperimentSettings(_ text: String, file: String) throws {
-        let top = (try? Yams.load(yaml: text)) as? [String: Any] ?? [:]
+        let top = (try? YAMLTree.load(text, file: file)) as? [String: Any] ?? [:]
         guard experimentSettings.contains(where: { top[$0] != nil }) else {
             throw ConfigError(file: file, reason: "names none of \(experimentSettings.joined(separator: ", ")); an experiment would run on defaults only (say at least which model, paradigm or data)")
         }

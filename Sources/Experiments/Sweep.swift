@@ -52,6 +52,7 @@ public struct Sweep {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw bad("cannot read the file") }
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch { throw bad("not valid YAML: \(error)") }
+        if let root { try YAMLTree.check(root, file: path) }
         guard let top = root?.mapping else { throw bad("not a YAML mapping") }
         for k in top.keys.compactMap(\.string) where !keys.contains(k) {
             throw bad("unknown key '\(k)' (allowed: \(keys.joined(separator: ", ")))")

@@ -53,7 +53,7 @@ public struct BPEModel: Sendable {
                 guard let l = t2i[String(String.UnicodeScalarView(scalars[..<cut]))],
                       let r = t2i[String(String.UnicodeScalarView(scalars[cut...]))] else { continue }
                 let key = UInt64(UInt32(l)) << 32 | UInt64(UInt32(r))
-                let rank = rankOf[scores[i]]!
+                guard let rank = rankOf[scores[i]] else { continue }   // a NaN score: never a merge (loaders refuse it)
                 if let old = p[key], old.rank <= rank { continue }
                 p[key] = (rank, Int32(i))
             }

@@ -53,6 +53,10 @@ extension Tokenizer {
             guard let scores = m["tokenizer.ggml.scores"]?.doubles, scores.count == tokens.count else {
                 throw fail("llama tokenizer needs tokenizer.ggml.scores, one per token")
             }
+            // a NaN score has no rank among the others (fuzz finding 8: it trapped in BPEModel)
+            if let bad = scores.firstIndex(where: \.isNaN) {
+                throw fail("tokenizer.ggml.scores[\(bad)] (token '\(tokens[bad])') is not a number")
+            }
             let prefix = m["tokenizer.ggml.add_space_prefix"]?.bool ?? true
             // SentencePiece control tokens (<s>, </s>) are not parsed from text by llama.cpp's SPM path unless
             // asked; we match them like HF's added tokens.

@@ -70,6 +70,26 @@ import Testing
         #expect(error("name: [a").contains("not valid YAML"))
     }
 
+    /// Fuzz finding 7: Yams' `load` traps on a mapping key that is a list or mapping, and walks every
+    /// expansion of nested aliases; both are refused with one error (the trap would end the process).
+    @Test func nonScalarKeysAndAliasBombsAreRefused() {
+        #expect(error("name: a\n? [x, y]\n: 1").contains("mapping key must be plain text"))
+        #expect(error("name: a\ntraining: {{steps: 1}: 2}").contains("mapping key must be plain text"))
+        // 10 levels of 10 aliases each: 10^10 values once expanded, from under 400 bytes
+        var bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1...10 { bomb += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        #expect(error("name: a\n" + bomb).contains("more than 100000 YAML values"))
+        // a sweep file is checked the same way
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("yaml-keys-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sweep = dir.appendingPathComponent("s.yaml").path
+        FileManager.default.createFile(atPath: sweep, contents: Data("name: s\n? {a: 1}\n: 2\n".utf8))
+        var message = ""
+        do { _ = try Sweep.load(path: sweep) } catch { message = "\(error)" }
+        #expect(message.contains("s.yaml") && message.contains("mapping key must be plain text"))
+    }
+
     @Test func decodingSettingsParse() throws {
         let c = try ExperimentConfig.parse("""
             name: a

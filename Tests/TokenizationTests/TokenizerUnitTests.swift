@@ -156,6 +156,23 @@ import ModelFormats
         return try Tokenizer(ggufMetadata: meta, source: "sentencepiece_bpe.json")
     }
 
+    /// Fuzz finding 8: a NaN score has no rank among the others; the loader refuses it, naming the token.
+    @Test func aNaNScoreIsRefused() throws {
+        let meta: [String: GGUFValue] = [
+            "tokenizer.ggml.model": .string("llama"),
+            "tokenizer.ggml.tokens": .array(["<unk>", "a", "b", "ab"].map { .string($0) }),
+            "tokenizer.ggml.scores": .array([0, -1, -2, .nan].map { .float32($0) }),
+        ]
+        var message = ""
+        do { _ = try Tokenizer(ggufMetadata: meta, source: "nan.gguf") } catch { message = "\(error)" }
+        #expect(message.contains("nan.gguf") && message.contains("tokenizer.ggml.scores[3] (token 'ab') is not a number"), "\(message)")
+        // the same vocabulary with a number there loads, and merges a + b
+        var fine = meta
+        fine["tokenizer.ggml.scores"] = .array([0, -1, -2, -3].map { .float32($0) })
+        let t = try Tokenizer(ggufMetadata: fine, source: "fine.gguf")
+        #expect(t.tokens(t.encode("ab", addSpecialTokens: false)).contains("ab"))
+    }
+
     @Test func idsEqualSentencePiece() throws {
         let t = try tokenizer()
         #expect(t.flavor == .sentencePiece && t.addBOS && t.chatTemplate == .mistral)
