@@ -210,7 +210,8 @@ public final class TrainJob {
     /// says so after a step, the run checkpoints and throws `RunStopped` (resume later from that checkpoint).
     /// A step skipped for a non-finite loss or gradient norm is logged (`skipped`) and not checkpointed;
     /// `training.max_bad_steps` of them in a row stop the run with an error naming the last good checkpoint,
-    /// which stays as it was. A loss spike (`LossSpikeDetector`) is logged with its step and batch.
+    /// which stays as it was. A loss spike (`KeyedLossSpikeDetector`: among steps of the same stage) is logged with
+    /// its step and batch; every step's batch is logged, so that a resumed run judges spikes as an uninterrupted one.
     /// Under data parallelism every rank runs this loop (each step is collective); only the lead rank
     /// logs, evaluates, checkpoints and saves, and its decisions (stop now, stop early) hold for all ranks.
     public func run(trainer: Trainer, log: MetricsLog, configText: String, stop: StopCondition = .never) throws {
@@ -219,8 +220,11 @@ public final class TrainJob {
         var progress = ProgressLine(label: "train \(c.name)", total: steps, alreadyDone: trainer.state.step)
         var recent: [Float] = []
         // The spike window continues from the logged steps (a resumed run flags what an uninterrupted one would).
-        var spikes = LossSpikeDetector()
-        for r in try MetricsLog.read(MetricsRecord.self, from: log.path) where r.kind == .train { _ = spikes.observe(r.loss) }
+        // Each stage has its own window; steps logged without their batch (before batches were logged) are left out.
+        var spikes = KeyedLossSpikeDetector()
+        for r in try MetricsLog.read(MetricsRecord.self, from: log.path) where r.kind == .train {
+            if let g = r.groups { _ = spikes.observe(r.loss, key: train.label(of: g)) }
+        }
         var lastCheckpoint = trainer.state.step
         func say(_ line: String) { if lead { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
         func checkpoint() throws { if lead { try saveCheckpoint(trainer, configText: configText) }; lastCheckpoint = trainer.state.step }
@@ -247,16 +251,18 @@ public final class TrainJob {
                 say("\nstep \(m.step) skipped: loss \(m.loss), gradient norm \(m.gradNorm) (prefix groups \(m.groups.map(String.init).joined(separator: ", ")))")
                 continue
             }
-            if let median = spikes.observe(m.loss) {
+            let kind = train.label(of: m.groups)
+            if let median = spikes.observe(m.loss, key: kind) {
                 try log.append(MetricsRecord(kind: .spike, step: m.step, epoch: m.epoch, loss: m.loss, groups: m.groups, median: median))
-                say(String(format: "\nloss spike at step %d: %.4f > %.0f × the median %.4f of the recent steps", m.step, m.loss, spikes.factor, median)
+                let of = kind.isEmpty ? "recent steps" : "recent \(kind) steps"
+                say(String(format: "\nloss spike at step %d: %.4f > %.0f × the median %.4f of the \(of)", m.step, m.loss, LossSpikeDetector().factor, median)
                     + " (prefix groups \(m.groups.map(String.init).joined(separator: ", ")))")
             }
             recent.append(m.loss)
             if recent.count > 20 { recent.removeFirst() }
             let rate = Double(m.tokens) / m.seconds
             try log.append(MetricsRecord(kind: .train, step: m.step, epoch: m.epoch, loss: m.loss, learningRate: m.learningRate,
-                                         gradNorm: m.gradNorm, tokensPerSecond: rate, seconds: m.seconds))
+                                         gradNorm: m.gradNorm, tokensPerSecond: rate, seconds: m.seconds, groups: m.groups))
             if lead {
                 progress.update(done: m.step, fields: [
                     "loss": String(format: "%.4f", recent.reduce(0, +) / Float(recent.count)),

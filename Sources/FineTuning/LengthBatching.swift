@@ -9,8 +9,19 @@ public struct EncodedExamples {
     /// Examples longer than the cutoff, left out.
     public var dropped: Int
     public var examples: Int
+    /// What each group asks (for DocRE, its stage), parallel to `groups`; empty when not known. A step's
+    /// loss is judged for spikes among steps of the same kind (`KeyedLossSpikeDetector`).
+    public var labels: [String]
     public var tokens: Int { groups.reduce(0) { $0 + $1.tokenCount } }
-    public init(groups: [PrefixGroup], dropped: Int, examples: Int) { self.groups = groups; self.dropped = dropped; self.examples = examples }
+    public init(groups: [PrefixGroup], dropped: Int, examples: Int, labels: [String] = []) {
+        precondition(labels.isEmpty || labels.count == groups.count, "one label per group")
+        self.groups = groups; self.dropped = dropped; self.examples = examples; self.labels = labels
+    }
+
+    /// The kind of a batch of groups (indices): its groups' labels, sorted and joined by "+" ("" unlabelled).
+    public func label(of batch: [Int]) -> String {
+        Set(batch.map { labels.indices.contains($0) ? labels[$0] : "" }).sorted().joined(separator: "+")
+    }
 }
 
 extension PrefixGroup {

@@ -16,7 +16,7 @@ public struct MetricsRecord: Codable {
     public var f1: Double?
     public var precision: Double?
     public var recall: Double?
-    /// The batch of a skipped or spiking step: indices of its prefix groups among the training groups.
+    /// The batch of a step (train, skipped or spike records): indices of its prefix groups among the training groups.
     public var groups: [Int]?
     /// The median of the recent losses a spike is compared with.
     public var median: Float?

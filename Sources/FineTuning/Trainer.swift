@@ -297,3 +297,16 @@ public struct LossSpikeDetector: Sendable {
         return spike
     }
 }
+
+/// A `LossSpikeDetector` per kind of batch (for DocRE, per stage): the stages' losses differ several-fold
+/// (Gemma 3's relations lists sit near 1 nat per token while its facts sit near 0.25), so one window over
+/// all of them flags ordinary steps of the hardest stage as spikes.
+public struct KeyedLossSpikeDetector: Sendable {
+    public private(set) var detectors: [String: LossSpikeDetector] = [:]
+    public init() {}
+
+    /// Adds `loss` to the window of `key`; returns that window's median when `loss` is a spike in it.
+    public mutating func observe(_ loss: Float, key: String) -> Float? {
+        detectors[key, default: LossSpikeDetector()].observe(loss)
+    }
+}

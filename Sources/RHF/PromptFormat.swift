@@ -93,11 +93,12 @@ extension PromptFormat {
     /// Groups `examples` that share a prefix (the same document and stage, in document-first order) into
     /// `PrefixGroup`s of at most `maxQuestions` continuations, batched for stems of `stemMinimum` tokens
     /// (`Int.max`: by length only); an example whose prefix + question + answer exceeds `cutoff` tokens is
-    /// dropped (and counted).
+    /// dropped (and counted). Each group is labelled with its stage.
     public func groups(_ examples: [StageExample], cutoff: Int, maxQuestions: Int,
                        stemMinimum: Int = StemTree.defaultMinimum) -> EncodedExamples {
         var order: [String] = [], byPrefix: [String: (ids: [Int], conts: [Continuation])] = [:]
         var prefixCache: [String: [Int]] = [:]
+        var stages: [String: Stage] = [:]
         var dropped = 0
         for ex in examples {
             let key = ex.title + "\u{1}" + ex.stage.rawValue + "\u{1}" + ex.prefix
@@ -105,16 +106,17 @@ extension PromptFormat {
             prefixCache[ex.prefix] = p
             let q = encodeQuestion(ex.question), a = encodeAnswer(ex.answer)
             guard p.count + q.count + a.count <= cutoff else { dropped += 1; continue }
-            if byPrefix[key] == nil { order.append(key); byPrefix[key] = (p, []) }
+            if byPrefix[key] == nil { order.append(key); byPrefix[key] = (p, []); stages[key] = ex.stage }
             byPrefix[key]!.conts.append(Continuation(prompt: q, answer: a))
         }
-        var groups: [PrefixGroup] = []
+        var groups: [PrefixGroup] = [], labels: [String] = []
         for key in order {
             let (ids, conts) = byPrefix[key]!
             for chunk in PrefixGroup.lengthBatches(conts, prefixLength: ids.count, maxQuestions: maxQuestions, stemMinimum: stemMinimum) {
                 groups.append(PrefixGroup(prefix: ids, continuations: chunk))
+                labels.append(stages[key]!.rawValue)
             }
         }
-        return EncodedExamples(groups: groups, dropped: dropped, examples: examples.count)
+        return EncodedExamples(groups: groups, dropped: dropped, examples: examples.count, labels: labels)
     }
 }

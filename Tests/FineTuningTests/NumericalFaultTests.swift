@@ -89,4 +89,24 @@ import Testing
         for _ in 0..<50 { _ = d.observe(10) }
         #expect(d.recent.count == 50 && d.observe(29) == nil && d.observe(31) == 10)
     }
+
+    /// One window per stage: a relations step (loss 1) among four times as many facts steps (0.25) is a
+    /// spike against the mixed median (3 × 0.25 < 1) but not among relations steps; a facts step of 0.9 is one.
+    @Test func spikesAreJudgedAmongStepsOfTheSameKind() {
+        var mixed = LossSpikeDetector(), keyed = KeyedLossSpikeDetector()
+        var mixedSpikes = 0, keyedSpikes = 0
+        for i in 0..<100 {
+            let (loss, kind): (Float, String) = i % 5 == 0 ? (1, "relations") : (0.25, "facts")
+            if mixed.observe(loss) != nil { mixedSpikes += 1 }
+            if keyed.observe(loss, key: kind) != nil { keyedSpikes += 1 }
+        }
+        #expect(mixedSpikes > 10 && keyedSpikes == 0)
+        #expect(keyed.observe(0.9, key: "facts") == 0.25 && keyed.observe(0.9, key: "relations") == nil)
+        #expect(keyed.detectors["facts"]!.recent.count == 50 && keyed.detectors["relations"]!.recent.count == 20 + 1)
+        // a batch's kind: its groups' labels, sorted and joined; unlabelled groups give ""
+        let e = EncodedExamples(groups: [], dropped: 0, examples: 0)
+        #expect(e.label(of: [0, 1]) == "")
+        var l = e; l.labels = ["relations", "facts", "facts"]
+        #expect(l.label(of: [2, 1]) == "facts" && l.label(of: [1, 0]) == "facts+relations")
+    }
 }

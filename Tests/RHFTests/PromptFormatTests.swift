@@ -55,11 +55,13 @@ struct PromptFormatGoldenTests {
         let encoded = f.groups(examples, cutoff: 4096, maxQuestions: 16)
         #expect(encoded.dropped == 0 && encoded.groups.reduce(0) { $0 + $1.continuations.count } == gemma.count)
         let bos = try #require(tok.bosTokenId)
-        for g in encoded.groups {
+        #expect(encoded.labels.count == encoded.groups.count)
+        for (g, label) in zip(encoded.groups, encoded.labels) {
             #expect(g.prefix.first == bos && g.prefix.filter { $0 == bos }.count == 1)
             for c in g.continuations {
                 #expect(!c.prompt.contains(bos) && !c.answer.contains(bos))
-                #expect(gemma.contains { $0.sequence_ids == g.prefix + c.prompt + c.answer })
+                // each group is labelled with the stage of the questions it holds
+                #expect(gemma.contains { $0.sequence_ids == g.prefix + c.prompt + c.answer && $0.stage == label })
             }
         }
     }
