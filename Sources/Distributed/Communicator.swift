@@ -75,6 +75,27 @@ public final class MPICommunicator: Communicator {
 
     nonisolated(unsafe) static var initialised = false
 
+    /// A communicator over `comm` (one of MPI's, with its error handler set).
+    private init(comm: MPI_Comm) throws {
+        self.comm = comm
+        var r: Int32 = 0, s: Int32 = 0
+        try Self.check(MPI_Comm_rank(comm, &r), "MPI_Comm_rank")
+        try Self.check(MPI_Comm_size(comm, &s), "MPI_Comm_size")
+        rank = Int(r); size = Int(s)
+    }
+
+    /// The ranks of this communicator that pass the same `color`, as a communicator of their own, ranked
+    /// by `key` (then by rank here): `MPI_Comm_split`. Collective: every rank calls it.
+    ///
+    ///     let group = try world.split(color: world.rank / 2, key: world.rank)   // pairs of ranks
+    public func split(color: Int, key: Int) throws -> MPICommunicator {
+        var part = cmpi_comm_null()
+        try Self.check(MPI_Comm_split(comm, Int32(color), Int32(key), &part), "MPI_Comm_split")
+        guard let part, part != cmpi_comm_null() else { throw CommunicatorError(call: "MPI_Comm_split", message: "no communicator for color \(color)") }
+        MPI_Comm_set_errhandler(part, cmpi_errors_return())
+        return try MPICommunicator(comm: part)
+    }
+
     public init() throws {
         if !Self.initialised {
             var ready: Int32 = 0

@@ -1,6 +1,7 @@
 // `autore run`: an experiment from its config to its results — train the adapters it names (resuming),
 // put them on one base, extract on the selection and test documents (resuming), score every metric, and
 // write the results folder. `autore sweep` runs many. Not the scoring (DocRE) nor the table (Report).
+import Distributed
 import DocRE
 import FineTuning
 import Foundation
@@ -76,25 +77,54 @@ public struct ExperimentRunner {
         return (try? ExperimentConfig.parse(stored, file: results.file("config.yaml")))?.resultsPart == config.resultsPart
     }
 
+    /// What the lead tells the other ranks after trying the run folder's lock.
+    struct LockOutcome: Codable { var busy: String?; var error: String? }
+
     /// Trains, extracts and scores; returns the split results.
+    ///
+    /// With a `communicator` of several ranks (`mpirun -np N autore run`, or a group of a sweep's ranks),
+    /// every rank trains (data parallel) and extracts (documents shared) and rank 0 alone holds the run's
+    /// lock, writes the results folder and speaks; the other ranks return no results.
     @discardableResult
-    public func run(base: LoadedModel? = nil, stop: StopCondition = .never, say: (String) -> Void = { print($0) }) throws -> [SplitResult] {
-        if isFinished() {
+    public func run(base: LoadedModel? = nil, stop: StopCondition = .never, communicator comm: Communicator = SingleProcess(),
+                    say speak: (String) -> Void = { print($0) }) throws -> [SplitResult] {
+        let lead = comm.isLead
+        func say(_ line: String) { if lead { speak(line) } }
+        // what the lead reads of the folders decides for every rank (another process may be writing them)
+        if try comm.agree([lead && isFinished()])[0] {
             say("\(config.name): finished earlier; results in \(results.url.path) (remove that folder to run again)")
-            return try splits.compactMap { try results.read($0) }
+            return lead ? try splits.compactMap { try results.read($0) } : []
         }
         if let r = config.run, r != config.name, !FileManager.default.fileExists(atPath: runs.path) {
             throw AutoREError("\(config.name) decodes with the adapters of run '\(r)', but \(runs.path) does not exist; train that run first")
         }
-        let lock = try RunLock(runs)
-        defer { lock.release() }
+        var lock: RunLock?
+        var outcome = LockOutcome()
+        if lead {
+            do { lock = try RunLock(runs) } catch let b as RunBusy { outcome.busy = b.holder } catch { outcome.error = "\(error)" }
+        }
+        defer { lock?.release() }
+        var bytes = lead ? Array(try JSONEncoder().encode(outcome)) : []
+        try comm.broadcast(&bytes, root: 0)
+        outcome = try JSONDecoder().decode(LockOutcome.self, from: Data(bytes))
+        if let holder = outcome.busy { throw RunBusy(run: runs.path, holder: holder) }
+        if let e = outcome.error { throw AutoREError(lead ? e : "rank 0: \(e)") }
         // Full fine-tuning changes the base's own weights: it trains a copy, never a base shared with other
         // experiments (a sweep's).
         let full = config.fineTuning == .full
         let given = try base ?? LoadedModel(config: config)
         let trainingBase = full ? try given.copy() : given
         let summaries = try TrainingRun.train(config: config, configText: configText, root: runs, base: trainingBase,
-                                              dataDir: dataDir, policy: .resume, stop: stop, say: say)
+                                              dataDir: dataDir, policy: .resume, stop: stop, communicator: comm, say: say)
+        if lead { try writeResultsHeader(summaries) }
+        // the lead has set the results folder up before any rank asks what it holds
+        try comm.barrier()
+        return try extractAndScore(trainingBase: trainingBase, full: full, communicator: comm, stop: stop, say: say)
+    }
+
+    /// The results folder's config, command, training summaries and loss curves; an earlier config's
+    /// results under this name are removed first.
+    func writeResultsHeader(_ summaries: [AdapterRunSummary]) throws {
         try results.create()
         if !madeTheResults() {
             // results of another config under this name: start the results afresh
@@ -116,7 +146,12 @@ public struct ExperimentRunner {
                 try AtomicFile.write(bytes, to: results.file(copy))
             }
         }
+    }
 
+    /// Extraction on each split (documents shared over the ranks of `comm`), scored and written by the lead.
+    func extractAndScore(trainingBase: LoadedModel, full: Bool, communicator comm: Communicator, stop: StopCondition,
+                         say: (String) -> Void) throws -> [SplitResult] {
+        let lead = comm.isLead
         if full, FineTunedModel.directory(in: runs.path) == nil {
             throw AutoREError("\(runs.path): no fine-tuned model (best/ or final/model.safetensors); train the run first")
         }
@@ -144,12 +179,18 @@ public struct ExperimentRunner {
         let (train, _) = try experiment.loader.load(.train)
         var out: [SplitResult] = []
         for split in splits {
-            if let done = try results.read(split) { out.append(done); say("\(config.name) · \(split): scored earlier"); continue }
+            let earlier = lead ? try results.read(split) : nil
+            if try comm.agree([earlier != nil])[0] {
+                if let earlier { out.append(earlier) }
+                say("\(config.name) · \(split): scored earlier")
+                continue
+            }
             let docs = try experiment.documents(split)
             let extractor = Extractor(model: base.model, format: format, builder: experiment.builder,
                                       adapters: stageAdapters, options: ExtractionOptions(config.extraction))
             let preds = try extractor.extract(docs.documents, resumingAt: results.predictions(split),
-                                              label: "extract \(config.name) \(split)", stop: stop)
+                                              label: "extract \(config.name) \(split)", stop: stop, communicator: comm)
+            guard lead else { continue }   // rank 0 holds the predictions and scores them
             var notes = [docs.note, trainNote(split)].compactMap { $0 } + stageNotes
             notes.append("model: \(URL(fileURLWithPath: base.path).lastPathComponent), "
                          + (full ? "every weight fine-tuned (Float32)" : "\(config.quantization.rawValue) base"))

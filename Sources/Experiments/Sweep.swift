@@ -1,6 +1,7 @@
 // Sweep files (`autore sweep S.yaml`): the experiments to run one after another, listed as config files,
 // or made from one base config by changing settings (a grid of values, or listed variants), or both; and
 // running them (finished ones skipped, busy ones left to the process that holds them, one base in memory).
+import Distributed
 import DocRE
 import Foundation
 import RHF
@@ -151,14 +152,20 @@ extension Sweep {
     /// reused while consecutive experiments name the same base, quantization and double quantization.
     /// `say` gets a line per experiment (where it stands) and per skip; `scored` each run's split results.
     /// With `dryRun`, only the lines are said.
+    ///
+    /// With a `communicator` of several ranks (a group of `mpirun -np N autore sweep --ranks-per-experiment k`),
+    /// the group runs each experiment together (`ExperimentRunner.run`) and its rank 0 speaks and decides
+    /// what is finished; groups, like separate sweeps, skip the experiments another one holds.
     public func run(dataDir: String?, dryRun: Bool = false, stop: StopCondition = .never,
-                    say: (String) -> Void = { print($0) }, scored: ([SplitResult]) -> Void = { _ in }) throws -> Outcome {
+                    communicator comm: Communicator = SingleProcess(),
+                    say speak: (String) -> Void = { print($0) }, scored: ([SplitResult]) -> Void = { _ in }) throws -> Outcome {
+        func say(_ line: String) { if comm.isLead { speak(line) } }
         var bases: [String: LoadedModel] = [:]
         for (i, e) in experiments.enumerated() {
             // the command that reproduces this experiment alone (what the sweep runs for it)
             let path = e.config
             let runner = try ExperimentRunner(configPath: path, overrides: e.overrides, dataDir: dataDir, command: e.command(config: DataLocation.shown(path)))
-            let finished = runner.isFinished()
+            let finished = try comm.agree([comm.isLead && runner.isFinished()])[0]
             let state = finished ? "finished" : "to run (\(runner.progress()))"
             let changed = e.overrides.isEmpty ? "" : " with " + e.overrides.map(\.description).joined(separator: ", ")
             say("[\(i + 1)/\(experiments.count)] \(runner.config.name) (\(DataLocation.shown(path))\(changed)): \(state)")
@@ -167,7 +174,10 @@ extension Sweep {
             let key = "\(c.baseModel)|\(c.quantization.rawValue)|\(c.doubleQuantization)"
             let base = try bases[key] ?? LoadedModel(config: c)
             bases = [key: base]   // one base in memory at a time
-            do { scored(try runner.run(base: base, stop: stop)) } catch let busy as RunBusy {
+            do {
+                let results = try runner.run(base: base, stop: stop, communicator: comm, say: speak)
+                if comm.isLead { scored(results) }
+            } catch let busy as RunBusy {
                 say("  skipped: \(busy)")   // another sweep runs it
             } catch let s as RunStopped {
                 return .stopped(s)

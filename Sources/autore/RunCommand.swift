@@ -1,5 +1,6 @@
 // `autore run` (one experiment end to end), `autore sweep` (many) and `autore report` (the table).
 import ArgumentParser
+import Distributed
 import DocRE
 import Experiments
 import Foundation
@@ -10,7 +11,7 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Train (or resume) an experiment's adapters, extract on its selection and test documents, score them.",
-        discussion: "Results go to Experiments/results/<name>/: metrics_<split>.json, predictions_<split>.jsonl, config.yaml, command.txt, training.json, loss curves. Rerunning resumes.")
+        discussion: "Results go to Experiments/results/<name>/: metrics_<split>.json, predictions_<split>.jsonl, config.yaml, command.txt, training.json, loss curves. Rerunning resumes. Under `mpirun -np N`, the N ranks train data parallel (as `autore train`) and share the documents to extract (as `autore extract --out`); rank 0 writes every file.")
 
     @Option(help: "The experiment config (YAML).") var config: String
     @OptionGroup var overrides: Overrides
@@ -22,10 +23,11 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         rootOption.apply()
-        try OneProcess.require("autore run")
         let runner = try ExperimentRunner(configPath: config, overrides: overrides.parsed(), dataDir: dataDir, command: commandLine())
-        let results = try limit.catchingStop { try runner.run(stop: limit.condition) }
-        guard let results else { return }
+        // under mpirun every rank trains (data parallel) and extracts (documents shared); rank 0 writes
+        let comm = try MPICommunicator.job()
+        let results = try limit.catchingStop { try runner.run(stop: limit.condition, communicator: comm) }
+        guard let results, comm.isLead else { return }
         print(ReportTable.experimentTable(results))
         if report { try Report(root: DataLocation.root).write() }
     }
@@ -40,16 +42,37 @@ struct SweepCommand: ParsableCommand {
     @Argument(help: "The sweep file.") var sweep: String
     @Option(help: "Re-DocRED directory.") var dataDir: String?
     @Flag(help: "List what would run, how far each unfinished experiment got, and what is finished; then stop.") var dryRun = false
+    @Option(help: "Under mpirun: how many ranks train and extract each experiment together (data parallel). The job's ranks form groups of this size, and each group takes the next experiment no other group holds. 1: every rank runs experiments on its own, without MPI.")
+    var ranksPerExperiment = 1
     @OptionGroup var limit: TimeLimit
 
     @OptionGroup var rootOption: RootOption
 
+    func validate() throws {
+        guard ranksPerExperiment >= 1 else { throw ValidationError("--ranks-per-experiment must be at least 1, not \(ranksPerExperiment)") }
+        let world = MPIJob.size
+        guard world % ranksPerExperiment == 0 else {
+            throw ValidationError("--ranks-per-experiment \(ranksPerExperiment) does not divide the job's \(world) rank\(world == 1 ? "" : "s") (mpirun -np) into groups")
+        }
+    }
+
     func run() throws {
         rootOption.apply()
-        try OneProcess.require("autore sweep")
-        let outcome = try Sweep.load(path: sweep).run(dataDir: dataDir, dryRun: dryRun, stop: limit.condition,
+        // Groups of ranks: one alone needs no MPI (the run locks keep groups apart); larger ones split the world.
+        let k = ranksPerExperiment, world = MPIJob.size
+        let group: Communicator
+        if k == 1 { group = SingleProcess() } else {
+            let w = try MPICommunicator()
+            group = try w.split(color: w.rank / k, key: w.rank)
+        }
+        let first = MPIJob.rank / k * k
+        let label = world == 1 ? "" : k == 1 ? "[rank \(first)] " : "[ranks \(first)–\(first + k - 1)] "
+        let outcome = try Sweep.load(path: sweep).run(dataDir: dataDir, dryRun: dryRun, stop: limit.condition, communicator: group,
+                                                      say: { print(label + $0) },
                                                       scored: { print(ReportTable.experimentTable($0)) })
-        if case .stopped(let s) = outcome { print("time limit: \(s)") }
+        guard group.isLead else { return }
+        if case .stopped(let s) = outcome { print(label + "time limit: \(s)") }
+        // each group's lead writes the report when it is done (atomically; the last one sees every result)
         if !dryRun { try Report(root: DataLocation.root).write() }
     }
 }
@@ -94,17 +117,15 @@ struct Overrides: ParsableArguments {
     func parsed() throws -> [ConfigOverride] { try values.map(ConfigOverride.init(parsing:)) }
 }
 
-/// `--time-limit`: stop a long job at its next safe point (a checkpoint, a finished batch) after so many
-/// minutes, so that it can be resumed by running the same command again.
-/// Commands that run in one process (`run`, `sweep`): under `mpirun` with several ranks they stop with a
-/// clear error instead of every rank doing the same work.
-enum OneProcess {
-    static func require(_ command: String) throws {
-        guard let n = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init), n > 1 else { return }
-        throw ValidationError("\(command) runs in one process; under mpirun, `autore train` is data parallel and `autore extract --out` shares the documents (train and extract there, or run this without mpirun; see Docs/scale-out.md)")
-    }
+/// This process's place in an MPI job, from the launcher's environment (before, or without, MPI_Init):
+/// size 1 and rank 0 outside `mpirun`.
+enum MPIJob {
+    static var size: Int { ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init) ?? 1 }
+    static var rank: Int { ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"].flatMap(Int.init) ?? 0 }
 }
 
+/// `--time-limit`: stop a long job at its next safe point (a checkpoint, a finished batch) after so many
+/// minutes, so that it can be resumed by running the same command again.
 struct TimeLimit: ParsableArguments {
     @Option(help: "Stop at the next checkpoint after this many minutes (rerun the command to continue).")
     var timeLimit: Double?

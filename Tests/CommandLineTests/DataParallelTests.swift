@@ -157,4 +157,103 @@ import TestSupport
         let (status, said) = try fx.command(exe, ranks: 2, ["extract", "--run", fx.root.appendingPathComponent("run").path, "--input", input.path])
         #expect(status != 0 && said.contains("needs --out"), "\(said)")
     }
+
+    /// A root for `autore run` and `autore sweep` (`--root`): the project's Data/ (relation descriptions)
+    /// linked in, the fixture documents as dev and test, and experiment configs like `dp.yaml` that train
+    /// 4 steps and extract one selection and two test documents with short answers.
+    static func runRoot(_ fx: Fixture, names: [String]) throws -> URL {
+        let project = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        try FileManager.default.createSymbolicLink(at: fx.root.appendingPathComponent("Data"), withDestinationURL: project.appendingPathComponent("Data"))
+        try FileManager.default.copyItem(at: fx.data.appendingPathComponent("dev_revised.json"), to: fx.data.appendingPathComponent("test_revised.json"))
+        for name in names {
+            try """
+                name: \(name)
+                base_model: \(fx.model.path)
+                quantization: nf4
+                paradigm: D_R_H_F
+                stage: all
+                chat_template: none
+                lora: {rank: 4, alpha: 8, dropout: 0.1, targets: [q_proj, v_proj]}
+                optimizer: {learning_rate: 1.0e-2, schedule: cosine, warmup_steps: 2}
+                training: {steps: 4, accumulation: 4, cutoff_length: 1024, max_questions_per_group: 3, checkpoint_every: 2, seed: 5}
+                data: {train: dev, select: "dev[0:1]", test: "test[0:2]"}
+                evaluation: {every: 1000, loss_groups: 1}
+                extraction: {max_new_tokens: {relations: 12, heads: 12, facts: 12}, batch_documents: 1}
+                """.write(to: fx.root.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8)
+        }
+        return fx.root
+    }
+
+    /// `autore run` under `mpirun -np 2`: the ranks train data parallel and share the documents; rank 0 alone
+    /// writes the results folder and prints the table. The adapter is one process's up to summation order,
+    /// and the results hold the same documents.
+    @Test func autoreRunUnderTwoRanks() throws {
+        let exe = try KillResumeTests.autoreExecutable()
+        let fx = try Fixture()
+        defer { try? FileManager.default.removeItem(at: fx.root) }
+        let root = try Self.runRoot(fx, names: ["together"])
+        func run(_ ranks: Int?, _ folder: String) throws -> String {
+            let r = root.appendingPathComponent(folder)
+            try FileManager.default.createDirectory(at: r, withIntermediateDirectories: true)
+            try? FileManager.default.createSymbolicLink(at: r.appendingPathComponent("Data"), withDestinationURL: root.appendingPathComponent("Data"))
+            let (status, said) = try fx.command(exe, ranks: ranks, ["run", "--config", root.appendingPathComponent("together.yaml").path,
+                                                                   "--data-dir", fx.data.path, "--root", r.path])
+            #expect(status == 0, "\(ranks.map { "\($0) ranks" } ?? "one process"): \(said)")
+            return said
+        }
+        _ = try run(nil, "one")
+        let said = try run(2, "two")
+        #expect(said.contains("data parallel: 2 ranks"), "\(said)")
+        // rank 0 alone speaks: the table's header line once
+        #expect(said.components(separatedBy: "| split | docs | AutoRE P").count - 1 == 1, "\(said)")
+        #expect(said.components(separatedBy: "together · test[0:2]: AutoRE F1").count - 1 == 1, "\(said)")
+        let results = { (folder: String) in root.appendingPathComponent("\(folder)/Experiments/results/together") }
+        for f in ["metrics_dev_0-1.json", "metrics_test_0-2.json", "training.json", "config.yaml"] {
+            #expect(FileManager.default.fileExists(atPath: results("two").appendingPathComponent(f).path), "\(f) missing")
+        }
+        for split in ["dev_0-1", "test_0-2"] {
+            let titles = { (folder: String) throws -> [String] in
+                try String(contentsOf: results(folder).appendingPathComponent("predictions_\(split).jsonl"), encoding: .utf8)
+                    .split(separator: "\n").map { line in
+                        (try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any])["title"] as! String
+                    }
+            }
+            #expect(try titles("two") == titles("one") && !titles("one").isEmpty, "\(split): the documents of one process")
+        }
+        // the kept adapters (PEFT) agree up to float summation order
+        func peft(_ folder: String) throws -> [String: FloatArray] {
+            let p = root.appendingPathComponent("\(folder)/Experiments/runs/together/peft/adapter_model.safetensors").path
+            let file = try SafetensorsFile(path: p)
+            return Dictionary(uniqueKeysWithValues: try file.tensors.map { ($0.name, FloatArray(shape: $0.shape, values: try file.floats($0.name))) })
+        }
+        let d = try Self.relativeDifference(try peft("one"), try peft("two"))
+        #expect(d <= 1e-5, "two ranks' adapter differs from one process's by \(d) (relative)")
+    }
+
+    /// `autore sweep` under `mpirun -np 2`: each rank runs experiments on its own and the run locks keep them
+    /// apart, so each of the two experiments is trained once (by one process, not data parallel) and scored.
+    /// Groups that do not divide the ranks are refused.
+    @Test func sweepRanksShareTheExperiments() throws {
+        let exe = try KillResumeTests.autoreExecutable()
+        let fx = try Fixture()
+        defer { try? FileManager.default.removeItem(at: fx.root) }
+        let root = try Self.runRoot(fx, names: ["first", "second"])
+        let sweep = root.appendingPathComponent("both.yaml")
+        try "name: both\nconfigs: [first.yaml, second.yaml]\n".write(to: sweep, atomically: true, encoding: .utf8)
+        let (status, said) = try fx.command(exe, ranks: 2, ["sweep", sweep.path, "--data-dir", fx.data.path, "--root", root.path])
+        #expect(status == 0, "\(said)")
+        #expect(!said.contains("data parallel"), "\(said)")
+        for name in ["first", "second"] {
+            let results = root.appendingPathComponent("Experiments/results/\(name)")
+            #expect(FileManager.default.fileExists(atPath: results.appendingPathComponent("metrics_test_0-2.json").path), "\(name) not scored: \(said)")
+            // trained once: four train records, each step once
+            let log = try String(contentsOf: root.appendingPathComponent("Experiments/runs/\(name)/metrics.jsonl"), encoding: .utf8)
+            #expect(log.split(separator: "\n").filter { $0.contains("\"kind\":\"train\"") }.count == 4, "\(name): \(log)")
+            #expect(said.components(separatedBy: "\(name) · all: done").count - 1 == 1, "\(name) trained more than once: \(said)")
+        }
+        #expect(said.contains("[rank 0]") && said.contains("[rank 1]"), "\(said)")
+        #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("Experiments/results/README.md").path))
+        let (bad, refused) = try fx.command(exe, ranks: 2, ["sweep", sweep.path, "--data-dir", fx.data.path, "--root", root.path, "--ranks-per-experiment", "3"])
+        #expect(bad != 0 && refused.contains("does not divide the job's 2 ranks"), "\(refused)")
+    }
 }
