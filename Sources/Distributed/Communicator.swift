@@ -16,6 +16,8 @@ public protocol Communicator: AnyObject {
     func broadcast(_ bytes: inout [UInt8], root: Int) throws
     /// Every rank's bytes, in rank order, at `root` (nil on the other ranks).
     func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]?
+    /// Every rank's values, in rank order, on every rank (the ranks may send different counts).
+    func allgather(_ values: [Float]) throws -> [[Float]]
     /// Returns once every rank has called it.
     func barrier() throws
 }
@@ -41,6 +43,7 @@ public final class SingleProcess: Communicator {
     public func allreduceSum(_ values: inout [Double]) throws {}
     public func broadcast(_ bytes: inout [UInt8], root: Int) throws {}
     public func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]? { [bytes] }
+    public func allgather(_ values: [Float]) throws -> [[Float]] { [values] }
     public func barrier() throws {}
 }
 
@@ -171,6 +174,24 @@ public final class MPICommunicator: Communicator {
         } }
         guard rank == root else { return nil }
         return (0..<size).map { Array(all[Int(offsets[$0])..<Int(offsets[$0] + lengths[$0])]) }
+    }
+
+    public func allgather(_ values: [Float]) throws -> [[Float]] {
+        var mine = [Int32(try count(values.count, "MPI_Allgather"))]
+        var counts = [Int32](repeating: 0, count: size)
+        try mine.withUnsafeMutableBytes { m in try counts.withUnsafeMutableBytes { c in
+            try Self.check(MPI_Allgather(m.baseAddress, 1, cmpi_int(), c.baseAddress, 1, cmpi_int(), comm), "MPI_Allgather")
+        } }
+        var offsets = [Int32](repeating: 0, count: size)
+        for i in 1..<max(1, size) { offsets[i] = offsets[i - 1] + counts[i - 1] }
+        let total = counts.reduce(0) { $0 + Int($1) }
+        _ = try count(total, "MPI_Allgatherv")
+        var all = [Float](repeating: 0, count: total)
+        var sent = values
+        try sent.withUnsafeMutableBytes { s in try all.withUnsafeMutableBytes { a in
+            try Self.check(MPI_Allgatherv(s.baseAddress, mine[0], cmpi_float(), a.baseAddress, &counts, &offsets, cmpi_float(), comm), "MPI_Allgatherv")
+        } }
+        return (0..<size).map { Array(all[Int(offsets[$0])..<Int(offsets[$0] + counts[$0])]) }
     }
 
     public func barrier() throws { try Self.check(MPI_Barrier(comm), "MPI_Barrier") }

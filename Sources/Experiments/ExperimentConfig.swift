@@ -1,6 +1,7 @@
 // Experiment configs (YAML): what `autore train`, `extract` and `run` do. Decoding is strict: an unknown
 // key or a wrong type is one error naming the file and the key path. Not the trainer: see FineTuning.
 import DocRE
+import FineTuning
 import Foundation
 import LanguageModels
 import NeuralNet
@@ -65,10 +66,13 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     /// A finished run whose adapter starts this one (its weights instead of a fresh initialisation): a run
     /// name (`Experiments/runs/<name>`, beside this run's folder) or a folder path. The LoRA shape must agree.
     public var initFrom: String?
+    /// How each step's groups' gradients are summed: `sum` (an allreduce of each rank's sum) or `ordered`
+    /// (each group's gradient added in batch order on every rank: the same bits under any number of ranks).
+    public var reduction: GradientReduction = .sum
     enum CodingKeys: String, CodingKey, CaseIterable {
         case steps, epochs, accumulation, cutoffLength = "cutoff_length", maxQuestionsPerGroup = "max_questions_per_group"
         case checkpointEvery = "checkpoint_every", activationCheckpointing = "activation_checkpointing", seed
-        case maxBadSteps = "max_bad_steps", initFrom = "init_from"
+        case maxBadSteps = "max_bad_steps", initFrom = "init_from", reduction
     }
     public init() {}
     public init(from decoder: Decoder) throws {
@@ -81,6 +85,10 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         activationCheckpointing = try c(.activationCheckpointing, activationCheckpointing); seed = try c(.seed, seed)
         maxBadSteps = try c(.maxBadSteps, maxBadSteps)
         initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
+        if let text = try c.decodeIfPresent(String.self, forKey: .reduction) {
+            guard let r = GradientReduction(rawValue: text) else { throw SettingError("training.reduction must be sum or ordered, not '\(text)'") }
+            reduction = r
+        }
     }
 }
 

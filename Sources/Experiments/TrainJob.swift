@@ -91,7 +91,7 @@ public final class TrainJob {
         return TrainingOptions(steps: steps, accumulation: c.training.accumulation, learningRate: c.optimizer.learningRate,
                                schedule: c.optimizer.schedule, warmupSteps: c.optimizer.warmupSteps,
                                maxGradNorm: c.optimizer.maxGradNorm, weightDecay: c.optimizer.weightDecay, seed: c.training.seed,
-                               maxBadSteps: c.training.maxBadSteps)
+                               maxBadSteps: c.training.maxBadSteps, reduction: c.training.reduction)
     }
 
     /// Mean answer loss over the held-out groups (no tape).

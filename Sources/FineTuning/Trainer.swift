@@ -23,13 +23,28 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     /// Steps in a row skipped for a non-finite loss or gradient norm after which training stops (`NonFiniteSteps`).
     public var maxBadSteps = 5
+    /// How a step's groups' gradients are summed, within a process and over the ranks.
+    public var reduction: GradientReduction = .sum
 
     public init(steps: Int, accumulation: Int = 1, learningRate: Float = 5e-5, schedule: LearningRateSchedule.Kind = .cosine,
-                warmupSteps: Int = 0, maxGradNorm: Float = 1, weightDecay: Float = 0, seed: UInt64 = 0, maxBadSteps: Int = 5) {
+                warmupSteps: Int = 0, maxGradNorm: Float = 1, weightDecay: Float = 0, seed: UInt64 = 0, maxBadSteps: Int = 5,
+                reduction: GradientReduction = .sum) {
         self.steps = steps; self.accumulation = accumulation; self.learningRate = learningRate; self.schedule = schedule
         self.warmupSteps = warmupSteps; self.maxGradNorm = maxGradNorm; self.weightDecay = weightDecay; self.seed = seed
-        self.maxBadSteps = maxBadSteps
+        self.maxBadSteps = maxBadSteps; self.reduction = reduction
     }
+}
+
+/// How the gradients of a step's prefix groups are summed (`training.reduction`).
+public enum GradientReduction: String, Codable, Sendable, CaseIterable {
+    /// Each process adds its groups' gradients as the backward passes produce them, then one allreduce sums
+    /// the ranks' (one buffer of the trained weights' size per rank and step). N ranks equal one process up
+    /// to the order of float additions (within 1e-5 relative after 10 steps in the tests).
+    case sum
+    /// Each group's gradient is computed alone, and every rank adds all of them in batch order (an
+    /// allgather of each group's gradient and loss): the same bits for any number of ranks, for
+    /// `accumulation` buffers of traffic per step instead of one.
+    case ordered
 }
 
 /// Where a run is: everything besides the adapter and optimizer moments that an exact resume needs.
@@ -171,26 +186,66 @@ public final class Trainer {
         }
     }
 
-    /// Sums the adapter's gradients and `extra` over the ranks (a rank that computed nothing adds zeros).
-    func reduce(_ extra: inout [Float]) throws {
-        var buffer: [Float] = []
-        buffer.reserveCapacity(parameters.reduce(extra.count) { $0 + $1.1.value.count })
+    /// The number of trained values (the length of one flattened gradient).
+    var gradientLength: Int { parameters.reduce(0) { $0 + $1.1.value.count } }
+
+    /// Appends the trained weights' gradients, flattened in `parameters` order (zeros where none).
+    func appendGradients(to buffer: inout [Float]) {
         for (_, p) in parameters {
             let n = p.value.count
             if let g = p.grad { buffer.append(contentsOf: UnsafeBufferPointer(start: g.data, count: n)) }
             else { buffer.append(contentsOf: repeatElement(0, count: n)) }
         }
-        buffer += extra
-        try communicator.allreduceSum(&buffer)
+    }
+
+    /// Sets the trained weights' gradients from `flat` (`gradientLength` values from its start).
+    func setGradients(_ flat: UnsafeBufferPointer<Float>) throws {
         var at = 0
         for (_, p) in parameters {
             let n = p.value.count
             let g = try p.grad ?? Tensor([Float](repeating: 0, count: n), shape: p.shape)
-            buffer.withUnsafeBufferPointer { g.data.update(from: $0.baseAddress! + at, count: n) }
+            g.data.update(from: flat.baseAddress! + at, count: n)
             p.value.grad = g
             at += n
         }
-        extra = Array(buffer[at...])
+    }
+
+    /// Sums the adapter's gradients and `extra` over the ranks (a rank that computed nothing adds zeros).
+    func reduce(_ extra: inout [Float]) throws {
+        var buffer: [Float] = []
+        buffer.reserveCapacity(gradientLength + extra.count)
+        appendGradients(to: &buffer)
+        buffer += extra
+        try communicator.allreduceSum(&buffer)
+        try buffer.withUnsafeBufferPointer { try setGradients($0) }
+        extra = Array(buffer[gradientLength...])
+    }
+
+    /// `training.reduction: ordered`: every rank's `parts` (its groups' [loss, gradient…] in its `shares`
+    /// order) gathered on every rank, and the groups' gradients and losses added in batch order, one group
+    /// after another from zero, into the trained weights' gradients. Returns the summed loss. One process
+    /// and any number of ranks perform the same additions in the same order, so the sums are the same bits.
+    func sumInBatchOrder(_ parts: [Float], shares: [[Int]]) throws -> Float {
+        let all = try communicator.allgather(parts)
+        let width = 1 + gradientLength
+        // where group k of the batch is: (rank, offset in that rank's parts)
+        var place = [(rank: Int, offset: Int)](repeating: (0, 0), count: shares.reduce(0) { $0 + $1.count })
+        for (r, ks) in shares.enumerated() {
+            guard all[r].count == ks.count * width else {
+                throw TrainingDataError(reason: "Trainer: rank \(r) sent \(all[r].count) values for \(ks.count) groups of \(width)")
+            }
+            for (i, k) in ks.enumerated() { place[k] = (r, i * width) }
+        }
+        var total = [Float](repeating: 0, count: gradientLength), loss: Float = 0
+        for (r, offset) in place {
+            all[r].withUnsafeBufferPointer { part in
+                loss += part[offset]
+                let g = part.baseAddress! + offset + 1
+                total.withUnsafeMutableBufferPointer { t in for x in 0..<t.count { t[x] += g[x] } }
+            }
+        }
+        try total.withUnsafeBufferPointer { try setGradients($0) }
+        return loss
     }
 
     /// The order of the groups in `epoch`: a seeded shuffle that depends only on (seed, epoch), so that a
@@ -228,17 +283,29 @@ public final class Trainer {
         }
         let used = batch.map(\.group)
         var lossSum: Float = 0, tokens = 0
-        let mine = communicator.size == 1 ? Array(batch.indices)
-            : Self.share(used.map { groups[$0].tokenCount }, ranks: communicator.size)[communicator.rank]
+        let shares = communicator.size == 1 ? [Array(batch.indices)]
+            : Self.share(used.map { groups[$0].tokenCount }, ranks: communicator.size)
+        let mine = shares[communicator.rank]
+        let ordered = options.reduction == .ordered
+        // ordered: this rank's groups, each as [loss, gradient…], in `mine` order
+        var parts: [Float] = []
         for k in mine {
             let b = batch[k]
             seedDropouts(epoch: b.epoch, position: b.position)
             let loss = try model.answerLoss(groups[b.group])
             try (loss * (1 / Float(options.accumulation))).backward()
-            lossSum += loss.item
+            if ordered {
+                parts.append(loss.item)
+                appendGradients(to: &parts)
+                model.zeroGrad()
+            } else {
+                lossSum += loss.item
+            }
         }
         tokens = used.reduce(0) { $0 + groups[$1].tokenCount }
-        if communicator.size > 1 {
+        if ordered {
+            lossSum = try sumInBatchOrder(parts, shares: shares)
+        } else if communicator.size > 1 {
             var extra = [lossSum]
             try reduce(&extra)
             lossSum = extra[0]

@@ -105,6 +105,27 @@ import TestSupport
         #expect(log.split(separator: "\n").filter { $0.contains("\"kind\":\"train\"") }.count == 10)
     }
 
+    /// `training.reduction: ordered`: every group's gradient is added in batch order on every rank, so two
+    /// ranks (two groups each of the four) end with the very bits one process ends with, after 10 steps.
+    @Test func orderedReductionGivesOneProcessesBits() throws {
+        let exe = try KillResumeTests.autoreExecutable()
+        let fx = try Fixture()
+        defer { try? FileManager.default.removeItem(at: fx.root) }
+        let ordered = ["--set", "training.reduction=ordered"]
+        let (s1, e1) = try fx.train(exe, ranks: nil, out: "one", extra: ordered)
+        #expect(s1 == 0, "one process: \(e1)")
+        let (s2, e2) = try fx.train(exe, ranks: 2, out: "two", extra: ordered)
+        #expect(s2 == 0 && e2.contains("data parallel: 2 ranks"), "two ranks: \(e2)")
+        let one = try fx.adapter("one"), two = try fx.adapter("two")
+        let gap = (try? Self.relativeDifference(one, two)) ?? .nan
+        #expect(!one.isEmpty && one == two, "two ranks differ from one process by \(gap) (relative)")
+        // and the ordered sum is the gradient the running sum gives, up to the order of additions
+        let (s3, e3) = try fx.train(exe, ranks: nil, out: "sum")
+        #expect(s3 == 0, "\(e3)")
+        let d = try Self.relativeDifference(one, try fx.adapter("sum"))
+        #expect(d <= 1e-5, "ordered and running sums differ by \(d) (relative)")
+    }
+
     @Test func aCheckpointOfTwoRanksResumesOnOne() throws {
         let exe = try KillResumeTests.autoreExecutable()
         let fx = try Fixture()

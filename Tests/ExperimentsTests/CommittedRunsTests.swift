@@ -21,7 +21,7 @@ import Testing
         guard p.terminationStatus == 0 else { return nil }
         return String(decoding: data, as: UTF8.self).split(separator: "\0").map { path in
             let size = (try? FileManager.default.attributesOfItem(atPath: root.appendingPathComponent(String(path)).path)[.size] as? Int) ?? 0
-            return (String(path), size ?? 0)
+            return (String(path), size)
         }
     }
 
