@@ -22,6 +22,8 @@ public enum StepProfile {
         case vocabularyHead
         /// Choosing the next tokens from the logits.
         case sampling
+        /// The tokens each constrained answer may take next (`TokenConstraint.allowedTokens`).
+        case constraints
         public var description: String {
             switch self {
             case .quantizedProducts: "quantized matmuls"
@@ -30,6 +32,7 @@ public enum StepProfile {
             case .lora: "LoRA branch"
             case .vocabularyHead: "vocabulary head"
             case .sampling: "sampling"
+            case .constraints: "answer constraints"
             }
         }
     }

@@ -80,6 +80,16 @@ final class SequenceCache {
 /// Prompts that continue one shared prefix (a document and the questions asked about it).
 ///
 ///     let group = PromptGroup(prefix: documentIds, prompts: questionIds)
+/// What a batched generation did, counted as it decodes: model steps (one new token for every active
+/// sequence), tokens written, and tokens the constraint left no choice about (one allowed token).
+/// Tokens / steps is the mean batch a step ran with; a forced token costs a step like any other.
+public final class GenerationTally: @unchecked Sendable {
+    public var steps = 0
+    public var tokens = 0
+    public var forced = 0
+    public init() {}
+}
+
 public struct PromptGroup: Sendable {
     public var prefix: [Int]
     public var prompts: [[Int]]
@@ -113,8 +123,11 @@ extension LlamaModel {
     ///
     /// `prefixStates[g]`, when given, is group g's prefix already run through the model (`forward(...).present`
     /// of exactly `groups[g].prefix`, under the adapter active now): it is used instead of computing it again.
+    ///
+    /// `tally`, when given, adds this generation's steps, tokens and forced tokens to its counts.
     public func generate(groups: [PromptGroup], options: GenerationOptions,
-                         constraints: [any TokenConstraint]? = nil, prefixStates: [Int: [LayerKV]] = [:]) throws -> [[[Int]]] {
+                         constraints: [any TokenConstraint]? = nil, prefixStates: [Int: [LayerKV]] = [:],
+                         tally: GenerationTally? = nil) throws -> [[[Int]]] {
         var constraints = constraints
         if let c = constraints, c.count != groups.reduce(0, { $0 + $1.prompts.count }) {
             throw TensorError("generate: \(c.count) constraints for \(groups.reduce(0, { $0 + $1.prompts.count })) prompts")
@@ -149,9 +162,12 @@ extension LlamaModel {
             let sparse = headAtAllowedTokensOnly && constraints != nil && options.sampling.isGreedy && lmHead != nil
             var columnOf = sparse ? [Int32](repeating: -1, count: v) : []
             for _ in 0..<maxNew {
+                tally?.steps += 1
                 // Each active sequence's allowed tokens (nil: any), asked once per step.
                 var allowedSets = [[Int]?](repeating: nil, count: active.count)
-                if constraints != nil { for (row, i) in active.enumerated() { allowedSets[row] = constraints![i].allowedTokens() } }
+                if constraints != nil {
+                    StepProfile.measure(.constraints) { for (row, i) in active.enumerated() { allowedSets[row] = constraints![i].allowedTokens() } }
+                }
                 var next: [Int32] = []
                 var stillActive: [Int] = []
                 for part in HeadPlan(rows: active.count, allowed: allowedSets, vocabulary: v, sparse: sparse).parts {
@@ -192,6 +208,7 @@ extension LlamaModel {
                         }
                         constraints?[i].advance(token)
                         outputs[i].append(token)
+                        if let tally { tally.tokens += 1; if allowedSets[row]?.count == 1 { tally.forced += 1 } }
                         var repeated = false
                         if options.lineBreaks.contains(token) {
                             let line = Array(outputs[i][lineStart[i]..<(outputs[i].count - 1)])

@@ -133,6 +133,15 @@ extension StageQuery {
 }
 
 /// What an extraction cost.
+/// A stage's generation counts (`ExtractionStatistics.decoding`).
+public struct DecodeCounts: Codable, Sendable, Equatable {
+    public var steps = 0, tokens = 0, forced = 0
+    public init(steps: Int = 0, tokens: Int = 0, forced: Int = 0) { self.steps = steps; self.tokens = tokens; self.forced = forced }
+    mutating func add(_ o: DecodeCounts) { steps += o.steps; tokens += o.tokens; forced += o.forced }
+    /// Sequences decoded per model step, on average.
+    public var meanBatch: Double { steps > 0 ? Double(tokens) / Double(steps) : 0 }
+}
+
 public struct ExtractionStatistics: Codable, Sendable {
     public var documents = 0
     /// Questions the model answered (generated, or scored in the relations stage by likelihood).
@@ -148,7 +157,14 @@ public struct ExtractionStatistics: Codable, Sendable {
     /// Seconds spent answering each stage (generation, scoring, its share of document prefixes), by stage
     /// name; absent in files written before it was kept.
     public var stageSeconds: [String: Double]?
+    /// Generation by stage name: model steps, tokens written, tokens forced by the constraint (one allowed);
+    /// tokens / steps is the mean batch of a step. Absent in files written before it was kept.
+    public var decoding: [String: DecodeCounts]?
     public init() {}
+    mutating func addDecoding(_ stage: Stage, _ t: GenerationTally) {
+        decoding = decoding ?? [:]
+        decoding![stage.rawValue, default: DecodeCounts()].add(DecodeCounts(steps: t.steps, tokens: t.tokens, forced: t.forced))
+    }
     mutating func addTime(_ stage: Stage, since start: Date) {
         stageSeconds = stageSeconds ?? [:]
         stageSeconds![stage.rawValue, default: 0] += Date().timeIntervalSince(start)
@@ -169,6 +185,7 @@ public struct ExtractionStatistics: Codable, Sendable {
         if let q = o.questionsByStage { questionsByStage = (questionsByStage ?? [:]).merging(q, uniquingKeysWith: +) }
         if let s = o.stageSeconds { stageSeconds = (stageSeconds ?? [:]).merging(s, uniquingKeysWith: +) }
         if let a = o.suppliedAnswers { suppliedAnswers = (suppliedAnswers ?? 0) + a }
+        if let d = o.decoding { decoding = (decoding ?? [:]).merging(d) { var x = $0; x.add($1); return x } }
     }
     /// What was counted since `earlier` (a snapshot of these statistics).
     func minus(_ earlier: ExtractionStatistics) -> ExtractionStatistics {
@@ -179,6 +196,11 @@ public struct ExtractionStatistics: Codable, Sendable {
         if let q = questionsByStage { d.questionsByStage = q.merging((earlier.questionsByStage ?? [:]).mapValues { -$0 }, uniquingKeysWith: +) }
         if let s = stageSeconds { d.stageSeconds = s.merging((earlier.stageSeconds ?? [:]).mapValues { -$0 }, uniquingKeysWith: +) }
         if let a = suppliedAnswers { d.suppliedAnswers = a - (earlier.suppliedAnswers ?? 0) }
+        if let c = decoding {
+            d.decoding = c.merging((earlier.decoding ?? [:]).mapValues { DecodeCounts(steps: -$0.steps, tokens: -$0.tokens, forced: -$0.forced) }) {
+                var x = $0; x.add($1); return x
+            }
+        }
         return d
     }
     public var documentsPerMinute: Double { seconds > 0 ? Double(documents) * 60 / seconds : 0 }
@@ -272,10 +294,12 @@ public final class Extractor {
         }
         guard !groups.isEmpty else { return answers }
         let flatRules = rules.flatMap { $0 }
+        let tally = GenerationTally()
         let out = try model.generate(groups: groups, options: GenerationOptions(
             maxNewTokens: options.budget[stage] ?? 128, sampling: options.sampling, stopTokens: format.stopTokens, seed: options.seed,
             lineBreaks: options.stopOnRepeatedLine ? lineBreaks : [], stopBias: options.endBias[stage] ?? 0),
-            constraints: options.constrained ? flatRules : nil, prefixStates: states)
+            constraints: options.constrained ? flatRules : nil, prefixStates: states, tally: tally)
+        statistics.addDecoding(stage, tally)
         for (g, group) in groups.enumerated() {
             statistics.promptTokens += group.prompts.reduce(0) { $0 + $1.count }
             for (i, slot) in slots[g].enumerated() {

@@ -54,6 +54,8 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Re-DocRED directory (default: $AUTORE_DATA, the cache, or ../shared/data/redocred).") var dataDir: String?
     @Flag(help: "Score the predictions of a split afterwards (AutoRE, official, stages).") var eval = false
     @Flag(help: "Print JSON (for --text).") var json = false
+    @Flag(help: "Also print where the extraction's time went: seconds in each part of the model steps (quantized and dense products, attention, LoRA, vocabulary head, sampling, answer constraints) and the rest (prefills outside them, bookkeeping).")
+    var profile = false
     @Option(help: ArgumentHelp("Write what the extraction cost (documents, seconds, tokens, threads, the command) as JSON here.",
                                valueName: "file")) var timing: String?
 
@@ -107,16 +109,31 @@ struct ExtractCommand: ParsableCommand {
         if let note, comm.isLead { print("note: \(note)") }
 
         let preds: [PredictionRecord]
+        if profile { StepProfile.start() }
         if let out { preds = try extractor.extract(docs, resumingAt: out, label: "extract", communicator: comm) }
         else { preds = try extractor.extract(docs) }
+        let parts = profile ? StepProfile.stop() : [:]
         guard comm.isLead else { return }
         let s = extractor.statistics
+        if profile {
+            let measured = parts.values.reduce(0, +)
+            let listed = StepProfile.Part.allCases.map { String(format: "%@ %.1f s", $0.description, parts[$0] ?? 0) }
+                + [String(format: "other %.1f s", max(0, s.seconds - measured))]
+            FileHandle.standardError.write(Data("where the time went: \(listed.joined(separator: ", "))\n".utf8))
+        }
         if s.documents > 0 {
             FileHandle.standardError.write(Data(String(format: "%d documents in %.1f s: %.1f documents/minute, %.0f tokens/s (%d read, %d written)\n",
                                                        s.documents, s.seconds, s.documentsPerMinute, s.tokensPerSecond, s.promptTokens, s.generatedTokens).utf8))
             if let by = s.stageSeconds {
                 let parts = Stage.allCases.compactMap { st in by[st.rawValue].map { String(format: "%@ %.1f s", st.rawValue, $0) } }
                 FileHandle.standardError.write(Data("time by stage: \(parts.joined(separator: ", "))\n".utf8))
+            }
+            if let d = s.decoding {
+                let parts = Stage.allCases.compactMap { st in d[st.rawValue].map {
+                    String(format: "%@ %d steps, %.1f sequences a step, %.0f%% of tokens forced", st.rawValue, $0.steps, $0.meanBatch,
+                           100 * Double($0.forced) / Double(max(1, $0.tokens)))
+                } }
+                FileHandle.standardError.write(Data("decoding by stage: \(parts.joined(separator: "; "))\n".utf8))
             }
         }
         if let timing {
