@@ -84,6 +84,25 @@ struct WordLines: ByteAutomaton {
         #expect(free != got)
     }
 
+    /// The tally counts a step per model call and a token per sequence per step; a token is forced where
+    /// the rule allowed it alone. Three sequences end after 3, 5 and 5 tokens (rules), forced from the
+    /// third token on: 6 steps (the last finds only rules that allow nothing), 13 tokens, 1 + 3 + 3 forced.
+    @Test func aTallyCountsStepsTokensAndForcedTokens() throws {
+        let model = try LlamaModel.load(path: Fixtures.tinyCheckpoint())
+        struct Scripted: TokenConstraint {
+            var n = 0, length: Int
+            mutating func allowedTokens() -> [Int]? { n >= length ? [] : n >= 2 ? [7] : nil }
+            mutating func advance(_ token: Int) { n += 1 }
+        }
+        let tally = GenerationTally()
+        let out = try model.generate(groups: [PromptGroup(prefix: [1, 2], prompts: [[3], [4, 5], [6]])],
+                                     options: GenerationOptions(maxNewTokens: 10),
+                                     constraints: [Scripted(length: 3), Scripted(length: 5), Scripted(length: 5)], tally: tally)[0]
+        #expect(out.map(\.count) == [3, 5, 5] && out.allSatisfy { Array($0.dropFirst(2)).allSatisfy { $0 == 7 } })
+        // the sixth step finds every rule allowing nothing: it is a step, and writes no token
+        #expect(tally.steps == 6 && tally.tokens == 13 && tally.forced == 7, "\(tally.steps) \(tally.tokens) \(tally.forced)")
+    }
+
     @Test func aRuleThatAllowsNothingEndsTheSequence() throws {
         let model = try LlamaModel.load(path: Fixtures.tinyCheckpoint())
         struct ThreeTokens: TokenConstraint {
