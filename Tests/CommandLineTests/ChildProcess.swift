@@ -71,3 +71,24 @@ func writeTinyRunInputs(root: URL, seed: UInt64) throws -> (model: URL, data: UR
     try FileManager.default.copyItem(at: documents, to: data.appendingPathComponent("dev_revised.json"))
     return (model, data)
 }
+
+/// The config of a tiny training run over `writeTinyRunInputs`' model: D_R_H_F with one r4 adapter on q,v
+/// (dropout on, so that generator states matter), learning rate 1e-2, `training` and `data` as given, and
+/// `extra` lines appended.
+func tinyRunConfig(name: String, model: URL, training: String, data: String = #"{train: dev, select: "dev[0:1]"}"#,
+                   extra: String = "") -> String {
+    """
+    name: \(name)
+    base_model: \(model.path)
+    quantization: nf4
+    paradigm: D_R_H_F
+    stage: all
+    chat_template: none
+    lora: {rank: 4, alpha: 8, dropout: 0.1, targets: [q_proj, v_proj]}
+    optimizer: {learning_rate: 1.0e-2, schedule: cosine, warmup_steps: 2}
+    training: \(training)
+    data: \(data)
+    evaluation: {every: 1000, loss_groups: 1}
+
+    """ + extra
+}

@@ -26,19 +26,9 @@ import TestSupport
             _ = try writeTinyRunInputs(root: root, seed: 13)
             // Four groups a step (three questions each, of unequal length), dropout on: the ranks must draw
             // the masks one process would.
-            try """
-                name: data-parallel
-                base_model: \(model.path)
-                quantization: nf4
-                paradigm: D_R_H_F
-                stage: all
-                chat_template: none
-                lora: {rank: 4, alpha: 8, dropout: 0.1, targets: [q_proj, v_proj]}
-                optimizer: {learning_rate: 1.0e-2, schedule: cosine, warmup_steps: 2}
-                training: {steps: 10, accumulation: 4, cutoff_length: 1024, max_questions_per_group: 3, checkpoint_every: 5, seed: 5}
-                data: {train: dev, select: "dev[0:1]"}
-                evaluation: {every: 1000, loss_groups: 1}
-                """.write(to: config, atomically: true, encoding: .utf8)
+            try tinyRunConfig(name: "data-parallel", model: model,
+                              training: "{steps: 10, accumulation: 4, cutoff_length: 1024, max_questions_per_group: 3, checkpoint_every: 5, seed: 5}")
+                .write(to: config, atomically: true, encoding: .utf8)
         }
 
         func train(_ exe: URL, ranks: Int?, out: String, extra: [String] = []) throws -> (Int32, String) {
@@ -187,20 +177,11 @@ import TestSupport
         try FileManager.default.createSymbolicLink(at: fx.root.appendingPathComponent("Data"), withDestinationURL: project.appendingPathComponent("Data"))
         try FileManager.default.copyItem(at: fx.data.appendingPathComponent("dev_revised.json"), to: fx.data.appendingPathComponent("test_revised.json"))
         for name in names {
-            try """
-                name: \(name)
-                base_model: \(fx.model.path)
-                quantization: nf4
-                paradigm: D_R_H_F
-                stage: all
-                chat_template: none
-                lora: {rank: 4, alpha: 8, dropout: 0.1, targets: [q_proj, v_proj]}
-                optimizer: {learning_rate: 1.0e-2, schedule: cosine, warmup_steps: 2}
-                training: {steps: 4, accumulation: 4, cutoff_length: 1024, max_questions_per_group: 3, checkpoint_every: 2, seed: 5}
-                data: {train: dev, select: "dev[0:1]", test: "test[0:2]"}
-                evaluation: {every: 1000, loss_groups: 1}
-                extraction: {max_new_tokens: {relations: 12, heads: 12, facts: 12}, batch_documents: 1}
-                """.write(to: fx.root.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8)
+            try tinyRunConfig(name: name, model: fx.model,
+                              training: "{steps: 4, accumulation: 4, cutoff_length: 1024, max_questions_per_group: 3, checkpoint_every: 2, seed: 5}",
+                              data: #"{train: dev, select: "dev[0:1]", test: "test[0:2]"}"#,
+                              extra: "extraction: {max_new_tokens: {relations: 12, heads: 12, facts: 12}, batch_documents: 1}\n")
+                .write(to: fx.root.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8)
         }
         return fx.root
     }

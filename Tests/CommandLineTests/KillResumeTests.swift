@@ -42,19 +42,8 @@ import TestSupport
             root = FileManager.default.temporaryDirectory.appendingPathComponent("autore-kill-\(UUID().uuidString)")
             _ = try writeTinyRunInputs(root: root, seed: 11)
             // A checkpoint after every step; dropout on, so that generator states matter for an exact resume.
-            let yaml = """
-                name: kill-resume
-                base_model: \(model.path)
-                quantization: nf4
-                paradigm: D_R_H_F
-                stage: all
-                chat_template: none
-                lora: {rank: 4, alpha: 8, dropout: 0.1, targets: [q_proj, v_proj]}
-                optimizer: {learning_rate: 1.0e-2, schedule: cosine, warmup_steps: 2}
-                training: {steps: \(steps), accumulation: 2, cutoff_length: 1024, max_questions_per_group: 3, checkpoint_every: 1, seed: 5}
-                data: {train: dev, select: "dev[0:1]"}
-                evaluation: {every: 1000, loss_groups: 1}
-                """
+            let yaml = tinyRunConfig(name: "kill-resume", model: model,
+                                     training: "{steps: \(steps), accumulation: 2, cutoff_length: 1024, max_questions_per_group: 3, checkpoint_every: 1, seed: 5}")
             try yaml.write(to: config, atomically: true, encoding: .utf8)
         }
 
