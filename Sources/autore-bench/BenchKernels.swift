@@ -24,6 +24,7 @@ struct BenchKernels: ParsableCommand {
         var rows: [[String: Any]] = []
         func line(_ s: String) { if !json { print(s) } }
         line("threads: \(Threads.count) (AUTORE_THREADS; the pool, and OpenBLAS's own threading in the sgemm column)")
+        line("OpenBLAS kernels: \(BLASKernels.current) (OPENBLAS_CORETYPE \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"))")
         line("")
         line("matmul  x (M, K) · Wᵀ, W (N, K)          Tensor GFLOP/s   sgemm GFLOP/s   ratio")
         let m = 512
@@ -127,7 +128,7 @@ struct BenchKernels: ParsableCommand {
                          "fwdbwd_ms": fb * 1e3, "fwdbwd_gflops": gfb, "ratio_to_sgemm": gfb / ref2, "sgemm_gflops": ref2])
         }
         if json {
-            let data = try JSONSerialization.data(withJSONObject: ["threads": Threads.count, "results": rows], options: [.sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: ["threads": Threads.count, "openblas_kernels": BLASKernels.current, "results": rows] as [String: Any], options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }
     }
