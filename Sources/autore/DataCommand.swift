@@ -14,12 +14,19 @@ struct DataCommand: ParsableCommand {
     )
 }
 
+/// `--data-dir`, for every command that reads Re-DocRED.
+struct DataDirOption: ParsableArguments {
+    @Option(help: "Re-DocRED directory (default: $AUTORE_DATA, $AUTORE_HOME/data/redocred, ../shared/data/redocred: the first that holds dev_revised.json).")
+    var dataDir: String?
+}
+
 /// Options shared by the data and eval commands.
 struct DataLocationOptions: ParsableArguments {
-    @Option(help: "Re-DocRED directory (default: $AUTORE_DATA, $AUTORE_HOME/data/redocred, ../shared/data/redocred).")
-    var dataDir: String?
+    @OptionGroup var data: DataDirOption
     @Option(help: "Documents file instead of a split (a Re-DocRED-format JSON list).")
     var file: String?
+
+    var dataDir: String? { data.dataDir }
 
     func loader() throws -> SplitLoader {
         guard let l = SplitLoader(dataDir: dataDir) else {

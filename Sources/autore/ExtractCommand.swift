@@ -51,7 +51,7 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Add a subject listed for another relation of the document when it scores at least this log-probability (nats) as the relation's first subject.")
     var sharedHeads: Double?
     @Option(help: "Drop a fact whose object is its subject (true or false).") var dropSelfRelations: Bool?
-    @Option(help: "Re-DocRED directory (default: $AUTORE_DATA, the cache, or ../shared/data/redocred).") var dataDir: String?
+    @OptionGroup var data: DataDirOption
     @Flag(help: "Score the predictions of a split afterwards (AutoRE, official, stages).") var eval = false
     @Flag(help: "Print JSON (for --text).") var json = false
     @Flag(help: "Also print where the extraction's time went: seconds in each part of the model steps (quantized and dense products, attention, LoRA, vocabulary head, sampling, answer constraints) and the rest (prefills outside them, bookkeeping).")
@@ -92,7 +92,7 @@ struct ExtractCommand: ParsableCommand {
         }
         if let batchDocuments { cfg.extraction.batchDocuments = batchDocuments }
         try cfg.checkExtraction(source: "\(config ?? run.storedConfig.source) with the command line's options")
-        let experiment = try Experiment(config: cfg, dataDir: dataDir, requireData: split != nil)
+        let experiment = try Experiment(config: cfg, dataDir: data.dataDir, requireData: split != nil)
         if run.isFineTuned != (cfg.fineTuning == .full) {
             throw ValidationError("\(dirs.joined(separator: ",")) holds \(run.isFineTuned ? "a fully fine-tuned model" : "adapters"), but the config says fine_tuning: \(cfg.fineTuning.rawValue)")
         }

@@ -15,7 +15,7 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: "The experiment config (YAML).") var config: String
     @OptionGroup var overrides: Overrides
-    @Option(help: "Re-DocRED directory (default: $AUTORE_DATA, the cache, or ../shared/data/redocred).") var dataDir: String?
+    @OptionGroup var data: DataDirOption
     @Flag(help: "Also write Experiments/results/README.md afterwards.") var report = false
     @OptionGroup var limit: TimeLimit
 
@@ -23,7 +23,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         rootOption.apply()
-        let runner = try ExperimentRunner(configPath: config, overrides: overrides.parsed(), dataDir: dataDir, command: commandLine())
+        let runner = try ExperimentRunner(configPath: config, overrides: overrides.parsed(), dataDir: data.dataDir, command: commandLine())
         // under mpirun every rank trains (data parallel) and extracts (documents shared); rank 0 writes
         let comm = try MPICommunicator.job()
         let results = try limit.catchingStop { try runner.run(stop: limit.condition, communicator: comm) }
@@ -40,7 +40,7 @@ struct SweepCommand: ParsableCommand {
         discussion: "A sweep file (YAML): `name: …`, `configs: [Experiments/ablations/a.yaml, …]` and/or `base: X.yaml` with `grid: {lora.rank: [8, 32], …}` (every combination) or `variants: [{lora.rank: 8, lora.alpha: 16}, …]`, optionally `compute: …`. An experiment made from the base is named after it with the changed settings appended. Several sweeps over the same file share the work: an experiment another process is running is skipped (its run folder is locked), so on 2 cores two sweeps with AUTORE_THREADS=1 each run two experiments at once.")
 
     @Argument(help: "The sweep file.") var sweep: String
-    @Option(help: "Re-DocRED directory.") var dataDir: String?
+    @OptionGroup var data: DataDirOption
     @Flag(help: "List what would run, how far each unfinished experiment got, and what is finished; then stop.") var dryRun = false
     @Option(help: "Under mpirun: how many ranks train and extract each experiment together (data parallel). The job's ranks form groups of this size, and each group takes the next experiment no other group holds. 1: every rank runs experiments on its own, without MPI.")
     var ranksPerExperiment = 1
@@ -67,7 +67,7 @@ struct SweepCommand: ParsableCommand {
         }
         let first = MPIJob.rank / k * k
         let label = world == 1 ? "" : k == 1 ? "[rank \(first)] " : "[ranks \(first)–\(first + k - 1)] "
-        let outcome = try Sweep.load(path: sweep).run(dataDir: dataDir, dryRun: dryRun, stop: limit.condition, communicator: group,
+        let outcome = try Sweep.load(path: sweep).run(dataDir: data.dataDir, dryRun: dryRun, stop: limit.condition, communicator: group,
                                                       say: { print(label + $0) },
                                                       scored: { print(ReportTable.experimentTable($0)) })
         guard group.isLead else { return }
@@ -85,8 +85,7 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "The results folder.") var results: String?
     @Flag(help: "First score every results folder's predictions again with this build (adds per-document counts for the paired tests).")
     var rescore = false
-    @Option(help: "Re-DocRED directory for --rescore (default: $AUTORE_DATA, $AUTORE_HOME/data/redocred, ../shared/data/redocred).")
-    var dataDir: String?
+    @OptionGroup var data: DataDirOption
 
     @OptionGroup var rootOption: RootOption
 
@@ -95,7 +94,7 @@ struct ReportCommand: ParsableCommand {
         let root = DataLocation.root
         let r = Report(root: root, results: results.map { URL(fileURLWithPath: $0) })
         if rescore {
-            guard let loader = SplitLoader(dataDir: dataDir) else { throw ValidationError("Re-DocRED data not found; pass --data-dir or set AUTORE_DATA") }
+            guard let loader = SplitLoader(dataDir: data.dataDir) else { throw ValidationError("Re-DocRED data not found; pass --data-dir or set AUTORE_DATA") }
             try r.rescore(loader: loader)
         }
         let path = try r.write()

@@ -30,8 +30,7 @@ struct TrainCommand: ParsableCommand {
     var out: String?
     @Option(help: "Override training.steps (for a quick look).")
     var steps: Int?
-    @Option(help: "Re-DocRED directory (default: $AUTORE_DATA, the cache, or ../shared/data/redocred).")
-    var dataDir: String?
+    @OptionGroup var data: DataDirOption
     @Flag(help: "Continue: skip finished adapters and resume interrupted ones from checkpoint.h5 (the config must be the same).")
     var resume = false
     @OptionGroup var limit: TimeLimit
@@ -47,7 +46,7 @@ struct TrainCommand: ParsableCommand {
         defer { lock?.release() }
         let base = try LoadedModel(config: cfg)
         _ = try limit.catchingStop {
-            try TrainingRun.train(config: cfg, configText: configText, root: root, base: base, dataDir: dataDir,
+            try TrainingRun.train(config: cfg, configText: configText, root: root, base: base, dataDir: data.dataDir,
                                   policy: resume ? .resume : .fresh, stepsOverride: steps, stop: limit.condition,
                                   communicator: comm)
         }
