@@ -14,6 +14,7 @@ struct Bench: ParsableCommand {
             BenchQLoRA.self,
             BenchScale.self,
             BenchStems.self,
+            BenchExtract.self,
         ]
     )
 
