@@ -16,7 +16,7 @@ extension Report {
                 guard let rb = b.splits.first(where: { $0.split == ra.split }) else { continue }
                 if s.isEmpty {
                     s = "## Base models (AutoRE scoring)\n\n"
-                    s += "Experiments that differ in their base model, on the same documents. Training: the tokens of one epoch of every stage's examples (each model's own tokenizer) and the time of the training logs on 2 cores; a decoding variant shows the training of the run whose adapters it decodes. Extraction: documents per minute of the split's extraction (2 threads). The difference is the challenger's AutoRE F1 minus the reference's, with a paired bootstrap over the documents.\n\n"
+                    s += "Experiments that differ in their base model, or in how its weights are held (weights: nf4 quantized again from the GGUF, native the GGUF's own blocks), on the same documents. Training: the tokens of one epoch of every stage's examples (each model's own tokenizer) and the time of the training logs on 2 cores; a decoding variant shows the training of the run whose adapters it decodes. Extraction: documents per minute of the split's extraction (2 threads). The difference is the challenger's AutoRE F1 minus the reference's, with a paired bootstrap over the documents.\n\n"
                 }
                 s += "On \(ra.split) (\(ra.documents) documents):\n\n"
                 s += "| experiment | base model | weights | training tokens / epoch | training time | AutoRE P | R | F1 | 95% interval | extraction documents/min |\n|---|---|---|---|---|---|---|---|---|---|\n"
