@@ -189,12 +189,16 @@ public final class Tokenizer: @unchecked Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// The UTF-8 bytes an ordinary token adds to decoded text (a token may hold part of a character);
-    /// nil for special and control tokens, which write no text of the answer. Constrained decoding
-    /// matches these against what an answer may still spell. (A leading space that `decode` strips at the
-    /// very start of a text is kept here: the token adds it in the middle of one.)
+    /// The UTF-8 bytes a token adds to an answer's text, as `decode(_, skipSpecialTokens: true)` writes it
+    /// (a token may hold part of a character); nil for control tokens, which write none. Constrained
+    /// decoding matches these against what an answer may still spell. A user-defined token is text: Gemma 3
+    /// marks "\n", runs of spaces and other pieces so, and its answers' line breaks are that "\n" (107).
+    /// (A leading space that `decode` strips at the very start of a text is kept here: the token adds it in
+    /// the middle of one.)
     public func textBytes(of id: Int) -> [UInt8]? {
-        guard let t = token(id), !specialIds.contains(id), !controlTokenIds.contains(id) else { return nil }
+        guard let t = token(id), !controlTokenIds.contains(id) else { return nil }
+        // as decode writes it: a SentencePiece user-defined token verbatim, every other one from its pieces
+        if specialIds.contains(id) && flavor == .sentencePiece { return Array(t.utf8) }
         return textBytes(t)
     }
 
