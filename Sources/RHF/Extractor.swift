@@ -155,7 +155,8 @@ public struct ExtractionStatistics: Codable, Sendable {
     public var generatedTokens = 0
     public var seconds = 0.0
     /// Seconds spent answering each stage (generation, scoring, its share of document prefixes), by stage
-    /// name; absent in files written before it was kept.
+    /// name; absent in files written before it was kept. Under `mpirun` these add the ranks' seconds, while
+    /// `seconds` is the job's wall time (so the stages add up to about `seconds` × ranks).
     public var stageSeconds: [String: Double]?
     /// Generation by stage name: model steps, tokens written, tokens forced by the constraint (one allowed);
     /// tokens / steps is the mean batch of a step. Absent in files written before it was kept.
