@@ -23,9 +23,11 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         rootOption.apply()
-        let runner = try ExperimentRunner(configPath: config, overrides: overrides.parsed(), dataDir: data.dataDir, command: commandLine())
-        // under mpirun every rank trains (data parallel) and extracts (documents shared); rank 0 writes
+        // under mpirun every rank trains (data parallel) and extracts (documents shared); rank 0 writes,
+        // and the recorded command says how many ranks ran it
         let comm = try MPICommunicator.job()
+        let command = (comm.size > 1 ? "mpirun -np \(comm.size) " : "") + commandLine()
+        let runner = try ExperimentRunner(configPath: config, overrides: overrides.parsed(), dataDir: data.dataDir, command: command)
         let results = try limit.catchingStop { try runner.run(stop: limit.condition, communicator: comm) }
         guard let results, comm.isLead else { return }
         print(ReportTable.experimentTable(results))

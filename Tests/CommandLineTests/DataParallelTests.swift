@@ -213,6 +213,9 @@ import TestSupport
         for f in ["metrics_dev_0-1.json", "metrics_test_0-2.json", "training.json", "config.yaml"] {
             #expect(FileManager.default.fileExists(atPath: results("two").appendingPathComponent(f).path), "\(f) missing")
         }
+        // the recorded command says it ran on two ranks
+        let command = try String(contentsOf: results("two").appendingPathComponent("command.txt"), encoding: .utf8)
+        #expect(command.hasPrefix("mpirun -np 2 autore run --config"), "\(command)")
         for split in ["dev_0-1", "test_0-2"] {
             let titles = { (folder: String) throws -> [String] in
                 try String(contentsOf: results(folder).appendingPathComponent("predictions_\(split).jsonl"), encoding: .utf8)
