@@ -34,8 +34,11 @@ extension Report {
         // a decoding variant (config `run:` naming another experiment) was trained as that run
         let trained = e.config?.run.flatMap { n in n == e.name ? nil : entries.first(where: { $0.name == n }) } ?? e
         let tokens = trained.training.isEmpty ? "–" : String(trained.training.reduce(0) { $0 + $1.trainTokensPerEpoch })
-        let seconds = trained.training.reduce(0.0) { $0 + (trainingSeconds(trained.name, $1.stage.rawValue) ?? $1.seconds) }
-        let time = trained.training.isEmpty ? "–" : ProgressLine.clock(seconds) + (trained.name == e.name ? "" : " (\(trained.name))")
+        // the training logs of the run that trained the adapters (its results folder holds them even before
+        // it is scored itself); a summary's seconds cover only the session that finished the run
+        let logs = e.config?.run ?? trained.name
+        let seconds = trained.training.reduce(0.0) { $0 + (trainingSeconds(logs, $1.stage.rawValue) ?? $1.seconds) }
+        let time = trained.training.isEmpty ? "–" : ProgressLine.clock(seconds) + (logs == e.name ? "" : " (\(logs))")
         let speed = r.extraction.map { String(format: "%.1f", $0.documentsPerMinute) } ?? "–"
         let a = r.autore.total
         return "| \(e.name) | \(e.config?.baseModel ?? "?") | \(e.config?.quantization.rawValue ?? "?") | \(tokens) | \(time) | \(pct(a.precision)) | \(pct(a.recall)) | **\(pct(a.f1))** | \(e.interval(r)) | \(speed) |\n"
