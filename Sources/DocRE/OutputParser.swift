@@ -310,7 +310,8 @@ public struct SpanMatcher: Sendable {
             if let r = wordRun(Array(sq.lowercased().unicodeScalars), lowercased: true) { return .repaired(tokens[r].joined(separator: " ")) }
             return .none
         }
-        if squeezedPassage.contains(sq) { return .exact }
+        // a byte search: Foundation's contains traps on some strings decoded from invalid UTF-8 (fuzz finding 9)
+        if squeezedPassage.utf8.firstRange(of: sq.utf8) != nil { return .exact }
         let q = Array(Text.normalised(s).lowercased().unicodeScalars)
         let n = max(1, Text.normalised(s).split(separator: " ").count)
         var best = 0.0, bestSpan: Range<Int>? = nil
