@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "LanguageModels", dependencies: ["Autograd", "NeuralNet", "ModelFormats", "Tokenization", "Support"],
                 swiftSettings: fast),
         // The processes of a job (one, or many under mpirun) and their collective operations.
-        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fast),
+        .target(name: "Distributed", dependencies: ["CMPI", "Support"], swiftSettings: fast),
         .target(name: "FineTuning", dependencies: ["LanguageModels", "Support", "Distributed"], swiftSettings: fast),
         .target(name: "DocRE", dependencies: ["Support"], swiftSettings: fast),
         // The system: one base model with its stage adapters, prompt format, batched extraction.

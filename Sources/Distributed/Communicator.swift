@@ -4,6 +4,7 @@
 // (FineTuning splits a batch over the ranks; AutoRE shards documents).
 import CMPI
 import Foundation
+import Support
 
 /// The processes of a job. Every rank calls the collective operations in the same order.
 public protocol Communicator: AnyObject {
@@ -32,6 +33,73 @@ extension Communicator {
         try broadcast(&bytes, root: root)
         return bytes.map { $0 != 0 }
     }
+
+    /// `root`'s value on every rank, sent as JSON (a small decision or outcome the root made for all).
+    public func broadcast<T: Codable>(_ value: T?, root: Int = 0) throws -> T {
+        var bytes = rank == root ? Array(try JSONEncoder().encode(value)) : []
+        try broadcast(&bytes, root: root)
+        guard let shared = try JSONDecoder().decode(T?.self, from: Data(bytes)) else {
+            throw CommunicatorError(call: "broadcast", message: "rank \(root) sent no value")
+        }
+        return shared
+    }
+
+    /// Runs `body` on every rank and fails on every rank when it failed on any, so that no rank waits in a
+    /// later collective for one that has given up. A failing rank throws its own error; the others throw
+    /// `RankFailed` with the first failing rank's message. Collective: every rank calls it, in the same order.
+    ///
+    ///     let base = try comm.together { try LoadedModel(config: cfg) }   // one rank lacks the file: all stop
+    public func together<T>(_ body: () throws -> T) throws -> T {
+        let outcome = Result { try body() }
+        var message: String?
+        if case .failure(let error) = outcome { message = "\(error)" }
+        let gathered = try gather(message.map { Array($0.utf8) } ?? [], root: 0)
+        // the lead names the first failing rank (empty messages are ranks that succeeded)
+        let verdict: RankFailed? = gathered.flatMap { all in
+            all.firstIndex { !$0.isEmpty }.map { RankFailed(rank: $0, message: String(decoding: all[$0], as: UTF8.self)) }
+        }
+        var shared = [UInt8]()
+        if isLead { shared = Array(try JSONEncoder().encode(verdict)) }
+        try broadcast(&shared, root: 0)
+        if let failed = try JSONDecoder().decode(RankFailed?.self, from: Data(shared)) {
+            if case .failure(let own) = outcome { throw own }
+            throw failed
+        }
+        return try outcome.get()
+    }
+
+    /// Fails on every rank, naming the first rank that differs, unless every rank holds rank 0's `text`
+    /// (compared by a CRC-32 and length broadcast from rank 0): a job whose ranks read different configs
+    /// would train or decode different things under one name. `what` names the text, `source` where this
+    /// rank read it.
+    public func requireSame(_ text: String, what: String, source: String? = nil) throws {
+        let bytes = Array(text.utf8)
+        let mine = Fingerprint(crc: CRC32.checksum(bytes), length: bytes.count)
+        let lead: Fingerprint = try broadcast(isLead ? mine : nil)
+        try together {
+            guard mine == lead else { throw RanksDiffer(rank: rank, what: what, source: source, mine: mine, lead: lead) }
+        }
+    }
+}
+
+/// A rank whose text (config, settings) is not rank 0's.
+public struct RanksDiffer: Error, CustomStringConvertible {
+    var rank: Int, what: String, source: String?
+    var mine: Fingerprint, lead: Fingerprint
+    public var description: String {
+        "rank \(rank)'s \(what)\(source.map { " (\($0))" } ?? "") differs from rank 0's (CRC-32 \(String(mine.crc, radix: 16)) of "
+            + "\(mine.length) bytes against \(String(lead.crc, radix: 16)) of \(lead.length)): every rank must read the same \(what)"
+    }
+}
+
+/// What a text's ranks compare.
+struct Fingerprint: Codable, Equatable { var crc: UInt32; var length: Int }
+
+/// Another rank's failure, seen by a rank that did not fail itself (`Communicator.together`).
+public struct RankFailed: Error, CustomStringConvertible, Codable {
+    public var rank: Int
+    public var message: String
+    public var description: String { "rank \(rank): \(message)" }
 }
 
 /// A job of one process: every collective operation is the identity.
@@ -99,7 +167,8 @@ public final class MPICommunicator: Communicator {
         return try MPICommunicator(comm: part)
     }
 
-    public init() throws {
+    /// MPI's world (`MPI_COMM_WORLD`), MPI initialised first when no one has yet.
+    public convenience init() throws {
         if !Self.initialised {
             var ready: Int32 = 0
             MPI_Initialized(&ready)
@@ -110,12 +179,9 @@ public final class MPICommunicator: Communicator {
             }
             Self.initialised = true
         }
-        comm = cmpi_comm_world()
-        MPI_Comm_set_errhandler(comm, cmpi_errors_return())
-        var r: Int32 = 0, s: Int32 = 0
-        try Self.check(MPI_Comm_rank(comm, &r), "MPI_Comm_rank")
-        try Self.check(MPI_Comm_size(comm, &s), "MPI_Comm_size")
-        rank = Int(r); size = Int(s)
+        guard let world = cmpi_comm_world() else { throw CommunicatorError(call: "MPI_COMM_WORLD", message: "no world communicator") }
+        MPI_Comm_set_errhandler(world, cmpi_errors_return())
+        try self.init(comm: world)
     }
 
     static func message(_ code: Int32) -> String {

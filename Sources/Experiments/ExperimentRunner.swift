@@ -104,19 +104,20 @@ public struct ExperimentRunner {
             do { lock = try RunLock(runs) } catch let b as RunBusy { outcome.busy = b.holder } catch { outcome.error = "\(error)" }
         }
         defer { lock?.release() }
-        var bytes = lead ? Array(try JSONEncoder().encode(outcome)) : []
-        try comm.broadcast(&bytes, root: 0)
-        outcome = try JSONDecoder().decode(LockOutcome.self, from: Data(bytes))
+        outcome = try comm.broadcast(lead ? outcome : nil)
         if let holder = outcome.busy { throw RunBusy(run: runs.path, holder: holder) }
         if let e = outcome.error { throw AutoREError(lead ? e : "rank 0: \(e)") }
         // Full fine-tuning changes the base's own weights: it trains a copy, never a base shared with other
         // experiments (a sweep's).
         let full = config.fineTuning == .full
-        let given = try base ?? LoadedModel(config: config)
-        let trainingBase = full ? try given.copy() : given
+        // a rank that cannot load the model stops every rank, with its reason
+        let trainingBase = try comm.together {
+            let given = try base ?? LoadedModel(config: config)
+            return full ? try given.copy() : given
+        }
         let summaries = try TrainingRun.train(config: config, configText: configText, root: runs, base: trainingBase,
                                               dataDir: dataDir, policy: .resume, stop: stop, communicator: comm, say: say)
-        if lead { try writeResultsHeader(summaries) }
+        try comm.together { if lead { try writeResultsHeader(summaries) } }
         // the lead has set the results folder up before any rank asks what it holds
         try comm.barrier()
         return try extractAndScore(trainingBase: trainingBase, full: full, communicator: comm, stop: stop, say: say)
@@ -152,31 +153,35 @@ public struct ExperimentRunner {
     func extractAndScore(trainingBase: LoadedModel, full: Bool, communicator comm: Communicator, stop: StopCondition,
                          say: (String) -> Void) throws -> [SplitResult] {
         let lead = comm.isLead
-        if full, FineTunedModel.directory(in: runs.path) == nil {
-            throw AutoREError("\(runs.path): no fine-tuned model (best/ or final/model.safetensors); train the run first")
-        }
-        let run = try RunModel.open([runs.path])
-        if full { say("\(config.name): decoding with \(run.described(folder: DataLocation.shown(runs.path)))") }
-        var stageNotes: [String] = []
-        var shipped: [TrainedAdapter] = []
-        if let own = config.adapterLayout.singleStage {
-            // One stage trained here: the other stages come from the shipped adapters when they exist,
-            // else the bare base model answers them.
-            let others = config.paradigm.stages.filter { $0 != own }
-            shipped = FileManager.default.fileExists(atPath: RunAdapters.shipped)
-                ? try RunAdapters.load([RunAdapters.shipped]).filter { a in others.contains { .stage($0) == a.stage } } : []
-            for s in others {
-                stageNotes.append("the \(s.rawValue) stage is answered by " + (shipped.contains { $0.stage == .stage(s) }
-                    ? "the shipped adapter (Data/adapters/smollm2-rhf)" : "the base model without an adapter"))
+        // every rank loads the adapters and the documents; one that cannot stops them all, with its reason
+        let (stageNotes, adapterSteps, experiment, base, stageAdapters, format, train) = try comm.together {
+            if full, FineTunedModel.directory(in: runs.path) == nil {
+                throw AutoREError("\(runs.path): no fine-tuned model (best/ or final/model.safetensors); train the run first")
             }
-            stageNotes.forEach(say)
+            let run = try RunModel.open([runs.path])
+            if full { say("\(config.name): decoding with \(run.described(folder: DataLocation.shown(runs.path)))") }
+            var stageNotes: [String] = []
+            var shipped: [TrainedAdapter] = []
+            if let own = config.adapterLayout.singleStage {
+                // One stage trained here: the other stages come from the shipped adapters when they exist,
+                // else the bare base model answers them.
+                let others = config.paradigm.stages.filter { $0 != own }
+                shipped = FileManager.default.fileExists(atPath: RunAdapters.shipped)
+                    ? try RunAdapters.load([RunAdapters.shipped]).filter { a in others.contains { .stage($0) == a.stage } } : []
+                for s in others {
+                    stageNotes.append("the \(s.rawValue) stage is answered by " + (shipped.contains { $0.stage == .stage(s) }
+                        ? "the shipped adapter (Data/adapters/smollm2-rhf)" : "the base model without an adapter"))
+                }
+                stageNotes.forEach(say)
+            }
+            let adapterSteps = run.steps.merging(shipped.map { ($0.stage.rawValue, $0.step) }) { a, _ in a }
+            let experiment = try Experiment(config: config, dataDir: dataDir)
+            let (base, stageAdapters) = try run.load(base: .inMemory(trainingBase), paradigm: config.paradigm,
+                                                     extra: shipped, requireAll: config.adapterLayout.singleStage == nil)
+            let format = try PromptFormat(tokenizer: base.tokenizer, chatTemplate: config.chatTemplate)
+            let (train, _) = try experiment.loader.load(.train)
+            return (stageNotes, adapterSteps, experiment, base, stageAdapters, format, train)
         }
-        let adapterSteps = run.steps.merging(shipped.map { ($0.stage.rawValue, $0.step) }) { a, _ in a }
-        let experiment = try Experiment(config: config, dataDir: dataDir)
-        let (base, stageAdapters) = try run.load(base: .inMemory(trainingBase), paradigm: config.paradigm,
-                                                 extra: shipped, requireAll: config.adapterLayout.singleStage == nil)
-        let format = try PromptFormat(tokenizer: base.tokenizer, chatTemplate: config.chatTemplate)
-        let (train, _) = try experiment.loader.load(.train)
         var out: [SplitResult] = []
         for split in splits {
             let earlier = lead ? try results.read(split) : nil

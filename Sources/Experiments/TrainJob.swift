@@ -255,7 +255,7 @@ public final class TrainJob {
             if let median = spikes.observe(m.loss, key: kind) {
                 try log.append(MetricsRecord(kind: .spike, step: m.step, epoch: m.epoch, loss: m.loss, groups: m.groups, median: median))
                 let of = kind.isEmpty ? "recent steps" : "recent \(kind) steps"
-                say(String(format: "\nloss spike at step %d: %.4f > %.0f × the median %.4f of the \(of)", m.step, m.loss, LossSpikeDetector().factor, median)
+                say(String(format: "\nloss spike at step %d: %.4f > %.0f × the median %.4f of the \(of)", m.step, m.loss, spikes.factor, median)
                     + " (prefix groups \(m.groups.map(String.init).joined(separator: ", ")))")
             }
             recent.append(m.loss)

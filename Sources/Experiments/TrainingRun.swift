@@ -105,9 +105,12 @@ public enum TrainingRun {
         if borrowed && policy == .fresh {
             throw AutoREError("\(config.name) decodes with the adapters of run '\(config.run!)' (run:); it does not train them afresh")
         }
-        if !borrowed && lead {
-            try root.create()
-            try AtomicFile.write(configText, to: root.file("config.yaml"))
+        // the lead's files: a failure there stops every rank (none waits for a lead that has given up)
+        try communicator.together {
+            if !borrowed && lead {
+                try root.create()
+                try AtomicFile.write(configText, to: root.file("config.yaml"))
+            }
         }
         for plan in config.adapterRuns(in: root) {
             var cfg = plan.config
@@ -117,7 +120,7 @@ public enum TrainingRun {
             if borrowed && !FileManager.default.fileExists(atPath: summaryPath) {
                 throw AutoREError("\(summaryPath): run '\(config.run!)' has no finished \(plan.scope) adapter; train it with its own config first (\(cfg.name) only decodes with it)")
             }
-            if !borrowed && lead { try run.create() }
+            try communicator.together { if !borrowed && lead { try run.create() } }
             if policy == .fresh && lead {
                 for f in ["metrics.jsonl", "checkpoint.h5", "summary.json", "best.h5", "adapter.h5", "loss.svg", "best", "final", RunAdapters.keptFolder] {
                     try? FileManager.default.removeItem(atPath: run.file(f))
@@ -135,25 +138,27 @@ public enum TrainingRun {
             if borrowed {
                 throw AutoREError("\(summaryPath): this adapter is not readable as a finished run; train run '\(config.run!)' with its own config first")
             }
-            if lead { try AtomicFile.write(configText, to: run.file("config.yaml")) }
             // the lead has set the folder up (a fresh run's old files removed) before any rank reads it
-            try communicator.barrier()
+            try communicator.together { if lead { try AtomicFile.write(configText, to: run.file("config.yaml")) } }
             if try communicator.agree([lead && stop.now()])[0] { throw RunStopped(what: "training \(cfg.name) · \(plan.scope)", step: 0, of: 0) }
-            let experiment = try Experiment(config: cfg, dataDir: dataDir)
-            let initial = try cfg.training.initFrom.map { try initialAdapter($0, stage: plan.scope, besideRun: root) }
+            // every rank reads the data and the checkpoint; one that cannot stops them all, with its reason
+            let (job, trainer, initial, resumed) = try communicator.together {
+                let experiment = try Experiment(config: cfg, dataDir: dataDir)
+                let initial = try cfg.training.initFrom.map { try initialAdapter($0, stage: plan.scope, besideRun: root) }
+                let job = try TrainJob(experiment: experiment, model: base.model, tokenizer: base.tokenizer, run: run, initial: initial)
+                let trainer = try Trainer(model: job.model, weights: job.trained, groups: job.train.groups, options: job.trainerOptions)
+                trainer.communicator = communicator
+                prepare(trainer)
+                let resumed = try policy == .resume && job.resume(trainer, configText: configText)
+                return (job, trainer, initial, resumed)
+            }
             if let initial { say("\(cfg.name) · \(plan.scope): starts from \(initial.source) (step \(initial.step))") }
-            let job = try TrainJob(experiment: experiment, model: base.model, tokenizer: base.tokenizer, run: run, initial: initial)
             for n in job.notes { say("note: \(n)") }
             say("\(cfg.name) · \(plan.scope): \(job.train.groups.count) prefix groups from \(job.train.examples) examples (\(job.train.dropped) over the cutoff), \(job.train.tokens) tokens; \(job.steps) steps")
-            let trainer = try Trainer(model: job.model, weights: job.trained, groups: job.train.groups, options: job.trainerOptions)
-            trainer.communicator = communicator
             if communicator.size > 1 {
                 say("data parallel: \(communicator.size) ranks share each step's \(cfg.training.accumulation) prefix groups (training.accumulation), balanced by tokens")
             }
-            prepare(trainer)
-            if policy == .resume, try job.resume(trainer, configText: configText) {
-                say("resumed at step \(trainer.state.step) of \(job.steps)")
-            }
+            if resumed { say("resumed at step \(trainer.state.step) of \(job.steps)") }
             // What the interrupted process logged after its last checkpoint is done again now.
             if policy == .resume && lead { try MetricsLog.keepRecords(in: run.file("metrics.jsonl"), throughStep: trainer.state.step) }
             // the other ranks log to a scratch file of their own (nothing of theirs is kept)

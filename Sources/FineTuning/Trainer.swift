@@ -372,6 +372,9 @@ public struct KeyedLossSpikeDetector: Sendable {
     public private(set) var detectors: [String: LossSpikeDetector] = [:]
     public init() {}
 
+    /// How many times its window's median a loss must be to count as a spike (every key's detector's).
+    public var factor: Float { LossSpikeDetector().factor }
+
     /// Adds `loss` to the window of `key`; returns that window's median when `loss` is a spike in it.
     public mutating func observe(_ loss: Float, key: String) -> Float? {
         detectors[key, default: LossSpikeDetector()].observe(loss)

@@ -102,11 +102,7 @@ extension Extractor {
 
     func extractSharded(_ docs: [Document], resumingAt path: String, label: String, stop: StopCondition,
                         communicator comm: Communicator) throws -> [PredictionRecord] {
-        func share(_ signal: ShardSignal?) throws -> ShardSignal {
-            var bytes = comm.isLead ? try JSONEncoder().encode(signal ?? ShardSignal()).map { $0 } : []
-            try comm.broadcast(&bytes, root: 0)
-            return try JSONDecoder().decode(ShardSignal.self, from: Data(bytes))
-        }
+        func share(_ signal: ShardSignal?) throws -> ShardSignal { try comm.broadcast(comm.isLead ? signal ?? ShardSignal() : nil) }
         // Rank 0 reads what is done and opens the file; every rank learns how far it got, or why it failed.
         var done: [PredictionRecord] = [], file: LineFile?, opening: String?
         if comm.isLead {

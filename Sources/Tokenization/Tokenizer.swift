@@ -179,11 +179,12 @@ public final class Tokenizer: @unchecked Sendable {
         var bytes: [UInt8] = []
         for id in ids {
             guard let t = token(id) else { continue }
-            if specialIds.contains(id) || controlTokenIds.contains(id) {
-                if skipSpecialTokens && controlTokenIds.contains(id) { continue }
-                if controlTokenIds.contains(id) || flavor == .sentencePiece { bytes.append(contentsOf: t.utf8); continue }
+            // a control token writes its own name unless skipped; every other token its text (one rule)
+            if controlTokenIds.contains(id) {
+                if !skipSpecialTokens { bytes.append(contentsOf: t.utf8) }
+                continue
             }
-            bytes.append(contentsOf: textBytes(t))
+            bytes.append(contentsOf: textBytes(of: id) ?? [])
         }
         if stripLeadingSpaceOnDecode, bytes.first == 0x20 { bytes.removeFirst() }
         return String(decoding: bytes, as: UTF8.self)

@@ -70,43 +70,52 @@ struct ExtractCommand: ParsableCommand {
             throw ValidationError("under mpirun, autore extract shares the documents of --split or --input over the ranks and needs --out (the file rank 0 writes them to)")
         }
         let dirs = (runFolders ?? RunAdapters.shipped).split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-        // a fully fine-tuned model, or adapters over the base
-        let run = try RunModel.open(dirs)
-        var cfg: ExperimentConfig
-        if let config { cfg = try ExperimentConfig.load(path: config) } else {
-            cfg = try ExperimentConfig.parse(run.storedConfig.text, file: run.storedConfig.source)
+        // Every rank loads the model, adapters and documents; one that cannot stops them all, with its reason.
+        var stageList = ""
+        let (cfg, experiment, extractor, docs, note): (ExperimentConfig, Experiment, Extractor, [Document], String?) = try comm.together {
+            let run = try RunModel.open(dirs)
+            var cfg: ExperimentConfig
+            if let config { cfg = try ExperimentConfig.load(path: config) } else {
+                cfg = try ExperimentConfig.parse(run.storedConfig.text, file: run.storedConfig.source)
+            }
+            if let temperature { cfg.extraction.temperature = temperature }
+            if let maxNewTokens { cfg.extraction.maxNewTokens = StageBudget(maxNewTokens) }
+            if let constrained { cfg.extraction.constrained = constrained }
+            if let relations { cfg.extraction.relations = relations }
+            if let relationsTopK { cfg.extraction.relationsTopK = relationsTopK }
+            if let relationsMinLogProbability { cfg.extraction.relationsMinLogProbability = relationsMinLogProbability }
+            if let repeatedLines { cfg.extraction.repeatedLines = repeatedLines }
+            if let sharedHeads { cfg.extraction.sharedHeadsMinLogProbability = sharedHeads }
+            if let dropSelfRelations { cfg.extraction.dropSelfRelations = dropSelfRelations }
+            if let endBias {
+                let v = endBias.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+                guard v.count == 3, v.allSatisfy({ $0?.isFinite == true }) else { throw ValidationError("--end-bias takes three numbers: relations,heads,facts") }
+                cfg.extraction.endBias = PerStage(relations: v[0]!, heads: v[1]!, facts: v[2]!)
+            }
+            if let batchDocuments { cfg.extraction.batchDocuments = batchDocuments }
+            try cfg.checkExtraction(source: "\(config ?? run.storedConfig.source) with the command line's options")
+            let experiment = try Experiment(config: cfg, dataDir: data.dataDir, requireData: split != nil)
+            if run.isFineTuned != (cfg.fineTuning == .full) {
+                throw ValidationError("\(dirs.joined(separator: ",")) holds \(run.isFineTuned ? "a fully fine-tuned model" : "adapters"), but the config says fine_tuning: \(cfg.fineTuning.rawValue)")
+            }
+            let (base, map) = try run.load(base: .file(cfg.baseModel, load: { try LoadedModel(config: cfg) }), paradigm: cfg.paradigm)
+            let extractor = Extractor(model: base.model, format: try PromptFormat(tokenizer: base.tokenizer, chatTemplate: cfg.chatTemplate),
+                                      builder: experiment.builder, adapters: map, options: ExtractionOptions(cfg.extraction))
+            stageList = cfg.paradigm.stages.map { "\($0.rawValue) ← \(map[$0] ?? "the fine-tuned model")" }.joined(separator: ", ")
+            let docs: [Document], note: String?
+            if let text { docs = [try Document.fromText(text)]; note = nil }
+            else if let input { docs = try DocumentInput.load(input); note = nil }
+            else { let d = try experiment.documents(split!); docs = d.documents; note = d.note }
+            return (cfg, experiment, extractor, docs, note)
         }
-        if let temperature { cfg.extraction.temperature = temperature }
-        if let maxNewTokens { cfg.extraction.maxNewTokens = StageBudget(maxNewTokens) }
-        if let constrained { cfg.extraction.constrained = constrained }
-        if let relations { cfg.extraction.relations = relations }
-        if let relationsTopK { cfg.extraction.relationsTopK = relationsTopK }
-        if let relationsMinLogProbability { cfg.extraction.relationsMinLogProbability = relationsMinLogProbability }
-        if let repeatedLines { cfg.extraction.repeatedLines = repeatedLines }
-        if let sharedHeads { cfg.extraction.sharedHeadsMinLogProbability = sharedHeads }
-        if let dropSelfRelations { cfg.extraction.dropSelfRelations = dropSelfRelations }
-        if let endBias {
-            let v = endBias.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-            guard v.count == 3, v.allSatisfy({ $0?.isFinite == true }) else { throw ValidationError("--end-bias takes three numbers: relations,heads,facts") }
-            cfg.extraction.endBias = PerStage(relations: v[0]!, heads: v[1]!, facts: v[2]!)
+        // ranks that decode with different settings or documents would write one file of mixed answers
+        let canonical = JSONEncoder(); canonical.outputFormatting = .sortedKeys
+        try comm.requireSame(String(decoding: try canonical.encode(cfg), as: UTF8.self) + "\n" + docs.map(\.title).joined(separator: "\n"),
+                             what: "extraction settings and documents")
+        if comm.isLead {
+            FileHandle.standardError.write(Data("\(cfg.paradigm.rawValue): \(stageList)\n".utf8))
+            if let note { print("note: \(note)") }
         }
-        if let batchDocuments { cfg.extraction.batchDocuments = batchDocuments }
-        try cfg.checkExtraction(source: "\(config ?? run.storedConfig.source) with the command line's options")
-        let experiment = try Experiment(config: cfg, dataDir: data.dataDir, requireData: split != nil)
-        if run.isFineTuned != (cfg.fineTuning == .full) {
-            throw ValidationError("\(dirs.joined(separator: ",")) holds \(run.isFineTuned ? "a fully fine-tuned model" : "adapters"), but the config says fine_tuning: \(cfg.fineTuning.rawValue)")
-        }
-        let (base, map) = try run.load(base: .file(cfg.baseModel, load: { try LoadedModel(config: cfg) }), paradigm: cfg.paradigm)
-        let extractor = Extractor(model: base.model, format: try PromptFormat(tokenizer: base.tokenizer, chatTemplate: cfg.chatTemplate),
-                                  builder: experiment.builder, adapters: map, options: ExtractionOptions(cfg.extraction))
-        let stageList = cfg.paradigm.stages.map { "\($0.rawValue) ← \(map[$0] ?? "the fine-tuned model")" }.joined(separator: ", ")
-        if comm.isLead { FileHandle.standardError.write(Data("\(cfg.paradigm.rawValue): \(stageList)\n".utf8)) }
-
-        let docs: [Document], note: String?
-        if let text { docs = [try Document.fromText(text)]; note = nil }
-        else if let input { docs = try DocumentInput.load(input); note = nil }
-        else { let d = try experiment.documents(split!); docs = d.documents; note = d.note }
-        if let note, comm.isLead { print("note: \(note)") }
 
         let preds: [PredictionRecord]
         if profile { StepProfile.start() }

@@ -27,7 +27,10 @@ struct RunCommand: ParsableCommand {
         // and the recorded command says how many ranks ran it
         let comm = try MPICommunicator.job()
         let command = (comm.size > 1 ? "mpirun -np \(comm.size) " : "") + commandLine()
-        let runner = try ExperimentRunner(configPath: config, overrides: overrides.parsed(), dataDir: data.dataDir, command: command)
+        let runner = try comm.together {
+            try ExperimentRunner(configPath: config, overrides: overrides.parsed(), dataDir: data.dataDir, command: command)
+        }
+        try comm.requireSame(runner.configText, what: "config", source: config)
         let results = try limit.catchingStop { try runner.run(stop: limit.condition, communicator: comm) }
         guard let results, comm.isLead else { return }
         print(ReportTable.experimentTable(results))

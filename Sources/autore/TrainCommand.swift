@@ -39,12 +39,14 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         rootOption.apply()
-        let (cfg, configText) = try SweepExperiment(config: config, overrides: overrides.parsed()).load()
-        let root = out.map { RunDirectory(URL(fileURLWithPath: $0)) } ?? RunDirectory.forExperiment(cfg.name)
         let comm = try MPICommunicator.job()
-        let lock = comm.isLead ? try RunLock(root) : nil
+        // a rank that cannot read the config, lock the run or load the model stops every rank, with its reason
+        let (cfg, configText) = try comm.together { try SweepExperiment(config: config, overrides: overrides.parsed()).load() }
+        try comm.requireSame(configText, what: "config", source: config)
+        let root = out.map { RunDirectory(URL(fileURLWithPath: $0)) } ?? RunDirectory.forExperiment(cfg.name)
+        let lock = try comm.together { comm.isLead ? try RunLock(root) : nil }
         defer { lock?.release() }
-        let base = try LoadedModel(config: cfg)
+        let base = try comm.together { try LoadedModel(config: cfg) }
         _ = try limit.catchingStop {
             try TrainingRun.train(config: cfg, configText: configText, root: root, base: base, dataDir: data.dataDir,
                                   policy: resume ? .resume : .fresh, stepsOverride: steps, stop: limit.condition,

@@ -37,14 +37,22 @@ import TestSupport
 
         /// `autore args…`, alone or under `mpirun -np ranks`: its exit status and what it printed.
         func command(_ exe: URL, ranks: Int?, _ args: [String]) throws -> (Int32, String) {
+            if let ranks { return try launch(URL(fileURLWithPath: try DataParallelTests.mpirun()), ["-np", "\(ranks)", "--oversubscribe", exe.path] + args) }
+            return try launch(exe, args)
+        }
+
+        /// One `mpirun` whose ranks run `autore` with arguments of their own (rank i gets `perRank[i]`).
+        func commandPerRank(_ exe: URL, _ perRank: [[String]]) throws -> (Int32, String) {
+            let apps = perRank.map { ["-np", "1", exe.path] + $0 }
+            return try launch(URL(fileURLWithPath: try DataParallelTests.mpirun()),
+                              ["--oversubscribe"] + apps.dropFirst().reduce(apps[0]) { $0 + [":"] + $1 })
+        }
+
+        /// Runs a process to its end (killed after `limit` seconds, which a hang would reach): exit status and output.
+        func launch(_ executable: URL, _ args: [String], limit: TimeInterval = 300) throws -> (Int32, String) {
             let p = Process(), err = Pipe()
-            if let ranks {
-                p.executableURL = URL(fileURLWithPath: try DataParallelTests.mpirun())
-                p.arguments = ["-np", "\(ranks)", "--oversubscribe", exe.path] + args
-            } else {
-                p.executableURL = exe
-                p.arguments = args
-            }
+            p.executableURL = executable
+            p.arguments = args
             var env = ProcessInfo.processInfo.environment
             env["AUTORE_THREADS"] = "1"
             env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
@@ -53,9 +61,12 @@ import TestSupport
             p.standardOutput = err   // what it says and its errors, together
             p.standardError = err
             try p.run()
+            let watchdog = DispatchWorkItem { if p.isRunning { p.terminate() } }
+            DispatchQueue.global().asyncAfter(deadline: .now() + limit, execute: watchdog)
             let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             p.waitUntilExit()
-            return (p.terminationStatus, text)
+            watchdog.cancel()
+            return (p.terminationStatus, p.terminationReason == .uncaughtSignal ? "killed after \(Int(limit)) s (a hang?): " + text : text)
         }
 
         /// The adapter after the last step (in the run's last checkpoint; a finished run keeps only its best adapter).
@@ -132,6 +143,39 @@ import TestSupport
         #expect(s3 == 0, "\(e3)")
         let d = try Self.relativeDifference(try fx.adapter("straight"), try fx.adapter("split"))
         #expect(d <= 1e-5, "resumed on one rank differs by \(d) (relative)")
+    }
+
+    /// Bad setups under `mpirun -np 2` end every rank with one clear error and no files half-written: ranks
+    /// that read different configs (a CRC-32 broadcast from rank 0), and a rank that cannot load its data.
+    @Test func badSetupsStopEveryRank() throws {
+        let exe = try KillResumeTests.autoreExecutable()
+        let fx = try Fixture()
+        defer { try? FileManager.default.removeItem(at: fx.root) }
+        let other = fx.root.appendingPathComponent("other.yaml")
+        let text = try String(contentsOf: fx.config, encoding: .utf8)
+        try text.replacingOccurrences(of: "seed: 5", with: "seed: 6").write(to: other, atomically: true, encoding: .utf8)
+        #expect(text.contains("seed: 5"))
+        func args(_ config: URL, data: URL, out: String) -> [String] {
+            ["train", "--config", config.path, "--out", fx.root.appendingPathComponent(out).path, "--data-dir", data.path]
+        }
+        // rank 1 reads another config: both ranks stop before training
+        let (s1, e1) = try fx.commandPerRank(exe, [args(fx.config, data: fx.data, out: "mixed"), args(other, data: fx.data, out: "mixed")])
+        #expect(s1 != 0, "\(e1)")
+        #expect(e1.contains("rank 1's config (\(other.path)) differs from rank 0's"), "\(e1)")
+        #expect(e1.components(separatedBy: "differs from rank 0's").count - 1 == 2, "each rank says why it stopped: \(e1)")
+        #expect(!FileManager.default.fileExists(atPath: fx.root.appendingPathComponent("mixed/checkpoint.h5").path))
+        // rank 1 finds no data where it looks: it says so, and rank 0 stops naming rank 1
+        let missing = fx.root.appendingPathComponent("no-data")
+        let (s2, e2) = try fx.commandPerRank(exe, [args(fx.config, data: fx.data, out: "lost"), args(fx.config, data: missing, out: "lost")])
+        #expect(s2 != 0, "\(e2)")
+        #expect(e2.contains(missing.path) && e2.contains("rank 1: "), "\(e2)")
+        #expect(!e2.contains("killed after"), "\(e2)")
+        #expect(!FileManager.default.fileExists(atPath: fx.root.appendingPathComponent("lost/checkpoint.h5").path))
+        #expect(!FileManager.default.fileExists(atPath: fx.root.appendingPathComponent("lost/metrics.jsonl").path))
+        // the same setup with rank 1's data in place trains (the failures above were the setups')
+        let (s3, e3) = try fx.commandPerRank(exe, [args(fx.config, data: fx.data, out: "fine") + ["--steps", "2"],
+                                                   args(fx.config, data: fx.data, out: "fine") + ["--steps", "2"]])
+        #expect(s3 == 0, "\(e3)")
     }
 
     /// `autore extract` under `mpirun -np 2`: five documents, one per batch, so the ranks take turns over three
