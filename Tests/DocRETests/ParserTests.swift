@@ -114,3 +114,37 @@ import Foundation
     #expect(fuzzy.match("March 2008") == .repaired("March 2002"))
     #expect(fuzzy.match("Romania") == .exact)
 }
+
+/// Fuzz finding 9 (Docs/reliability.md): an answer and a passage decoded from invalid UTF-8 (a NUL after a
+/// cut-off "e2 80", runs of 0x95). Foundation's `String.contains` trapped inside the fuzzy span repair on
+/// the squeezed passage; the repair now searches the passage byte for byte. The input is the committed seed
+/// `Fuzz/Corpus/parse-triples/foundation-contains-trap.input`, read as the fuzz target reads it: options in
+/// the first byte (0x23: repair, fuzzy matching), then the answer and, after a `--8<--` line, the passage.
+@Test func fuzzyRepairOfAPassageFromInvalidUTF8() throws {
+    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let bytes = [UInt8](try Data(contentsOf: repo.appendingPathComponent("Fuzz/Corpus/parse-triples/foundation-contains-trap.input")))
+    #expect(bytes.first == 0x23)
+    let body = Array(bytes.dropFirst()), cut = Array("\n--8<--\n".utf8)
+    let at = try #require((0...(body.count - cut.count)).first { body[$0..<($0 + cut.count)].elementsEqual(cut) })
+    let answer = String(decoding: body[..<at], as: UTF8.self), passage = String(decoding: body[(at + cut.count)...], as: UTF8.self)
+    #expect(passage.contains("\u{FFFD}"))    // the lone 0x95 bytes decode to replacement characters
+    let parser = OutputParser(catalogue: .standard, options: ParserOptions(repairSpans: true, spanMatching: .fuzzy))
+    let r = parser.parseTriples(answer, passage: passage)
+    // every name kept is a span of the passage, compared as bytes once whitespace is squeezed out
+    let squeezed = Array(Text.squeezed(passage).utf8)
+    for t in r.triples {
+        for name in [t.head, t.tail] {
+            let n = Array(Text.squeezed(name).utf8)
+            #expect(!n.isEmpty && (0...max(0, squeezed.count - n.count)).contains { squeezed[$0..<min(squeezed.count, $0 + n.count)].elementsEqual(n) },
+                    "\(name) is not in the passage")
+        }
+    }
+    #expect(r.report.lines > 0)
+    // the byte search itself, on a hand-made passage: a span holding replacement characters is found exactly,
+    // one differing only by a letter is repaired to the passage's words, one far from any is dropped
+    let m = SpanMatcher(passage: String(decoding: [0x4C, 0x61, 0x72, 0x95, 0x6B, 0x20, 0x4F, 0x64, 0x65], as: UTF8.self), matching: .fuzzy)
+    #expect(m.match("Lar\u{FFFD}k") == .exact)
+    #expect(m.match("Ode") == .exact)
+    #expect(m.match("Odd") == .none)          // 1 − 1/3 < 0.75
+    #expect(m.match("Lar\u{FFFD}k Odes") == .repaired("Lar\u{FFFD}k Ode"))
+}
