@@ -89,6 +89,19 @@ struct BenchKernels: ParsableCommand {
                         3 * bytes / same / 1e9, 2 * bytes / bc / 1e9, 2 * bytes / un / 1e9))
             rows.append(["kernel": "elementwise", "shape": [4096, 576], "mul_gbs": 3 * bytes / same / 1e9,
                          "add_bias_gbs": 2 * bytes / bc / 1e9, "silu_gbs": 2 * bytes / un / 1e9])
+            // GELU (tanh form, Gemma's GeGLU) against the same formula through libm's tanhf, both over the pool
+            let out = Tensor.zeros(a.shape), pa = a.data, po = out.data
+            let (gelu, libm) = timePair({ _ = withNoGrad { geluTanh(a) } }, {
+                parallelFor(a.count, costPerItem: 4) { r in
+                    for i in r {
+                        let x = pa[i]
+                        po[i] = 0.5 * x * (1 + Foundation.tanh(0.797_884_56 * (x + 0.044_715 * x * x * x)))
+                    }
+                }
+            })
+            line(String(format: "  geluTanh (4096, 576)  %6.1f GB/s   the same through libm's tanhf  %6.1f GB/s   ratio %.1f",
+                        2 * bytes / gelu / 1e9, 2 * bytes / libm / 1e9, libm / gelu))
+            rows.append(["kernel": "geluTanh", "shape": [4096, 576], "gbs": 2 * bytes / gelu / 1e9, "libm_tanhf_gbs": 2 * bytes / libm / 1e9])
         }
 
         // Attention: B 1, T 512, 9 query heads of 64, 3 KV heads.
