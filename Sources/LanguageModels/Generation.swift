@@ -58,8 +58,11 @@ final class SequenceCache {
         batch = prefixOf.count; self.capacity = capacity; rowWidth = kvHeads * headDim
         let rows = (0..<layers).map { l in min(capacity, (l < windows.count ? windows[l] : nil) ?? capacity) }
         self.rows = rows
-        keys = rows.map { Tensor.zeros([prefixOf.count, $0, kvHeads, headDim]) }
-        values = rows.map { Tensor.zeros([prefixOf.count, $0, kvHeads, headDim]) }
+        // Not zeroed: attention reads a sequence's rows only once they are written (`cachedAttention` visits
+        // own rows below `lengths[s] + 1`), and most of `capacity` is never reached by short answers, so its
+        // pages are never touched (zeroing them was a twentieth of a Gemma 3 extraction, in page faults).
+        keys = rows.map { Tensor.uninitialized([prefixOf.count, $0, kvHeads, headDim]) }
+        values = rows.map { Tensor.uninitialized([prefixOf.count, $0, kvHeads, headDim]) }
         lengths = Array(repeating: 0, count: prefixOf.count)
     }
 
