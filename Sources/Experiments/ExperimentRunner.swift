@@ -166,11 +166,14 @@ public struct ExperimentRunner {
                 // One stage trained here: the other stages come from the shipped adapters when they exist,
                 // else the bare base model answers them.
                 let others = config.paradigm.stages.filter { $0 != own }
-                shipped = FileManager.default.fileExists(atPath: RunAdapters.shipped)
-                    ? try RunAdapters.load([RunAdapters.shipped]).filter { a in others.contains { .stage($0) == a.stage } } : []
+                // (those of this base model: a stage's own, or one shipped adapter answering every stage)
+                let folder = RunAdapters.shipped(for: config.baseModel)
+                shipped = FileManager.default.fileExists(atPath: folder)
+                    ? try RunAdapters.load([folder]).filter { a in a.stage == .allStages || others.contains { .stage($0) == a.stage } } : []
+                let shown = "Data/adapters/" + URL(fileURLWithPath: folder).lastPathComponent
                 for s in others {
-                    stageNotes.append("the \(s.rawValue) stage is answered by " + (shipped.contains { $0.stage == .stage(s) }
-                        ? "the shipped adapter (Data/adapters/smollm2-rhf)" : "the base model without an adapter"))
+                    stageNotes.append("the \(s.rawValue) stage is answered by " + (shipped.contains { $0.stage == .stage(s) || $0.stage == .allStages }
+                        ? "the shipped adapter (\(shown))" : "the base model without an adapter"))
                 }
                 stageNotes.forEach(say)
             }

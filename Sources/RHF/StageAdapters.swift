@@ -146,8 +146,18 @@ public struct TrainedAdapter {
 /// The adapters of run folders, by stage. A folder is an adapter run (it holds `adapter.h5` or `best.h5`)
 /// or an experiment run whose subfolders are (`stage: each`).
 public enum RunAdapters {
-    /// The adapters that ship with the toolkit: the main RHF run on SmolLM2 (`Data/adapters/smollm2-rhf/`).
-    public static var shipped: String { DataLocation.projectData.appendingPathComponent("adapters/smollm2-rhf").path }
+    /// The adapters that ship with the toolkit: the main RHF run on SmolLM2 (`Data/adapters/smollm2-rhf/`),
+    /// what `autore extract` decodes with when given no run.
+    public static var shipped: String { shipped(for: "smollm2") }
+
+    /// The shipped adapters over base model `base` (a config's `base_model`: a name, or a model file, named
+    /// by its file name without extension): `Data/adapters/<name>-rhf/`, stage folders (relations, heads,
+    /// facts) or one `all/` adapter answering every stage. SmolLM2's are main_rhf's three; Gemma 3's is
+    /// gemma_one_r48's one.
+    public static func shipped(for base: String) -> String {
+        let name = URL(fileURLWithPath: base).deletingPathExtension().lastPathComponent
+        return DataLocation.projectData.appendingPathComponent("adapters/\(name)-rhf").path
+    }
 
     /// The folder a finished adapter run keeps its adapter in, in PEFT's format with `autore.json`.
     public static let keptFolder = "peft"
