@@ -157,6 +157,10 @@ public enum TrainingRun {
             say("\(cfg.name) · \(plan.scope): \(job.train.groups.count) prefix groups from \(job.train.examples) examples (\(job.train.dropped) over the cutoff), \(job.train.tokens) tokens; \(job.steps) steps")
             if communicator.size > 1 {
                 say("data parallel: \(communicator.size) ranks share each step's \(cfg.training.accumulation) prefix groups (training.accumulation), balanced by tokens")
+                if cfg.training.accumulation < communicator.size {
+                    // a rank without a group still joins every step's sum, waiting (and polling) in it
+                    say("note: training.accumulation \(cfg.training.accumulation) gives \(communicator.size - cfg.training.accumulation) of the \(communicator.size) ranks no group at each step: they only wait; set it to a multiple of the ranks, or train in one process")
+                }
             }
             if resumed { say("resumed at step \(trainer.state.step) of \(job.steps)") }
             // What the interrupted process logged after its last checkpoint is done again now.

@@ -178,6 +178,19 @@ import TestSupport
         #expect(s3 == 0, "\(e3)")
     }
 
+    /// Fewer groups a step than ranks: the run still trains (the idle rank joins each sum with nothing), and
+    /// it says that a rank only waits.
+    @Test func aRankWithoutGroupsIsNamed() throws {
+        let exe = try KillResumeTests.autoreExecutable()
+        let fx = try Fixture()
+        defer { try? FileManager.default.removeItem(at: fx.root) }
+        let (s, e) = try fx.train(exe, ranks: 2, out: "idle", extra: ["--set", "training.accumulation=1", "--steps", "2"])
+        #expect(s == 0, "\(e)")
+        #expect(e.contains("note: training.accumulation 1 gives 1 of the 2 ranks no group at each step"), "\(e)")
+        let (s4, e4) = try fx.train(exe, ranks: 2, out: "busy", extra: ["--steps", "2"])
+        #expect(s4 == 0 && !e4.contains("no group at each step"), "\(e4)")
+    }
+
     /// `autore extract` under `mpirun -np 2`: five documents, one per batch, so the ranks take turns over three
     /// rounds (the last with rank 1 idle); rank 0 writes the file one process writes, byte for byte. A file
     /// holding only the first document is resumed by two ranks to the same file.
