@@ -55,13 +55,10 @@ extension Communicator {
         if case .failure(let error) = outcome { message = "\(error)" }
         let gathered = try gather(message.map { Array($0.utf8) } ?? [], root: 0)
         // the lead names the first failing rank (empty messages are ranks that succeeded)
-        let verdict: RankFailed? = gathered.flatMap { all in
-            all.firstIndex { !$0.isEmpty }.map { RankFailed(rank: $0, message: String(decoding: all[$0], as: UTF8.self)) }
-        }
-        var shared = [UInt8]()
-        if isLead { shared = Array(try JSONEncoder().encode(verdict)) }
-        try broadcast(&shared, root: 0)
-        if let failed = try JSONDecoder().decode(RankFailed?.self, from: Data(shared)) {
+        let verdict: Verdict = try broadcast(gathered.map { all in
+            Verdict(failed: all.firstIndex { !$0.isEmpty }.map { RankFailed(rank: $0, message: String(decoding: all[$0], as: UTF8.self)) })
+        })
+        if let failed = verdict.failed {
             if case .failure(let own) = outcome { throw own }
             throw failed
         }
@@ -91,6 +88,9 @@ public struct RanksDiffer: Error, CustomStringConvertible {
             + "\(mine.length) bytes against \(String(lead.crc, radix: 16)) of \(lead.length)): every rank must read the same \(what)"
     }
 }
+
+/// What the lead of `Communicator.together` tells every rank: the first rank that failed, if one did.
+struct Verdict: Codable { var failed: RankFailed? }
 
 /// What a text's ranks compare.
 struct Fingerprint: Codable, Equatable { var crc: UInt32; var length: Int }

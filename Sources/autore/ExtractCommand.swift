@@ -109,8 +109,7 @@ struct ExtractCommand: ParsableCommand {
             return (cfg, experiment, extractor, docs, note)
         }
         // ranks that decode with different settings or documents would write one file of mixed answers
-        let canonical = JSONEncoder(); canonical.outputFormatting = .sortedKeys
-        try comm.requireSame(String(decoding: try canonical.encode(cfg), as: UTF8.self) + "\n" + docs.map(\.title).joined(separator: "\n"),
+        try comm.requireSame(String(decoding: try ResultsJSON.encode(cfg), as: UTF8.self) + "\n" + docs.map(\.title).joined(separator: "\n"),
                              what: "extraction settings and documents")
         if comm.isLead {
             FileHandle.standardError.write(Data("\(cfg.paradigm.rawValue): \(stageList)\n".utf8))
