@@ -44,7 +44,7 @@ public struct AdapterRunSummary: Codable {
     public var trainTokensPerEpoch: Int
     public var best: BestEvaluation?
     public var finalHeldOutLoss: Float?
-    /// Wall-clock seconds of the steps this process ran (a resumed run adds its sessions).
+    /// Seconds of the training steps and evaluations over every session of the run (MetricsRecord.trainingSeconds).
     public var seconds: Double
     public var notes: [String]
     public var config: String
@@ -170,13 +170,13 @@ public enum TrainingRun {
             if !lead { try? FileManager.default.removeItem(atPath: scratch) }
             defer { if !lead { try? FileManager.default.removeItem(atPath: scratch) } }
             let log = try MetricsLog(path: lead ? run.file("metrics.jsonl") : scratch)
-            let start = Date()
             try job.run(trainer: trainer, log: log, configText: configText, stop: stop)
-            let evals = try MetricsLog.read(MetricsRecord.self, from: log.path).filter { $0.kind == .eval }
+            let records = try MetricsLog.read(MetricsRecord.self, from: log.path)
+            let evals = records.filter { $0.kind == .eval }
             let summary = AdapterRunSummary(
                 stage: plan.scope, steps: trainer.state.step, examples: job.train.examples, droppedOverCutoff: job.train.dropped,
                 prefixGroups: job.train.groups.count, trainTokensPerEpoch: job.train.tokens, best: job.best,
-                finalHeldOutLoss: evals.last(where: { $0.loss.isFinite })?.loss, seconds: Date().timeIntervalSince(start), notes: job.notes, config: configText,
+                finalHeldOutLoss: evals.last(where: { $0.loss.isFinite })?.loss, seconds: MetricsRecord.trainingSeconds(records), notes: job.notes, config: configText,
                 plannedSteps: job.steps, stoppedEarly: job.stoppedEarly, initFrom: initial?.source)
             if lead {
                 try ResultsJSON.write(summary, to: summaryPath)

@@ -28,6 +28,12 @@ public struct MetricsRecord: Codable {
         self.gradNorm = gradNorm; self.tokensPerSecond = tokensPerSecond; self.seconds = seconds; self.f1 = f1
         self.precision = precision; self.recall = recall; self.groups = groups; self.median = median
     }
+
+    /// The seconds of the training steps and evaluations `records` log: over every session of a resumed run
+    /// (its log keeps each step once), without the loading and setup of each process.
+    public static func trainingSeconds(_ records: [MetricsRecord]) -> Double {
+        records.filter { $0.kind == .train || $0.kind == .eval }.reduce(0) { $0 + ($1.seconds ?? 0) }
+    }
 }
 
 /// What a line of metrics.jsonl records.

@@ -153,7 +153,7 @@ public enum RunAdapters {
     /// The shipped adapters over base model `base` (a config's `base_model`: a name, or a model file, named
     /// by its file name without extension): `Data/adapters/<name>-rhf/`, stage folders (relations, heads,
     /// facts) or one `all/` adapter answering every stage. SmolLM2's are main_rhf's three; Gemma 3's is
-    /// gemma_one_r48's one.
+    /// gemma_all_r10's one.
     public static func shipped(for base: String) -> String {
         let name = URL(fileURLWithPath: base).deletingPathExtension().lastPathComponent
         return DataLocation.projectData.appendingPathComponent("adapters/\(name)-rhf").path

@@ -239,7 +239,7 @@ public struct Report {
     func trainingSeconds(_ name: String, _ stage: String) -> Double? {
         let path = results.appendingPathComponent(name).appendingPathComponent("train_log_\(stage).jsonl").path
         guard let records = try? MetricsLog.read(MetricsRecord.self, from: path), !records.isEmpty else { return nil }
-        return records.filter { $0.kind == .train || $0.kind == .eval }.reduce(0) { $0 + ($1.seconds ?? 0) }
+        return MetricsRecord.trainingSeconds(records)
     }
 
     /// Each decoding variant (a config with `run:` naming another experiment) against that experiment, on

@@ -91,6 +91,13 @@ import Testing
                               dataDir: data, policy: .resume, say: { said.append($0) })
         #expect(said.contains { $0.contains("relations: finished earlier") })
         #expect(said.contains { $0.hasPrefix("resumed at step") })
+        // The summary's seconds count the steps of both processes, not only the resumed one's.
+        let headsRecords = try MetricsLog.read(MetricsRecord.self, from: headsLog.path)
+        let firstProcess = headsRecords.filter { $0.kind == .train && $0.step <= Int(partial.integers["step"]!) }.reduce(0) { $0 + ($1.seconds ?? 0) }
+        let laterSteps = headsRecords.filter { $0.step > Int(partial.integers["step"]!) }.reduce(0) { $0 + ($1.seconds ?? 0) }
+        let headsSummary = try ResultsJSON.decode(AdapterRunSummary.self, from: Data(contentsOf: split.url.appendingPathComponent("heads/summary.json")))
+        #expect(firstProcess > 0 && headsSummary.seconds > laterSteps)
+        #expect(abs(headsSummary.seconds - MetricsRecord.trainingSeconds(headsRecords)) < 1e-9)
 
         for stage in ["relations", "heads", "facts"] {
             // The metrics log of the resumed run holds each step once, as the uninterrupted run's does.

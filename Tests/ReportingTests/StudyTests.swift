@@ -12,7 +12,7 @@ import Testing
         let s = try Study.load(from: Self.report)
         #expect(s.mainExperiment == "main_rhf" && s.excluded == ["quickstart"] && s.published.count == 4)
         #expect(s.introduction.hasPrefix("# Results\n") && s.introduction.hasSuffix("column for column.\n"))
-        #expect(s.fallbackCaveat.hasPrefix("- *Data*:") && s.runsHeading == "Our runs (SmolLM2-135M-Instruct; NF4 base with LoRA unless \"full\")")
+        #expect(s.fallbackCaveat.hasPrefix("- *Data*:") && s.runsHeading == "Our runs (SmolLM2-135M-Instruct over an NF4 base, Gemma 3 270M over its GGUF blocks for `gemma_*`; LoRA unless \"full\")")
     }
 
     @Test func sectionsKeepTheirLinesExactly() {
