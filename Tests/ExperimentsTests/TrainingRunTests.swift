@@ -75,12 +75,13 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: split.url.appendingPathComponent("relations/summary.json").path))
         #expect(!FileManager.default.fileExists(atPath: split.url.appendingPathComponent("heads/summary.json").path))
         let partial = try Checkpoint(contentsOf: split.url.appendingPathComponent("heads/checkpoint.h5").path)
-        #expect(partial.integers["step"]! > 0 && partial.integers["step"]! < 5)
+        let stoppedAt = Int(partial.integers["step"]!)
+        #expect(stoppedAt > 0 && stoppedAt < 5)
         // A process killed after logging a step but before checkpointing it leaves that step in the log;
         // the resumed run does the step again and must not log it twice.
         let headsLog = split.url.appendingPathComponent("heads/metrics.jsonl")
         let logged = try Data(contentsOf: headsLog)
-        let lost = (1...2).map { #"{"kind":"train","loss":1,"step":\#(Int(partial.integers["step"]!) + $0)}"# + "\n" }.joined()
+        let lost = (1...2).map { #"{"kind":"train","loss":1,"step":\#(stoppedAt + $0)}"# + "\n" }.joined()
         try (logged + Data(lost.utf8) + Data(#"{"kind":"tr"#.utf8)).write(to: headsLog)   // and a torn line
         // Resuming may change what does not shape training (decoding, the test split, comments) …
         let decoding = "# decoding changed after training\n" + Self.config
@@ -93,8 +94,8 @@ import Testing
         #expect(said.contains { $0.hasPrefix("resumed at step") })
         // The summary's seconds count the steps of both processes, not only the resumed one's.
         let headsRecords = try MetricsLog.read(MetricsRecord.self, from: headsLog.path)
-        let firstProcess = headsRecords.filter { $0.kind == .train && $0.step <= Int(partial.integers["step"]!) }.reduce(0) { $0 + ($1.seconds ?? 0) }
-        let laterSteps = headsRecords.filter { $0.step > Int(partial.integers["step"]!) }.reduce(0) { $0 + ($1.seconds ?? 0) }
+        let firstProcess = headsRecords.filter { $0.kind == .train && $0.step <= stoppedAt }.reduce(0) { $0 + ($1.seconds ?? 0) }
+        let laterSteps = headsRecords.filter { $0.step > stoppedAt }.reduce(0) { $0 + ($1.seconds ?? 0) }
         let headsSummary = try ResultsJSON.decode(AdapterRunSummary.self, from: Data(contentsOf: split.url.appendingPathComponent("heads/summary.json")))
         #expect(firstProcess > 0 && headsSummary.seconds > laterSteps)
         #expect(abs(headsSummary.seconds - MetricsRecord.trainingSeconds(headsRecords)) < 1e-9)
