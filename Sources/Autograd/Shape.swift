@@ -204,24 +204,49 @@ public struct DropoutMask: Sendable {
     public let count: Int
 
     public init(count: Int, p: Float, generator: inout SplitMix64) {
-        var bits = [UInt64](repeating: 0, count: (count + 63) / 64)
-        for i in 0..<count where !(generator.nextFloat() < p) { bits[i >> 6] |= 1 << UInt64(i & 63) }
+        // Element i is kept unless the generator's (i+1)-th draw, read as `nextFloat()`, is below p. That is
+        // Float(z >> 40)·2⁻²⁴ < p, exactly (z >> 40) < ⌈p·2²⁴⌉ in integers; draw i is mix(s₀ + (i+1)·γ), so
+        // words of 64 draws are made independently (in parallel) and the generator ends where `count` calls
+        // of `nextFloat()` would leave it.
+        let words = (count + 63) / 64, s0 = generator.state, gamma = SplitMix64.gamma
+        let threshold = UInt64((Double(p) * 16_777_216).rounded(.up))
+        var bits = [UInt64](repeating: 0, count: words)
+        bits.withUnsafeMutableBufferPointer { b in
+            let pb = b.baseAddress!
+            parallelFor(words, costPerItem: 64) { r in
+                for w in r {
+                    var s = s0 &+ UInt64(w * 64) &* gamma, word: UInt64 = 0
+                    for j in 0..<min(64, count - w * 64) {
+                        s &+= gamma
+                        if SplitMix64.mix(s) >> 40 >= threshold { word |= 1 << UInt64(j) }
+                    }
+                    pb[w] = word
+                }
+            }
+        }
+        generator.state = s0 &+ UInt64(count) &* gamma
         self.bits = bits; self.count = count; keep = 1 / (1 - p)
     }
 
     /// x ⊙ m, a new tensor (not recorded).
     public func applied(to x: Tensor) -> Tensor {
-        let y = x.copy()
-        apply(inPlace: y)
+        let y = Tensor(uninitialized: x.shape)
+        write(x.data, into: y.data)
         return y
     }
 
     /// t ⊙ m over t's storage: each element times 0 or 1/(1−p).
-    public func apply(inPlace t: Tensor) {
-        let p = t.data, k = keep
+    public func apply(inPlace t: Tensor) { write(t.data, into: t.data) }
+
+    /// dst[i] = src[i]·m[i] a word of 64 elements at a time (src may be dst).
+    private func write(_ src: UnsafeMutablePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
+        let k = keep, n = count
         bits.withUnsafeBufferPointer { b in
-            parallelFor(count) { r in
-                for i in r { p[i] = p[i] * ((b[i >> 6] >> UInt64(i & 63)) & 1 != 0 ? k : 0) }
+            parallelFor(b.count, costPerItem: 64) { r in
+                for w in r {
+                    let word = b[w], base = w * 64
+                    for j in 0..<min(64, n - base) { dst[base + j] = (word >> UInt64(j)) & 1 != 0 ? src[base + j] * k : 0 }
+                }
             }
         }
     }

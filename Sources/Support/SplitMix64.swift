@@ -11,9 +11,16 @@ import Foundation
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     public var state: UInt64
     @inlinable public init(seed: UInt64) { state = seed }
+    /// The step added to `state` before each output.
+    public static let gamma: UInt64 = 0x9E37_79B9_7F4A_7C15
     @inlinable public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
+        state &+= Self.gamma
+        return Self.mix(state)
+    }
+    /// The output for a state: the k-th call of `next()` from state s returns `mix(s &+ k &* gamma)`, so a
+    /// stretch of the stream can be drawn out of order (in parallel) and `state` advanced past it at once.
+    @inlinable public static func mix(_ s: UInt64) -> UInt64 {
+        var z = s
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)

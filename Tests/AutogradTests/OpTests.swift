@@ -152,6 +152,23 @@ import Testing
         try gradCheck("dropout", [xs], { try dropout($0[0], p: 0.5, generator: &g3) },
                       ref: { zip($0[0], maskRef).map { $0 * Double($1) } })
     }
+
+    /// The mask drawn a word at a time (in parallel past 32k elements) equals the serial draws of
+    /// `nextFloat()`, element by element, and leaves the generator where those draws would.
+    @Test(arguments: [1, 63, 64, 65, 1000, 70_001]) func dropoutMaskIsTheSerialStream(count: Int) throws {
+        for p: Float in [0.05, 0.25, 0.5, 1.0 / 3.0] {
+            var g = SplitMix64(seed: UInt64(count) &* 31 &+ 7), ref = g
+            let mask = DropoutMask(count: count, p: p, generator: &g)
+            let got = mask.applied(to: Tensor.ones([count])).scalars
+            let keep = 1 / (1 - p)
+            let want = (0..<count).map { _ in ref.nextFloat() < p ? Float(0) : keep }
+            #expect(got == want, "count \(count), p \(p)")
+            #expect(g.state == ref.state)
+            let t = try Tensor(det([count]).scalars.map { $0 + 1 }, shape: [count]), before = t.scalars
+            mask.apply(inPlace: t)
+            #expect(t.scalars == zip(before, want).map { $1 == 0 ? 0 : $0 * keep }, "in place")
+        }
+    }
 }
 
 @Suite struct FusedGradTests {
