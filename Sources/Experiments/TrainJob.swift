@@ -281,7 +281,7 @@ public final class TrainJob {
             }
             let due = m.step % c.training.checkpointEvery == 0 || m.step == steps
             if lead { decide[1] = stop.step.map { m.step >= $0 && m.step < steps } ?? false }
-            if lead && !due && !decide[0] && !decide[1] { decide[1] = stop.now() }
+            if lead && m.step < steps && !decide[0] && !decide[1] { decide[1] = stop.now() }
             if comm.size > 1 { decide = try comm.agree(decide) }
             if decide[0] {
                 stoppedEarly = true

@@ -32,6 +32,7 @@ struct AutoRECommand: ParsableCommand {
     static func main() {
         setvbuf(stdout, nil, _IOLBF, 0)
         signal(SIGXFSZ, SIG_IGN)
+        StopSignal.install()
         main(nil)
     }
 }

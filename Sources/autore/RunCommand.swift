@@ -76,7 +76,7 @@ struct SweepCommand: ParsableCommand {
                                                       say: { print(label + $0) },
                                                       scored: { print(ReportTable.experimentTable($0)) })
         guard group.isLead else { return }
-        if case .stopped(let s) = outcome { print(label + "time limit: \(s)") }
+        if case .stopped(let s) = outcome { print(label + "\(StopSignal.reason): \(s)") }
         // each group's lead writes the report when it is done (atomically; the last one sees every result)
         if !dryRun { try Report(root: DataLocation.root).write() }
     }
@@ -131,15 +131,16 @@ enum MPIJob {
 /// `--time-limit`: stop a long job at its next safe point (a checkpoint, a finished batch) after so many
 /// minutes, so that it can be resumed by running the same command again.
 struct TimeLimit: ParsableArguments {
-    @Option(help: "Stop at the next checkpoint after this many minutes (rerun the command to continue).")
+    @Option(help: "Stop at the next checkpoint after this many minutes (rerun the command to continue). Ctrl-C or SIGTERM stops the same way, after the step in progress; a second one ends the process at once.")
     var timeLimit: Double?
     @Option(help: "Stop once the adapter in training has taken this many optimizer steps, after checkpointing (rerun the command to continue).")
     var stopAtStep: Int?
 
+    /// The time limit, the step limit, and a SIGINT or SIGTERM (`StopSignal`).
     var condition: StopCondition {
         var c = timeLimit.map { StopCondition.after(seconds: $0 * 60) } ?? .never
         c.step = stopAtStep
-        return c
+        return StopSignal.arming(c)
     }
 
     func validate() throws {
@@ -149,10 +150,10 @@ struct TimeLimit: ParsableArguments {
         }
     }
 
-    /// The body's value, or nil when it stopped on the time limit (after saying so).
+    /// The body's value, or nil when it stopped on the time limit or a stop signal (after saying so).
     func catchingStop<T>(_ body: () throws -> T) throws -> T? {
         do { return try body() } catch let s as RunStopped {
-            print("time limit: \(s)")
+            print("\(StopSignal.reason): \(s)")
             return nil
         }
     }

@@ -151,6 +151,51 @@ import TestSupport
         #expect(want.floats.contains { $0.key.hasPrefix("adapter/") && $0.key.contains("lora_B") && $0.value.values.contains { $0 != 0 } })
     }
 
+    /// Ctrl-C (SIGINT) mid-run: the process stops after the step in progress, checkpointed, and exits with
+    /// status 0 saying so; resumed, it ends with exactly the uninterrupted run's checkpoint. (Before stop
+    /// signals were handled, SIGINT ended the process by the signal, without a checkpoint of its last steps.)
+    @Test func ctrlCStopsAfterTheStepAndResumes() throws {
+        let exe = try Self.autoreExecutable()
+        let fx = try Fixture()
+        defer { try? FileManager.default.removeItem(at: fx.root) }
+        let straightFolder = fx.runFolder("straight")
+        let straight = try fx.start(exe, folder: straightFolder, resume: false)
+        straight.waitUntilExit()
+        try #require(straight.terminationStatus == 0)
+        let want = Self.contents(try Checkpoint(contentsOf: straightFolder.appendingPathComponent("checkpoint.h5").path))
+
+        let folder = fx.runFolder("interrupted")
+        let log = fx.root.appendingPathComponent("interrupted.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let out = try FileHandle(forWritingTo: log)
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = ["train", "--config", fx.config.path, "--out", folder.path, "--data-dir", fx.data.path]
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // Signal once the run has checkpointed its second step (its handler is in place by then).
+        let deadline = Date().addingTimeInterval(120)
+        while p.isRunning, Date() < deadline, (try Self.checkCheckpoint(folder, "before SIGINT") ?? 0) < 2 { usleep(1_000) }
+        try #require(p.isRunning, "the run ended before it could be interrupted")
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        try out.close()
+        let said = try String(contentsOf: log, encoding: .utf8)
+        #expect(p.terminationReason == .exit && p.terminationStatus == 0,
+                "SIGINT: reason \(p.terminationReason == .exit ? "exit" : "signal") \(p.terminationStatus)")
+        let stoppedAt = try Self.checkCheckpoint(folder, "after SIGINT")
+        #expect(stoppedAt.map { $0 >= 2 && $0 < fx.steps } == true, "checkpoint step after SIGINT: \(stoppedAt.map(String.init) ?? "none")")
+        #expect(said.contains("stopped on request: training"), "\(said.suffix(300))")
+
+        let resumed = try fx.start(exe, folder: folder, resume: true)
+        resumed.waitUntilExit()
+        try #require(resumed.terminationStatus == 0)
+        let got = Self.contents(try Checkpoint(contentsOf: folder.appendingPathComponent("checkpoint.h5").path))
+        let differing = Set(got.keys).union(want.keys).filter { got[$0] != want[$0] }.sorted()
+        #expect(differing.isEmpty, "the resumed run's checkpoint differs from the uninterrupted run's in \(differing.count) entries: \(differing.prefix(4))")
+    }
+
     /// `--set` through the command line: the run trains the changed config under the derived name and
     /// records it; a misspelt key is one error naming it, and nothing is written.
     @Test func settingsChangedOnTheCommandLine() throws {

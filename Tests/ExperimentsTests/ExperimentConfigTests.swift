@@ -123,7 +123,7 @@ import Testing
             return try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }
                 .sorted().map { dir.appendingPathComponent($0).standardizedFileURL.path }
         }
-        let configs = try yamls(".") + yamls("ablations") + yamls("unseen")
+        let configs = try yamls(".") + yamls("ablations") + yamls("unseen") + yamls("gemma")
         #expect(configs.count >= 14)
         var names: [String: String] = [:]
         for path in configs {

@@ -66,9 +66,9 @@ import Testing
         let whole = RunDirectory(ws.appendingPathComponent("whole")), split = RunDirectory(ws.appendingPathComponent("split"))
         try TrainingRun.train(config: cfg, configText: Self.config, root: whole, base: base(), dataDir: data, policy: .fresh, say: { _ in })
 
-        // Stop in the middle of the heads stage (the 5th look at the condition: before each stage and after each step that does not checkpoint), then resume on a new base.
+        // Stop in the middle of the heads stage (the 7th look at the condition: before each stage and after each of a stage's steps but its last: 1 + 4 for relations, then heads' first step), then resume on a new base.
         var looks = 0
-        let stop = StopCondition { looks += 1; return looks == 5 }
+        let stop = StopCondition { looks += 1; return looks == 7 }
         #expect(throws: RunStopped.self) {
             try TrainingRun.train(config: cfg, configText: Self.config, root: split, base: base(), dataDir: data, policy: .fresh, stop: stop, say: { _ in })
         }
