@@ -433,6 +433,11 @@ public struct Report {
         AblationAxis(title: "LoRA rank and targets", column: "LoRA",
                      value: lora,
                      common: { var c = $0; c.lora = LoRASettings(); return c }),
+        // One base model's frozen weights in their GGUF blocks against NF4 over their dequantized values.
+        AblationAxis(title: "The base in its GGUF blocks against NF4", column: "base · quantization",
+                     value: { "\($0.baseModel) · \($0.quantization.rawValue)" },
+                     common: { var c = $0; c.quantization = .native; return c },
+                     applies: { cs in cs.allSatisfy { $0.fineTuning == .lora } }),
         // Every weight against adapters at equal steps: the method, its base precision and its learning rate
         // may differ.
         AblationAxis(title: "Full fine-tuning against LoRA at equal steps", column: "trained weights", value: trainedWeights,

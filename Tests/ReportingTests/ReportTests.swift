@@ -162,6 +162,13 @@ import Testing
         // the LoRA axis groups one-adapter runs only: abl_one has no peer there
         #expect(!md.contains("### LoRA rank and targets"))
 
+        // the base in its GGUF blocks against NF4: LoRA runs that differ only in quantization
+        _ = try run("abl_native16", "paradigm: D_R_H_F_desc\nstage: all\n\(lora16)\nquantization: native", [perfect[1]])
+        let quant = try #require(try Report(root: root, results: root).markdown()
+            .components(separatedBy: "### The base in its GGUF blocks against NF4: select[0:20]").dropFirst().first).components(separatedBy: "\n### ").first!
+        #expect(quant.contains("| [abl_native16](abl_native16/) | smollm2 · native |") && quant.contains("| [abl_one16](abl_one16/) | smollm2 · nf4 |"), "\(quant)")
+        #expect(!quant.contains("abl_full") && !quant.contains("abl_one/") && !quant.contains("abl_three"))
+
         // metrics written before per-document counts existed: the table says what to run
         let dir = ResultsDirectory(root.appendingPathComponent("abl_df"))
         var old = try #require(try dir.read("select[0:20]"))
