@@ -106,6 +106,10 @@ public struct ErrorPropagationResult: Codable {
         public var extraction: ExtractionStatistics
         /// Documents whose predictions an earlier, interrupted run of this row had written (not timed again).
         public var resumedDocuments: Int
+        /// For a run trained with held-out relations: F1 on the seen and on the held-out relations of this
+        /// row's predictions (with gold relations fed, whether the later stages can answer for a relation
+        /// training never showed).
+        public var unseen: UnseenRelationScores?
     }
     /// The run whose adapters answer (its config's name) and its folder as given.
     public var experiment: String
@@ -141,6 +145,9 @@ public struct ErrorPropagation {
     /// The template of every row's extractor (its model, adapters, prompts and decoding).
     public let extractor: Extractor
     public var feeds: [GoldFeed] = [.none, .relations, .relationsAndHeads, .allStages]
+    /// Relations the run's training never showed (`data.held_out_relations`): each row is also scored on
+    /// them apart.
+    public var heldOutRelations: [String] = []
 
     public init(extractor: Extractor) { self.extractor = extractor }
 
@@ -173,6 +180,10 @@ public struct ErrorPropagation {
             autore.perRelation = [:]; stages.perRelation = [:]; stages.perDocument = nil
             var row = ErrorPropagationResult.Row(feed: feed, autore: autore, stages: stages, extraction: x.statistics,
                                                  resumedDocuments: docs.count - x.statistics.documents)
+            if !heldOutRelations.isEmpty {
+                row.unseen = UnseenRelationScores(heldOut: heldOutRelations, documents: docs, predictions: preds,
+                                                  catalogue: extractor.builder.catalogue)
+            }
             if x.statistics.documents == 0, let before = earlier?.row(feed), earlier?.documents == docs.count {
                 row.extraction = before.extraction; row.resumedDocuments = before.resumedDocuments
             }
@@ -243,7 +254,12 @@ extension ErrorPropagation {
         let x = Extractor(model: base.model, format: try PromptFormat(tokenizer: base.tokenizer, chatTemplate: cfg.chatTemplate),
                           builder: experiment.builder, adapters: map, options: ExtractionOptions(cfg.extraction))
         notes.append("\(runModel.described(folder: DataLocation.shown(runFolder))), decoded as its config says")
-        return try ErrorPropagation(extractor: x).run(docs.documents, recorded: recorded, experiment: cfg.name, run: DataLocation.shown(runFolder),
+        var propagation = ErrorPropagation(extractor: x)
+        propagation.heldOutRelations = experiment.heldOutRelations
+        if !experiment.heldOutRelations.isEmpty {
+            notes.append("held out of training: \(experiment.heldOutRelations.joined(separator: ", ")); every row is also scored on them apart")
+        }
+        return try propagation.run(docs.documents, recorded: recorded, experiment: cfg.name, run: DataLocation.shown(runFolder),
                                                       split: split, folder: results.map { ResultsDirectory(URL(fileURLWithPath: $0)) },
                                                       notes: notes, command: command, say: say)
     }

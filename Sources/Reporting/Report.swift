@@ -207,7 +207,7 @@ public struct Report {
         s += decodingSection(entries)
         s += errorAnalysisSection(entries)
         s += frequentRelationsSection(entries)
-        s += unseenSection(entries)
+        s += unseenSection(entries, propagation: contents.propagation)
         s += propagationSection(contents.propagation)
         s += timingSection(excluding: study.excluded)
         s += comparisonSection(entries, main: study.mainExperiment)

@@ -51,6 +51,16 @@ import Testing
         for row in r.rows {
             #expect(row.autore.total.f1 == 1 && row.autore.total.gold > 0, "\(row.feed)")
             #expect(row.extraction.questions == 0 && (row.extraction.suppliedAnswers ?? 0) > 0, "\(row.feed)")
+            #expect(row.unseen == nil, "no held-out relations, no scores apart")
+        }
+        // a run trained with held-out relations: every row is scored on them apart, here all found
+        var held = ErrorPropagation(extractor: x)
+        held.heldOutRelations = ["spouse"]
+        let h = try held.run(Self.docs, recorded: oracle, experiment: "t", run: "t", split: "select")
+        for row in h.rows {
+            let u = try #require(row.unseen, "\(row.feed)")
+            #expect(u.heldOut == ["spouse"] && u.unseen.gold > 0 && u.unseen.f1 == 1 && u.seen.f1 == 1 && u.seen.gold > 0, "\(row.feed)")
+            #expect(u.unseen.gold + u.seen.gold == row.autore.total.gold)
         }
     }
 

@@ -328,6 +328,24 @@ import Testing
         #expect(parser.parse(), "unseen.svg parses as XML")
         #expect(shapes.circles.count == 2 && shapes.texts.contains { $0.hasPrefix("unseen_own · own") })
         #expect(shapes.circles[0].cx > shapes.circles[1].cx, "seen F1 (100) right of unseen F1 (66.67)")
+
+        // the same run with gold relations fed (`autore eval --stages oracle`): its rows' held-out scores
+        let ev = Evaluator(documents: docs, catalogue: cat)
+        func fedRow(_ f: GoldFeed, _ p: [PredictionRecord]) -> ErrorPropagationResult.Row {
+            .init(feed: f, autore: ev.autore(p), stages: ev.stages(p), extraction: ExtractionStatistics(), resumedDocuments: 0,
+                  unseen: UnseenRelationScores(heldOut: ["spouse"], documents: docs, predictions: p, catalogue: cat))
+        }
+        let oracle = ErrorPropagationResult(experiment: "unseen_own", run: "Experiments/runs/unseen_own", split: "test[0:2]", documents: docs.count,
+                                            rows: [fedRow(.none, preds), fedRow(.relations, perfect), fedRow(.allStages, perfect)], notes: [], command: nil)
+        let od = ResultsDirectory(root.appendingPathComponent("unseen_own_oracle"))
+        try od.create()
+        try ResultsJSON.write(oracle, to: ErrorPropagationResult.file(in: od, split: "test[0:2]"))
+        let md2 = try Report(root: root, results: root).markdown()
+        let fed = try #require(md2.components(separatedBy: "### With gold relations fed").dropFirst().first).components(separatedBy: "\n## ").first!
+        let fedRows = fed.split(separator: "\n").filter { $0.hasPrefix("| [unseen_own_oracle]") }
+        #expect(fedRows.count == 2, "every feed but every stage gold: \(fedRows)")
+        #expect(fedRows.first { $0.contains("| relations |") }?.hasPrefix("| [unseen_own_oracle](unseen_own_oracle/) | own | test[0:2] | relations | 100.00 | 100.00 | 100.00 | **100.00** |") == true, "\(fedRows)")
+        #expect(fedRows.first { $0.contains("fully predicted") }?.contains("| **66.67** |") == true, "\(fedRows)")
     }
 
     /// A hand-made propagation run on the two fixture documents: nothing found when fully predicted, the first
