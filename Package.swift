@@ -21,7 +21,7 @@ let avx2: [SwiftSetting] = fast
 
 let package = Package(
     name: "AutoRE",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "autore", targets: ["autore"]),
         .executable(name: "autore-bench", targets: ["autore-bench"]),

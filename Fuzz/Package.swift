@@ -18,7 +18,7 @@ func fuzzer(_ name: String, _ products: [String], helpers: [Target.Dependency] =
 
 let package = Package(
     name: "AutoREFuzz",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     dependencies: [.package(path: "..")],
     targets: [
         .target(name: "FuzzSupport", swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -80,17 +80,31 @@ func fusedRows(_ rows: Int, columns: Int, m: Int, _ body: (Range<Int>) -> Void) 
     parallelTasks(tasks) { t, _ in body((t * perTask)..<min(rows, (t + 1) * perTask)) }
 }
 
+/// Runs `body` with x's 32-column sums when the m = 1 kernel of `format` reads them (a format with a min), else nil.
+@inline(__always)
+func withChunkSums<R>(_ x: UnsafePointer<Float>, columns: Int, m: Int, format: BlockFormat,
+                      _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard m == 1 && format.hasMin else { return body(nil) }
+    return withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, columns / 32)) { buffer in
+        chunkSums(x, columns: columns, into: buffer.baseAddress!)
+        return body(UnsafePointer(buffer.baseAddress!))
+    }
+}
+
 /// y (m, ldy ≥ rows) = x (m, columns; row stride ldx) · Wᵀ with the fused kernel, for m ≤ 16.
 func ggmlFusedProduct(_ x: UnsafePointer<Float>, ldx: Int, m: Int, _ w: GGMLMatrix, format: BlockFormat,
                       into y: UnsafeMutablePointer<Float>, ldy: Int, instructions: KernelInstructionSet = .current) {
     let p = w.blocks, rb = w.rowBytes, k = w.columns
-    fusedRows(w.rows, columns: k, m: m) { rows in
-        switch instructions {
-        case .avx2:
-            blockRowsProductAVX2(format, weights: p, rowBytes: rb, columns: k, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: halfFloats)
-        case .portable:
-            blockRowsProduct(format, SeparateMultiplyAdd.self, weights: p, rowBytes: rb, columns: k, rows: rows,
-                             x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: halfFloats)
+    withChunkSums(x, columns: k, m: m, format: format) { sums in
+        fusedRows(w.rows, columns: k, m: m) { rows in
+            switch instructions {
+            case .avx2:
+                blockRowsProductAVX2(format, weights: p, rowBytes: rb, columns: k, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy,
+                                     half: halfFloats, xSums: sums)
+            case .portable:
+                blockRowsProduct(format, SeparateMultiplyAdd.self, weights: p, rowBytes: rb, columns: k, rows: rows,
+                                 x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: halfFloats, xSums: sums)
+            }
         }
     }
 }
@@ -114,15 +128,18 @@ extension GGMLMatrix: BlockWeight {
         guard let format = type.blockFormat else { return false }
         precondition(ids.allSatisfy { $0 >= 0 && $0 < rows }, "fusedProduct: a row outside 0..<\(rows)")
         let p = blocks, rb = rowBytes, k = columns, n = ids.count
-        fusedRows(n, columns: k, m: m) { range in
-            for j in range {
-                let w = p + ids[j] * rb
-                switch instructions {
-                case .avx2:
-                    blockRowsProductAVX2(format, weights: w, rowBytes: rb, columns: k, rows: 0..<1, x: x, ldx: k, m: m, y: y + j, ldy: n, half: halfFloats)
-                case .portable:
-                    blockRowsProduct(format, SeparateMultiplyAdd.self, weights: w, rowBytes: rb, columns: k, rows: 0..<1,
-                                     x: x, ldx: k, m: m, y: y + j, ldy: n, half: halfFloats)
+        withChunkSums(x, columns: k, m: m, format: format) { sums in
+            fusedRows(n, columns: k, m: m) { range in
+                for j in range {
+                    let w = p + ids[j] * rb
+                    switch instructions {
+                    case .avx2:
+                        blockRowsProductAVX2(format, weights: w, rowBytes: rb, columns: k, rows: 0..<1, x: x, ldx: k, m: m, y: y + j, ldy: n,
+                                             half: halfFloats, xSums: sums)
+                    case .portable:
+                        blockRowsProduct(format, SeparateMultiplyAdd.self, weights: w, rowBytes: rb, columns: k, rows: 0..<1,
+                                         x: x, ldx: k, m: m, y: y + j, ldy: n, half: halfFloats, xSums: sums)
+                    }
                 }
             }
         }

@@ -29,14 +29,34 @@ public enum SeparateMultiplyAdd: MultiplyAdd {
     @inlinable @inline(__always) public static func madd(_ a: Float8, _ b: Float8, _ c: Float8) -> Float8 { a * b + c }
 }
 
+/// 32 consecutive weights as their integer levels (exact small integers, as Float) and the affine map that
+/// gives the weights: w = lowScale·q + min for lanes a, b and highScale·q + min for lanes c, d (the two scales
+/// differ only in Q6_K, whose 16-element sub-blocks have their own). A kernel can sum q·x first and apply the
+/// scale once per 16 or 32 weights, and the min once per chunk through the chunk's sum of x.
+public struct RawChunk32 {
+    public var q: Chunk32, lowScale: Float, highScale: Float, min: Float
+    @inlinable @inline(__always) public init(_ q: Chunk32, lowScale: Float, highScale: Float, min: Float) {
+        self.q = q; self.lowScale = lowScale; self.highScale = highScale; self.min = min
+    }
+    @inlinable @inline(__always) public init(_ q: Chunk32, scale: Float, min: Float = 0) {
+        self.init(q, lowScale: scale, highScale: scale, min: min)
+    }
+}
+
 /// A GGML block format: its block geometry and the decoder of chunk `s` (elements 32·s ..< 32·s + 32) of a block.
 public protocol ChunkDecoder {
     /// Elements per block (32, or 256 for the K-quants).
     static var blockSize: Int { get }
     /// Bytes per block (ggml `type_size`).
     static var bytesPerBlock: Int { get }
+    /// Whether the weights have an additive min (Q4_1, Q5_1, Q4_K, Q5_K), so that a kernel over raw chunks
+    /// needs the chunk sums of x.
+    static var hasMin: Bool { get }
     /// Chunk `s` (0 ..< blockSize/32) of the block at `b`; `half` maps fp16 bits to Float.
     static func chunk(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> Chunk32
+    /// The same chunk as levels and their affine map: lowScale·q + min (lanes a, b), highScale·q + min (c, d) is
+    /// `chunk`'s Float for every lane, by the same float operations.
+    static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32
 }
 
 /// The fp16 at byte offset `o` of `b`, as Float.
@@ -63,6 +83,14 @@ public enum Q4_0Chunks: ChunkDecoder {
         @inline(__always) func v(_ x: SIMD8<UInt8>) -> Float8 { d * floats(SIMD8<Int32>(truncatingIfNeeded: x) &- 8) }
         return Chunk32(v(lo.lowHalf), v(lo.highHalf), v(hi.lowHalf), v(hi.highHalf))
     }
+    public static var hasMin: Bool { false }
+    @inlinable @inline(__always)
+    public static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32 {
+        let q = b.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
+        let lo = q & 0x0F, hi = q &>> 4
+        @inline(__always) func v(_ x: SIMD8<UInt8>) -> Float8 { floats(SIMD8<Int32>(truncatingIfNeeded: x) &- 8) }
+        return RawChunk32(Chunk32(v(lo.lowHalf), v(lo.highHalf), v(hi.lowHalf), v(hi.highHalf)), scale: halfAt(b, 0, half))
+    }
 }
 
 /// `block_q4_1` (20 bytes): x[j] = d·(qs[j] & 15) + m, x[j+16] = d·(qs[j] >> 4) + m.
@@ -76,6 +104,14 @@ public enum Q4_1Chunks: ChunkDecoder {
         let lo = q & 0x0F, hi = q &>> 4
         @inline(__always) func v(_ x: SIMD8<UInt8>) -> Float8 { d * floats(x) + m }
         return Chunk32(v(lo.lowHalf), v(lo.highHalf), v(hi.lowHalf), v(hi.highHalf))
+    }
+    public static var hasMin: Bool { true }
+    @inlinable @inline(__always)
+    public static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32 {
+        let q = b.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
+        let lo = q & 0x0F, hi = q &>> 4
+        return RawChunk32(Chunk32(floats(lo.lowHalf), floats(lo.highHalf), floats(hi.lowHalf), floats(hi.highHalf)),
+                          scale: halfAt(b, 0, half), min: halfAt(b, 2, half))
     }
 }
 
@@ -101,6 +137,17 @@ public enum Q5_0Chunks: ChunkDecoder {
         }
         return Chunk32(v(lo.lowHalf, 0), v(lo.highHalf, 8), v(hi.lowHalf, 16), v(hi.highHalf, 24))
     }
+    public static var hasMin: Bool { false }
+    @inlinable @inline(__always)
+    public static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32 {
+        let qh = b.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
+        let q = b.loadUnaligned(fromByteOffset: 6, as: SIMD16<UInt8>.self)
+        let lo = q & 0x0F, hi = q &>> 4
+        @inline(__always) func v(_ x: SIMD8<UInt8>, _ first: UInt32) -> Float8 {
+            floats((SIMD8<Int32>(truncatingIfNeeded: x) | fifthBits(qh, first)) &- 16)
+        }
+        return RawChunk32(Chunk32(v(lo.lowHalf, 0), v(lo.highHalf, 8), v(hi.lowHalf, 16), v(hi.highHalf, 24)), scale: halfAt(b, 0, half))
+    }
 }
 
 /// `block_q5_1` (24 bytes): q as Q5_0 (qh at byte 4, qs from byte 8); x = d·q + m.
@@ -118,6 +165,18 @@ public enum Q5_1Chunks: ChunkDecoder {
         }
         return Chunk32(v(lo.lowHalf, 0), v(lo.highHalf, 8), v(hi.lowHalf, 16), v(hi.highHalf, 24))
     }
+    public static var hasMin: Bool { true }
+    @inlinable @inline(__always)
+    public static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32 {
+        let qh = b.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+        let q = b.loadUnaligned(fromByteOffset: 8, as: SIMD16<UInt8>.self)
+        let lo = q & 0x0F, hi = q &>> 4
+        @inline(__always) func v(_ x: SIMD8<UInt8>, _ first: UInt32) -> Float8 {
+            floats(SIMD8<Int32>(truncatingIfNeeded: x) | fifthBits(qh, first))
+        }
+        return RawChunk32(Chunk32(v(lo.lowHalf, 0), v(lo.highHalf, 8), v(hi.lowHalf, 16), v(hi.highHalf, 24)),
+                          scale: halfAt(b, 0, half), min: halfAt(b, 2, half))
+    }
 }
 
 /// `block_q8_0` (34 bytes): x[j] = d·qs[j], qs int8.
@@ -131,6 +190,14 @@ public enum Q8_0Chunks: ChunkDecoder {
             d * floats(SIMD8<Int32>(truncatingIfNeeded: b.loadUnaligned(fromByteOffset: 2 + o, as: SIMD8<Int8>.self)))
         }
         return Chunk32(v(0), v(8), v(16), v(24))
+    }
+    public static var hasMin: Bool { false }
+    @inlinable @inline(__always)
+    public static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32 {
+        @inline(__always) func v(_ o: Int) -> Float8 {
+            floats(SIMD8<Int32>(truncatingIfNeeded: b.loadUnaligned(fromByteOffset: 2 + o, as: SIMD8<Int8>.self)))
+        }
+        return RawChunk32(Chunk32(v(0), v(8), v(16), v(24)), scale: halfAt(b, 0, half))
     }
 }
 
@@ -158,6 +225,18 @@ public enum Q4_KChunks: ChunkDecoder {
         @inline(__always) func v(_ x: SIMD8<UInt8>) -> Float8 { d1 * floats(x) - c1 }
         return Chunk32(v(n0.lowHalf), v(n0.highHalf), v(n1.lowHalf), v(n1.highHalf))
     }
+    public static var hasMin: Bool { true }
+    /// min = −(dmin·m_s): d1·q + min is d1·q − c1 bit for bit.
+    @inlinable @inline(__always)
+    public static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32 {
+        let (sc, mn) = kScaleMin(s, b + 4)
+        let q0 = b.loadUnaligned(fromByteOffset: 16 + 32 * (s / 2), as: SIMD16<UInt8>.self)
+        let q1 = b.loadUnaligned(fromByteOffset: 32 + 32 * (s / 2), as: SIMD16<UInt8>.self)
+        let shift = UInt8(4 * (s & 1))
+        let n0 = (q0 &>> shift) & 0x0F, n1 = (q1 &>> shift) & 0x0F
+        return RawChunk32(Chunk32(floats(n0.lowHalf), floats(n0.highHalf), floats(n1.lowHalf), floats(n1.highHalf)),
+                          scale: halfAt(b, 0, half) * sc, min: -(halfAt(b, 2, half) * mn))
+    }
 }
 
 /// `block_q5_K` (176 bytes): as Q4_K (scales at 4, nibbles at 48) with a fifth bit: element l of sub-block s
@@ -178,6 +257,20 @@ public enum Q5_KChunks: ChunkDecoder {
         let n1 = ((q1 &>> shift) & 0x0F) | (((h1 &>> bit) & 1) &<< 4)
         @inline(__always) func v(_ x: SIMD8<UInt8>) -> Float8 { d1 * floats(x) - c1 }
         return Chunk32(v(n0.lowHalf), v(n0.highHalf), v(n1.lowHalf), v(n1.highHalf))
+    }
+    public static var hasMin: Bool { true }
+    @inlinable @inline(__always)
+    public static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32 {
+        let (sc, mn) = kScaleMin(s, b + 4)
+        let q0 = b.loadUnaligned(fromByteOffset: 48 + 32 * (s / 2), as: SIMD16<UInt8>.self)
+        let q1 = b.loadUnaligned(fromByteOffset: 64 + 32 * (s / 2), as: SIMD16<UInt8>.self)
+        let h0 = b.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
+        let h1 = b.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt8>.self)
+        let shift = UInt8(4 * (s & 1)), bit = UInt8(s)
+        let n0 = ((q0 &>> shift) & 0x0F) | (((h0 &>> bit) & 1) &<< 4)
+        let n1 = ((q1 &>> shift) & 0x0F) | (((h1 &>> bit) & 1) &<< 4)
+        return RawChunk32(Chunk32(floats(n0.lowHalf), floats(n0.highHalf), floats(n1.lowHalf), floats(n1.highHalf)),
+                          scale: halfAt(b, 0, half) * sc, min: -(halfAt(b, 2, half) * mn))
     }
 }
 
@@ -202,5 +295,22 @@ public enum Q6_KChunks: ChunkDecoder {
         let q1 = ((ql1 &>> lshift) & 0x0F) | (((qh1 &>> hshift) & 3) &<< 4)
         @inline(__always) func v(_ x: SIMD8<UInt8>, _ sc: Float8) -> Float8 { sc * floats(SIMD8<Int32>(truncatingIfNeeded: x) &- 32) }
         return Chunk32(v(q0.lowHalf, s0), v(q0.highHalf, s0), v(q1.lowHalf, s1), v(q1.highHalf, s1))
+    }
+    public static var hasMin: Bool { false }
+    @inlinable @inline(__always)
+    public static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32 {
+        let n = s / 4, k = s % 4
+        let d = halfAt(b, 208, half)
+        let scales = (b + 192 + 8 * n + 2 * k).assumingMemoryBound(to: Int8.self)
+        let ql0 = b.loadUnaligned(fromByteOffset: 64 * n + 32 * (k % 2), as: SIMD16<UInt8>.self)
+        let ql1 = b.loadUnaligned(fromByteOffset: 64 * n + 32 * (k % 2) + 16, as: SIMD16<UInt8>.self)
+        let qh0 = b.loadUnaligned(fromByteOffset: 128 + 32 * n, as: SIMD16<UInt8>.self)
+        let qh1 = b.loadUnaligned(fromByteOffset: 128 + 32 * n + 16, as: SIMD16<UInt8>.self)
+        let lshift = UInt8(k < 2 ? 0 : 4), hshift = UInt8(2 * k)
+        let q0 = ((ql0 &>> lshift) & 0x0F) | (((qh0 &>> hshift) & 3) &<< 4)
+        let q1 = ((ql1 &>> lshift) & 0x0F) | (((qh1 &>> hshift) & 3) &<< 4)
+        @inline(__always) func v(_ x: SIMD8<UInt8>) -> Float8 { floats(SIMD8<Int32>(truncatingIfNeeded: x) &- 32) }
+        return RawChunk32(Chunk32(v(q0.lowHalf), v(q0.highHalf), v(q1.lowHalf), v(q1.highHalf)),
+                          lowScale: d * Float(scales[0]), highScale: d * Float(scales[1]), min: 0)
     }
 }

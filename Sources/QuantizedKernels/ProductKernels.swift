@@ -24,30 +24,36 @@ public let maxProductRows = 16
 ///     y: (m, ·) with row stride ldy
 ///
 /// `half` maps fp16 bits to Float (65536 entries). `m` is 1…16 and `columns` a multiple of the block size.
+/// With m = 1 and a format with a min (`D.hasMin`), `xSums` holds x's sums over each 32 columns
+/// (`chunkSums`); otherwise it is not read.
 @inlinable @inline(__always)
 public func blockRowsProduct<D: ChunkDecoder, A: MultiplyAdd>(
     _: D.Type, _: A.Type, weights: UnsafeRawPointer, rowBytes: Int, columns: Int, rows: Range<Int>,
-    x: UnsafePointer<Float>, ldx: Int, m: Int, y: UnsafeMutablePointer<Float>, ldy: Int, half: UnsafePointer<Float>
+    x: UnsafePointer<Float>, ldx: Int, m: Int, y: UnsafeMutablePointer<Float>, ldy: Int, half: UnsafePointer<Float>,
+    xSums: UnsafePointer<Float>?
 ) {
     let blocks = columns / D.blockSize, chunks = D.blockSize / 32
     @inline(__always) func load(_ p: UnsafePointer<Float>) -> Float8 { UnsafeRawPointer(p).loadUnaligned(as: Float8.self) }
     if m == 1 {
+        // One row of x: the levels times x first, the scale once per 16 or 32 weights, the min once per chunk
+        // through xSums (half the float operations of decoding every weight).
         for r in rows {
             let w = weights + r * rowBytes
-            var s0 = Float8(), s1 = Float8(), s2 = Float8(), s3 = Float8()
-            var xp = x
+            var s0 = Float8(), s1 = Float8(), minSum: Float = 0
+            var xp = x, chunk = 0
             for blk in 0..<blocks {
                 let b = w + blk * D.bytesPerBlock
                 for s in 0..<chunks {
-                    let c = D.chunk(b, s, half)
-                    s0 = A.madd(c.a, load(xp), s0)
-                    s1 = A.madd(c.b, load(xp + 8), s1)
-                    s2 = A.madd(c.c, load(xp + 16), s2)
-                    s3 = A.madd(c.d, load(xp + 24), s3)
-                    xp += 32
+                    let c = D.raw(b, s, half)
+                    let lo = A.madd(c.q.b, load(xp + 8), c.q.a * load(xp))
+                    let hi = A.madd(c.q.d, load(xp + 24), c.q.c * load(xp + 16))
+                    s0 = A.madd(Float8(repeating: c.lowScale), lo, s0)
+                    s1 = A.madd(Float8(repeating: c.highScale), hi, s1)
+                    if D.hasMin { minSum += c.min * xSums![chunk] }
+                    xp += 32; chunk += 1
                 }
             }
-            y[r] = horizontalSum((s0 + s1) + (s2 + s3))
+            y[r] = horizontalSum(s0 + s1) + minSum
         }
         return
     }
@@ -76,21 +82,43 @@ public func blockRowsProduct<D: ChunkDecoder, A: MultiplyAdd>(
     }
 }
 
+/// x's sums over each 32 consecutive columns (columns / 32 of them), in a fixed order: what the m = 1 kernels
+/// multiply a chunk's min by.
+@inlinable @inline(__always)
+public func chunkSums(_ x: UnsafePointer<Float>, columns: Int, into out: UnsafeMutablePointer<Float>) {
+    @inline(__always) func load(_ p: UnsafePointer<Float>) -> Float8 { UnsafeRawPointer(p).loadUnaligned(as: Float8.self) }
+    for c in 0..<(columns / 32) {
+        let p = x + 32 * c
+        out[c] = horizontalSum((load(p) + load(p + 8)) + (load(p + 16) + load(p + 24)))
+    }
+}
+
+extension BlockFormat {
+    /// Whether the format's weights have an additive min (the m = 1 kernels then need `chunkSums` of x).
+    public var hasMin: Bool {
+        switch self {
+        case .q4_1, .q5_1, .q4_K, .q5_K: true
+        case .q4_0, .q5_0, .q8_0, .q6_K: false
+        }
+    }
+}
+
 /// `blockRowsProduct` for a format given at run time.
 @inlinable @inline(__always)
 public func blockRowsProduct<A: MultiplyAdd>(
     _ format: BlockFormat, _ a: A.Type, weights: UnsafeRawPointer, rowBytes: Int, columns: Int, rows: Range<Int>,
-    x: UnsafePointer<Float>, ldx: Int, m: Int, y: UnsafeMutablePointer<Float>, ldy: Int, half: UnsafePointer<Float>
+    x: UnsafePointer<Float>, ldx: Int, m: Int, y: UnsafeMutablePointer<Float>, ldy: Int, half: UnsafePointer<Float>,
+    xSums: UnsafePointer<Float>?
 ) {
     switch format {
-    case .q4_0: blockRowsProduct(Q4_0Chunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half)
-    case .q4_1: blockRowsProduct(Q4_1Chunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half)
-    case .q5_0: blockRowsProduct(Q5_0Chunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half)
-    case .q5_1: blockRowsProduct(Q5_1Chunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half)
-    case .q8_0: blockRowsProduct(Q8_0Chunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half)
-    case .q4_K: blockRowsProduct(Q4_KChunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half)
-    case .q5_K: blockRowsProduct(Q5_KChunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half)
-    case .q6_K: blockRowsProduct(Q6_KChunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half)
+    case .q4_0: blockRowsProduct(Q4_0Chunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half, xSums: xSums)
+    case .q4_1: blockRowsProduct(Q4_1Chunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half, xSums: xSums)
+    case .q5_0: blockRowsProduct(Q5_0Chunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half, xSums: xSums)
+    case .q5_1: blockRowsProduct(Q5_1Chunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half, xSums: xSums)
+    case .q8_0: blockRowsProduct(Q8_0Chunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half, xSums: xSums)
+    case .q4_K: blockRowsProduct(Q4_KChunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half, xSums: xSums)
+    case .q5_K: blockRowsProduct(Q5_KChunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half, xSums: xSums)
+    case .q6_K: blockRowsProduct(Q6_KChunks.self, a, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows, x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half, xSums: xSums)
     }
 }
 
@@ -118,17 +146,17 @@ public func nf4RowsProduct<A: MultiplyAdd>(
     if m == 1 {
         for r in rows {
             let c0 = codes + r * columns / 2, a0 = absmax + r * columns / 64
-            var s0 = Float8(), s1 = Float8(), s2 = Float8(), s3 = Float8()
+            var s0 = Float8(), s1 = Float8()
             var xp = x
             for s in 0..<chunks {
-                let c = nf4Chunk(c0 + 16 * s, a0[s / 2], pairs)
-                s0 = A.madd(c.a, load(xp), s0)
-                s1 = A.madd(c.b, load(xp + 8), s1)
-                s2 = A.madd(c.c, load(xp + 16), s2)
-                s3 = A.madd(c.d, load(xp + 24), s3)
+                let c = nf4Chunk(c0 + 16 * s, 1, pairs), scale = Float8(repeating: a0[s / 2])
+                let lo = A.madd(c.b, load(xp + 8), c.a * load(xp))
+                let hi = A.madd(c.d, load(xp + 24), c.c * load(xp + 16))
+                s0 = A.madd(scale, lo, s0)
+                s1 = A.madd(scale, hi, s1)
                 xp += 32
             }
-            y[r] = horizontalSum((s0 + s1) + (s2 + s3))
+            y[r] = horizontalSum(s0 + s1)
         }
         return
     }

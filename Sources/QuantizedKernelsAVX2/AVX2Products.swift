@@ -5,10 +5,11 @@ import QuantizedKernels
 /// `blockRowsProduct` with 256-bit vectors and fused multiply-adds.
 public func blockRowsProductAVX2(
     _ format: BlockFormat, weights: UnsafeRawPointer, rowBytes: Int, columns: Int, rows: Range<Int>,
-    x: UnsafePointer<Float>, ldx: Int, m: Int, y: UnsafeMutablePointer<Float>, ldy: Int, half: UnsafePointer<Float>
+    x: UnsafePointer<Float>, ldx: Int, m: Int, y: UnsafeMutablePointer<Float>, ldy: Int, half: UnsafePointer<Float>,
+    xSums: UnsafePointer<Float>?
 ) {
     blockRowsProduct(format, FusedMultiplyAdd.self, weights: weights, rowBytes: rowBytes, columns: columns, rows: rows,
-                     x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half)
+                     x: x, ldx: ldx, m: m, y: y, ldy: ldy, half: half, xSums: xSums)
 }
 
 /// `nf4RowsProduct` with 256-bit vectors and fused multiply-adds.
