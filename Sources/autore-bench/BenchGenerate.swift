@@ -12,7 +12,7 @@ import RHF
 struct BenchGenerate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Prefill tokens/s at 512 tokens, decode ms/token, 16 shared-prefix continuations vs one, and the head of constrained steps.")
+        abstract: "Prefill tokens/s at 512 tokens, decode ms/token, 16 and 64 shared-prefix continuations vs one, and the head of constrained steps.")
 
     @Option(help: "A .gguf file, a checkpoint directory, or a cached model: smollm2 (the default) or gemma3.") var model: String?
     @Option(help: "How the projections are held: native (the GGUF's own blocks, read by the fused kernels), nf4, or float32.")
@@ -48,6 +48,9 @@ struct BenchGenerate: ParsableCommand {
         var sharedPrefixOneSeconds: Double
         var sharedPrefixSixteenSeconds: Double
         var sharedPrefixRatio: Double
+        /// 64 continuations of the same prefix (20 new tokens each), and the tokens written per second by 1, 16 and 64.
+        var sharedPrefixSixtyFourSeconds: Double
+        var sharedPrefixTokensPerSecond: [String: Double]
         /// The same 16 continuations, each constrained to its own 2,000 tokens, with the head read at the
         /// allowed tokens only (when the head is in blocks) and with the whole head.
         var constrainedAllowedOnlySeconds: Double
@@ -113,11 +116,14 @@ struct BenchGenerate: ParsableCommand {
 
         // 16 continuations of one 350-token prefix, 20 new tokens each, vs one continuation.
         let prefix = (0..<350).map { ($0 * 104729 + 7) % c.vocabSize }
-        let questions = (0..<16).map { q in (0..<(6 + q % 5)).map { ($0 * 31 + q * 977 + 5) % c.vocabSize } }
+        let questions64 = (0..<64).map { q in (0..<(6 + q % 5)).map { ($0 * 31 + q * 977 + 5) % c.vocabSize } }
+        let questions = Array(questions64.prefix(16))
         let opts20 = GenerationOptions(maxNewTokens: 20)
         let (one, sixteen) = try clock.timePair(
             { _ = try m.generate(prompts: [questions[0]], sharedPrefix: prefix, options: opts20) },
             { _ = try m.generate(prompts: questions, sharedPrefix: prefix, options: opts20) })
+        // 64 at once: past 16 rows the products are decoded tiles and sgemm instead of the fused kernels.
+        let sixtyFour = try clock.time { _ = try m.generate(prompts: questions64, sharedPrefix: prefix, options: opts20) }
 
         // The same, constrained as extraction constrains names: each continuation may write only its own
         // 2,000 tokens (a document's names and their pieces), the head read at those tokens only against the
@@ -142,6 +148,8 @@ struct BenchGenerate: ParsableCommand {
                        prefillFractionOfSgemm: prefillRate / allowed, decodeMillisecondsPerToken: decode,
                        decodeBreakdownMilliseconds: breakdown,
                        sharedPrefixOneSeconds: one, sharedPrefixSixteenSeconds: sixteen, sharedPrefixRatio: sixteen / one,
+                       sharedPrefixSixtyFourSeconds: sixtyFour,
+                       sharedPrefixTokensPerSecond: ["1": 20 / one, "16": 16 * 20 / sixteen, "64": 64 * 20 / sixtyFour],
                        constrainedAllowedOnlySeconds: allowedOnly, constrainedWholeHeadSeconds: wholeHead)
         if json { try printJSON(r); return }
         print("model: \(c.architecture), \(c.layerCount) layers, hidden \(c.hiddenSize), threads \(r.threads), weights \(r.weights), kernels \(r.kernels)")
@@ -154,6 +162,8 @@ struct BenchGenerate: ParsableCommand {
                   + String(format: " %6.2f ms  %5.1f%%", breakdown[name]!, 100 * breakdown[name]! / profiledTotal))
         }
         print(String(format: "shared prefix (350 tokens), 20 new tokens: 1 continuation %.2f s, 16 continuations %.2f s, ratio %.2f×", one, sixteen, r.sharedPrefixRatio))
+        print(String(format: "  64 continuations %.2f s; tokens written per second (the prefix's prefill included): 1 → %.0f, 16 → %.0f, 64 → %.0f", sixtyFour,
+                     20 / one, 16 * 20 / sixteen, 64 * 20 / sixtyFour))
         print(String(format: "the 16 constrained to 2,000 tokens each: head at the allowed tokens %.2f s, whole head %.2f s, ratio %.2f×",
                      allowedOnly, wholeHead, wholeHead / allowedOnly) + (m.lmHead == nil ? " (a Float32 head is always read whole)" : ""))
     }
