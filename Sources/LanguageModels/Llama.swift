@@ -268,6 +268,28 @@ public final class LlamaModel: Module {
         }
     }
 
+    /// `past` (one sequence, from `decodingPast`) continued by `ids`: one past holding both, windowed as
+    /// `decodingPast`'s. The shared stem of several questions after their document is run once so.
+    ///
+    ///     let stem = try model.decodingPast(ids: stemIds, after: document)   // length = document + stem
+    public func decodingPast(ids: [Int], after past: [LayerKV]) throws -> [LayerKV] {
+        guard !ids.isEmpty else { return past }
+        return try withNoGrad {
+            let present = try forward(ids: ids.map(Int32.init), batch: 1, length: ids.count, past: past).present
+            return present.enumerated().map { l, kv in
+                let before = past[l], width = kv.k.shape[2] * kv.k.shape[3]
+                precondition(before.k.shape[0] == 1, "decodingPast(after:): a past of one sequence")
+                func joined(_ a: Tensor, _ b: Tensor) -> Tensor {
+                    let out = Tensor.uninitialized([1, before.rows + kv.rows, kv.k.shape[2], kv.k.shape[3]])
+                    out.data.update(from: a.data, count: before.rows * width)
+                    (out.data + before.rows * width).update(from: b.data, count: kv.rows * width)
+                    return out
+                }
+                return windowed(LayerKV(k: joined(before.k, kv.k), v: joined(before.v, kv.v), dropped: before.dropped), layer: l)
+            }
+        }
+    }
+
     /// `kv` (1, P, Hkv, D) with only the rows layer `l`'s window still sees from position P on (a copy of the
     /// last W rows of a local layer; `kv` itself when nothing would be dropped).
     func windowed(_ kv: LayerKV, layer l: Int) -> LayerKV {

@@ -95,6 +95,8 @@ public struct ExtractionOptions: Sendable {
     /// Largest Float32 copy of the base's 4-bit weights kept while extracting or training (SmolLM2-135M over
     /// NF4: 0.4 GB; Gemma 3 270M over its own blocks, with its tied head: 1.1 GB).
     public var dequantizedCopyLimit = 2 << 30
+    /// Facts questions of one relation of a document read their shared first tokens once (`shareStems`).
+    public var shareQuestionStems = true
     public init() {}
 }
 
@@ -294,6 +296,9 @@ public final class Extractor {
             }
         }
         guard !groups.isEmpty else { return answers }
+        if options.shareQuestionStems {
+            try shareStems(&groups, &slots, &rules, &states, queries: queries, stage: stage)
+        }
         let flatRules = rules.flatMap { $0 }
         let tally = GenerationTally()
         let out = try model.generate(groups: groups, options: GenerationOptions(
@@ -310,6 +315,57 @@ public final class Extractor {
             statistics.addQuestions(stage, group.prompts.count)
         }
         return answers
+    }
+
+    /// The facts questions of one relation of a document share their first tokens (the question up to the
+    /// subject, with the relation's description): such a group of at least two is split off its document's
+    /// group with those tokens as a stem, run once after the document (`decodingPast(ids:after:)`), so each
+    /// question reads only its own rest. Stems shorter than `minimumStem` tokens are not worth a past.
+    func shareStems(_ groups: inout [PromptGroup], _ slots: inout [[(doc: Int, query: Int)]], _ rules: inout [[any TokenConstraint]],
+                    _ states: inout [Int: [LayerKV]], queries: [[StageQuery]], stage: Stage, minimumStem: Int = 8) throws {
+        var newGroups: [PromptGroup] = [], newSlots: [[(doc: Int, query: Int)]] = [], newRules: [[any TokenConstraint]] = []
+        var newStates: [Int: [LayerKV]] = [:]
+        for (g, group) in groups.enumerated() {
+            // Prompts of this group by relation, in their order; the rest stay with the document prefix.
+            var byRelation: [String: [Int]] = [:], order: [String] = []
+            for (i, slot) in slots[g].enumerated() {
+                guard case let .factsOfHead(relation, _) = queries[slot.doc][slot.query] else { continue }
+                if byRelation[relation] == nil { order.append(relation) }
+                byRelation[relation, default: []].append(i)
+            }
+            var stemmed = Set<Int>()
+            var split: [(stem: [Int], members: [Int])] = []
+            for relation in order {
+                let members = byRelation[relation]!
+                guard members.count >= 2 else { continue }
+                let prompts = members.map { group.prompts[$0] }
+                // The longest common first tokens, leaving every question at least one token of its own.
+                var n = prompts.map(\.count).min()! - 1
+                for (j, t) in prompts[0].prefix(n).enumerated() where prompts.contains(where: { $0[j] != t }) { n = j; break }
+                guard n >= minimumStem else { continue }
+                split.append((Array(prompts[0].prefix(n)), members))
+                stemmed.formUnion(members)
+            }
+            let rest = slots[g].indices.filter { !stemmed.contains($0) }
+            if !rest.isEmpty {
+                if let s = states[g] { newStates[newGroups.count] = s }
+                newGroups.append(PromptGroup(prefix: group.prefix, prompts: rest.map { group.prompts[$0] }))
+                newSlots.append(rest.map { slots[g][$0] })
+                newRules.append(rules[g].isEmpty ? [] : rest.map { rules[g][$0] })
+            }
+            for (stem, members) in split {
+                if group.prefix.isEmpty {
+                    newStates[newGroups.count] = try model.decodingPast(ids: stem)
+                } else {
+                    newStates[newGroups.count] = try model.decodingPast(ids: stem, after: states[g] ?? model.decodingPast(ids: group.prefix))
+                }
+                statistics.promptTokens += stem.count
+                newGroups.append(PromptGroup(prefix: group.prefix + stem, prompts: members.map { Array(group.prompts[$0].dropFirst(stem.count)) }))
+                newSlots.append(members.map { slots[g][$0] })
+                newRules.append(rules[g].isEmpty ? [] : members.map { rules[g][$0] })
+            }
+        }
+        groups = newGroups; slots = newSlots; rules = newRules; states = newStates
     }
 
     /// The rule a constrained answer to `q` follows; nil where the paradigm's answer has no fixed form here
