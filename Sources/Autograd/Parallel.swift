@@ -56,15 +56,13 @@ public enum Threads {
     let workers = min(Threads.count, n)
     if workers <= 1 || n * costPerItem < 32768 { if n > 0 { body(0..<n) }; return }
     Threads.configureBLAS()   // pool work may call OpenBLAS
-    if let pool = SpinningPool.shared, pool.run(workers, { w, _ in
-        let lo = n * w / workers, hi = n * (w + 1) / workers
-        if lo < hi { body(lo..<hi) }
-    }) { return }
     withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        let chunk = { (w: Int) in
             let lo = n * w / workers, hi = n * (w + 1) / workers
             if lo < hi { body(lo..<hi) }
         }
+        if let pool = SpinningPool.shared, pool.run(workers, { w, _ in chunk(w) }) { return }
+        DispatchQueue.concurrentPerform(iterations: workers, execute: chunk)
     }
 }
 

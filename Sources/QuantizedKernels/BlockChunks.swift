@@ -52,11 +52,24 @@ public protocol ChunkDecoder {
     /// Whether the weights have an additive min (Q4_1, Q5_1, Q4_K, Q5_K), so that a kernel over raw chunks
     /// needs the chunk sums of x.
     static var hasMin: Bool { get }
-    /// Chunk `s` (0 ..< blockSize/32) of the block at `b`; `half` maps fp16 bits to Float.
-    static func chunk(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> Chunk32
-    /// The same chunk as levels and their affine map: lowScale·q + min (lanes a, b), highScale·q + min (c, d) is
-    /// `chunk`'s Float for every lane, by the same float operations.
+    /// Chunk `s` (0 ..< blockSize/32) of the block at `b` as levels and their affine map; `half` maps fp16 bits
+    /// to Float. `chunk` turns it into weights.
     static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32
+}
+
+extension ChunkDecoder {
+    /// Chunk `s` (0 ..< blockSize/32) of the block at `b` as weights: `raw`'s levels through their affine map,
+    /// lowScale·q (+ min) on lanes a, b and highScale·q (+ min) on c, d. For every format these are the float
+    /// operations of GGMLDecoder.decodeReference (the K-quants' min is −dmin·m_s, and adding it is the
+    /// reference's subtraction), so a decoded weight is the reference's Float.
+    @inlinable @inline(__always)
+    public static func chunk(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> Chunk32 {
+        let r = raw(b, s, half)
+        let lo = Float8(repeating: r.lowScale), hi = Float8(repeating: r.highScale)
+        guard hasMin else { return Chunk32(lo * r.q.a, lo * r.q.b, hi * r.q.c, hi * r.q.d) }
+        let m = Float8(repeating: r.min)
+        return Chunk32(lo * r.q.a + m, lo * r.q.b + m, hi * r.q.c + m, hi * r.q.d + m)
+    }
 }
 
 /// The fp16 at byte offset `o` of `b`, as Float.
@@ -75,14 +88,6 @@ func halfAt(_ b: UnsafeRawPointer, _ o: Int, _ half: UnsafePointer<Float>) -> Fl
 public enum Q4_0Chunks: ChunkDecoder {
     public static var blockSize: Int { 32 }
     public static var bytesPerBlock: Int { 18 }
-    @inlinable @inline(__always)
-    public static func chunk(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> Chunk32 {
-        let d = Float8(repeating: halfAt(b, 0, half))
-        let q = b.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
-        let lo = q & 0x0F, hi = q &>> 4
-        @inline(__always) func v(_ x: SIMD8<UInt8>) -> Float8 { d * floats(SIMD8<Int32>(truncatingIfNeeded: x) &- 8) }
-        return Chunk32(v(lo.lowHalf), v(lo.highHalf), v(hi.lowHalf), v(hi.highHalf))
-    }
     public static var hasMin: Bool { false }
     @inlinable @inline(__always)
     public static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32 {
@@ -97,14 +102,6 @@ public enum Q4_0Chunks: ChunkDecoder {
 public enum Q4_1Chunks: ChunkDecoder {
     public static var blockSize: Int { 32 }
     public static var bytesPerBlock: Int { 20 }
-    @inlinable @inline(__always)
-    public static func chunk(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> Chunk32 {
-        let d = Float8(repeating: halfAt(b, 0, half)), m = Float8(repeating: halfAt(b, 2, half))
-        let q = b.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
-        let lo = q & 0x0F, hi = q &>> 4
-        @inline(__always) func v(_ x: SIMD8<UInt8>) -> Float8 { d * floats(x) + m }
-        return Chunk32(v(lo.lowHalf), v(lo.highHalf), v(hi.lowHalf), v(hi.highHalf))
-    }
     public static var hasMin: Bool { true }
     @inlinable @inline(__always)
     public static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32 {
@@ -126,17 +123,6 @@ func fifthBits(_ qh: UInt32, _ first: UInt32) -> SIMD8<Int32> {
 public enum Q5_0Chunks: ChunkDecoder {
     public static var blockSize: Int { 32 }
     public static var bytesPerBlock: Int { 22 }
-    @inlinable @inline(__always)
-    public static func chunk(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> Chunk32 {
-        let d = Float8(repeating: halfAt(b, 0, half))
-        let qh = b.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
-        let q = b.loadUnaligned(fromByteOffset: 6, as: SIMD16<UInt8>.self)
-        let lo = q & 0x0F, hi = q &>> 4
-        @inline(__always) func v(_ x: SIMD8<UInt8>, _ first: UInt32) -> Float8 {
-            d * floats((SIMD8<Int32>(truncatingIfNeeded: x) | fifthBits(qh, first)) &- 16)
-        }
-        return Chunk32(v(lo.lowHalf, 0), v(lo.highHalf, 8), v(hi.lowHalf, 16), v(hi.highHalf, 24))
-    }
     public static var hasMin: Bool { false }
     @inlinable @inline(__always)
     public static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32 {
@@ -154,17 +140,6 @@ public enum Q5_0Chunks: ChunkDecoder {
 public enum Q5_1Chunks: ChunkDecoder {
     public static var blockSize: Int { 32 }
     public static var bytesPerBlock: Int { 24 }
-    @inlinable @inline(__always)
-    public static func chunk(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> Chunk32 {
-        let d = Float8(repeating: halfAt(b, 0, half)), m = Float8(repeating: halfAt(b, 2, half))
-        let qh = b.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
-        let q = b.loadUnaligned(fromByteOffset: 8, as: SIMD16<UInt8>.self)
-        let lo = q & 0x0F, hi = q &>> 4
-        @inline(__always) func v(_ x: SIMD8<UInt8>, _ first: UInt32) -> Float8 {
-            d * floats(SIMD8<Int32>(truncatingIfNeeded: x) | fifthBits(qh, first)) + m
-        }
-        return Chunk32(v(lo.lowHalf, 0), v(lo.highHalf, 8), v(hi.lowHalf, 16), v(hi.highHalf, 24))
-    }
     public static var hasMin: Bool { true }
     @inlinable @inline(__always)
     public static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32 {
@@ -183,14 +158,6 @@ public enum Q5_1Chunks: ChunkDecoder {
 public enum Q8_0Chunks: ChunkDecoder {
     public static var blockSize: Int { 32 }
     public static var bytesPerBlock: Int { 34 }
-    @inlinable @inline(__always)
-    public static func chunk(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> Chunk32 {
-        let d = Float8(repeating: halfAt(b, 0, half))
-        @inline(__always) func v(_ o: Int) -> Float8 {
-            d * floats(SIMD8<Int32>(truncatingIfNeeded: b.loadUnaligned(fromByteOffset: 2 + o, as: SIMD8<Int8>.self)))
-        }
-        return Chunk32(v(0), v(8), v(16), v(24))
-    }
     public static var hasMin: Bool { false }
     @inlinable @inline(__always)
     public static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32 {
@@ -214,17 +181,6 @@ func kScaleMin(_ j: Int, _ q: UnsafeRawPointer) -> (Float, Float) {
 public enum Q4_KChunks: ChunkDecoder {
     public static var blockSize: Int { 256 }
     public static var bytesPerBlock: Int { 144 }
-    @inlinable @inline(__always)
-    public static func chunk(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> Chunk32 {
-        let (sc, mn) = kScaleMin(s, b + 4)
-        let d1 = Float8(repeating: halfAt(b, 0, half) * sc), c1 = Float8(repeating: halfAt(b, 2, half) * mn)
-        let q0 = b.loadUnaligned(fromByteOffset: 16 + 32 * (s / 2), as: SIMD16<UInt8>.self)
-        let q1 = b.loadUnaligned(fromByteOffset: 32 + 32 * (s / 2), as: SIMD16<UInt8>.self)
-        let shift = UInt8(4 * (s & 1))
-        let n0 = (q0 &>> shift) & 0x0F, n1 = (q1 &>> shift) & 0x0F
-        @inline(__always) func v(_ x: SIMD8<UInt8>) -> Float8 { d1 * floats(x) - c1 }
-        return Chunk32(v(n0.lowHalf), v(n0.highHalf), v(n1.lowHalf), v(n1.highHalf))
-    }
     public static var hasMin: Bool { true }
     /// min = −(dmin·m_s): d1·q + min is d1·q − c1 bit for bit.
     @inlinable @inline(__always)
@@ -244,20 +200,6 @@ public enum Q4_KChunks: ChunkDecoder {
 public enum Q5_KChunks: ChunkDecoder {
     public static var blockSize: Int { 256 }
     public static var bytesPerBlock: Int { 176 }
-    @inlinable @inline(__always)
-    public static func chunk(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> Chunk32 {
-        let (sc, mn) = kScaleMin(s, b + 4)
-        let d1 = Float8(repeating: halfAt(b, 0, half) * sc), c1 = Float8(repeating: halfAt(b, 2, half) * mn)
-        let q0 = b.loadUnaligned(fromByteOffset: 48 + 32 * (s / 2), as: SIMD16<UInt8>.self)
-        let q1 = b.loadUnaligned(fromByteOffset: 64 + 32 * (s / 2), as: SIMD16<UInt8>.self)
-        let h0 = b.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
-        let h1 = b.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt8>.self)
-        let shift = UInt8(4 * (s & 1)), bit = UInt8(s)
-        let n0 = ((q0 &>> shift) & 0x0F) | (((h0 &>> bit) & 1) &<< 4)
-        let n1 = ((q1 &>> shift) & 0x0F) | (((h1 &>> bit) & 1) &<< 4)
-        @inline(__always) func v(_ x: SIMD8<UInt8>) -> Float8 { d1 * floats(x) - c1 }
-        return Chunk32(v(n0.lowHalf), v(n0.highHalf), v(n1.lowHalf), v(n1.highHalf))
-    }
     public static var hasMin: Bool { true }
     @inlinable @inline(__always)
     public static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32 {
@@ -280,22 +222,6 @@ public enum Q5_KChunks: ChunkDecoder {
 public enum Q6_KChunks: ChunkDecoder {
     public static var blockSize: Int { 256 }
     public static var bytesPerBlock: Int { 210 }
-    @inlinable @inline(__always)
-    public static func chunk(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> Chunk32 {
-        let n = s / 4, k = s % 4
-        let d = halfAt(b, 208, half)
-        let scales = (b + 192 + 8 * n + 2 * k).assumingMemoryBound(to: Int8.self)
-        let s0 = Float8(repeating: d * Float(scales[0])), s1 = Float8(repeating: d * Float(scales[1]))
-        let ql0 = b.loadUnaligned(fromByteOffset: 64 * n + 32 * (k % 2), as: SIMD16<UInt8>.self)
-        let ql1 = b.loadUnaligned(fromByteOffset: 64 * n + 32 * (k % 2) + 16, as: SIMD16<UInt8>.self)
-        let qh0 = b.loadUnaligned(fromByteOffset: 128 + 32 * n, as: SIMD16<UInt8>.self)
-        let qh1 = b.loadUnaligned(fromByteOffset: 128 + 32 * n + 16, as: SIMD16<UInt8>.self)
-        let lshift = UInt8(k < 2 ? 0 : 4), hshift = UInt8(2 * k)
-        let q0 = ((ql0 &>> lshift) & 0x0F) | (((qh0 &>> hshift) & 3) &<< 4)
-        let q1 = ((ql1 &>> lshift) & 0x0F) | (((qh1 &>> hshift) & 3) &<< 4)
-        @inline(__always) func v(_ x: SIMD8<UInt8>, _ sc: Float8) -> Float8 { sc * floats(SIMD8<Int32>(truncatingIfNeeded: x) &- 32) }
-        return Chunk32(v(q0.lowHalf, s0), v(q0.highHalf, s0), v(q1.lowHalf, s1), v(q1.highHalf, s1))
-    }
     public static var hasMin: Bool { false }
     @inlinable @inline(__always)
     public static func raw(_ b: UnsafeRawPointer, _ s: Int, _ half: UnsafePointer<Float>) -> RawChunk32 {

@@ -97,8 +97,14 @@ extension BlockFormat {
     /// Whether the format's weights have an additive min (the m = 1 kernels then need `chunkSums` of x).
     public var hasMin: Bool {
         switch self {
-        case .q4_1, .q5_1, .q4_K, .q5_K: true
-        case .q4_0, .q5_0, .q8_0, .q6_K: false
+        case .q4_0: Q4_0Chunks.hasMin
+        case .q4_1: Q4_1Chunks.hasMin
+        case .q5_0: Q5_0Chunks.hasMin
+        case .q5_1: Q5_1Chunks.hasMin
+        case .q8_0: Q8_0Chunks.hasMin
+        case .q4_K: Q4_KChunks.hasMin
+        case .q5_K: Q5_KChunks.hasMin
+        case .q6_K: Q6_KChunks.hasMin
         }
     }
 }

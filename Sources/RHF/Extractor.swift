@@ -297,7 +297,7 @@ public final class Extractor {
         }
         guard !groups.isEmpty else { return answers }
         if options.shareQuestionStems {
-            try shareStems(&groups, &slots, &rules, &states, queries: queries, stage: stage)
+            try shareStems(&groups, &slots, &rules, &states, queries: queries)
         }
         let flatRules = rules.flatMap { $0 }
         let tally = GenerationTally()
@@ -322,7 +322,7 @@ public final class Extractor {
     /// group with those tokens as a stem, run once after the document (`decodingPast(ids:after:)`), so each
     /// question reads only its own rest. Stems shorter than `minimumStem` tokens are not worth a past.
     func shareStems(_ groups: inout [PromptGroup], _ slots: inout [[(doc: Int, query: Int)]], _ rules: inout [[any TokenConstraint]],
-                    _ states: inout [Int: [LayerKV]], queries: [[StageQuery]], stage: Stage, minimumStem: Int = 8) throws {
+                    _ states: inout [Int: [LayerKV]], queries: [[StageQuery]], minimumStem: Int = 8) throws {
         var newGroups: [PromptGroup] = [], newSlots: [[(doc: Int, query: Int)]] = [], newRules: [[any TokenConstraint]] = []
         var newStates: [Int: [LayerKV]] = [:]
         for (g, group) in groups.enumerated() {
@@ -353,12 +353,10 @@ public final class Extractor {
                 newSlots.append(rest.map { slots[g][$0] })
                 newRules.append(rules[g].isEmpty ? [] : rest.map { rules[g][$0] })
             }
+            // The document's past, run once for all of its stems when the caller did not give it.
+            let document = split.isEmpty || group.prefix.isEmpty ? nil : try states[g] ?? model.decodingPast(ids: group.prefix)
             for (stem, members) in split {
-                if group.prefix.isEmpty {
-                    newStates[newGroups.count] = try model.decodingPast(ids: stem)
-                } else {
-                    newStates[newGroups.count] = try model.decodingPast(ids: stem, after: states[g] ?? model.decodingPast(ids: group.prefix))
-                }
+                newStates[newGroups.count] = try document.map { try model.decodingPast(ids: stem, after: $0) } ?? model.decodingPast(ids: stem)
                 statistics.promptTokens += stem.count
                 newGroups.append(PromptGroup(prefix: group.prefix + stem, prompts: members.map { Array(group.prompts[$0].dropFirst(stem.count)) }))
                 newSlots.append(members.map { slots[g][$0] })
