@@ -27,10 +27,13 @@ struct AutoRECommand: ParsableCommand {
     )
 
     /// Standard output line by line, so that results interleave with the progress lines on a pipe or log.
-    /// A file-size limit (`ulimit -f`) makes write(2) fail with EFBIG, reported as an error naming the file,
+    /// Standard error line by line too: ArgumentParser writes an error message a byte at a time (`putc`), so
+    /// on unbuffered stderr the messages of two ranks under mpirun interleaved mid-line; every other
+    /// message here is one write(2) of its own (`FileHandle.standardError`). A file-size limit (`ulimit -f`) makes write(2) fail with EFBIG, reported as an error naming the file,
     /// instead of killing the process with SIGXFSZ mid-write.
     static func main() {
         setvbuf(stdout, nil, _IOLBF, 0)
+        setvbuf(stderr, nil, _IOLBF, 0)
         signal(SIGXFSZ, SIG_IGN)
         StopSignal.install()
         main(nil)
