@@ -15,6 +15,7 @@ struct Bench: ParsableCommand {
             BenchScale.self,
             BenchStems.self,
             BenchExtract.self,
+            BenchTrain.self,
         ]
     )
 
