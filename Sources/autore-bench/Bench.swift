@@ -16,6 +16,7 @@ struct Bench: ParsableCommand {
             BenchStems.self,
             BenchExtract.self,
             BenchTrain.self,
+            BenchSgemmCheck.self,
         ]
     )
 
