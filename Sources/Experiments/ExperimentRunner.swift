@@ -193,6 +193,10 @@ public struct ExperimentRunner {
                 say("\(config.name) · \(split): scored earlier")
                 continue
             }
+            // documents already in the file are kept only if the same decoding wrote them
+            try comm.together {
+                if lead { try ExtractionRecord(extraction: config.extraction, adapterSteps: adapterSteps).claim(predictions: results.predictions(split)) }
+            }
             let docs = try experiment.documents(split)
             let extractor = Extractor(model: base.model, format: format, builder: experiment.builder,
                                       adapters: stageAdapters, options: ExtractionOptions(config.extraction))
