@@ -195,7 +195,7 @@ public struct ExperimentRunner {
             }
             // documents already in the file are kept only if the same decoding wrote them
             try comm.together {
-                if lead { try ExtractionRecord(extraction: config.extraction, adapterSteps: adapterSteps).claim(predictions: results.predictions(split)) }
+                if lead { try ExtractionRecord(extraction: config.extraction, adapterSteps: adapterSteps).claim(split: split, in: results) }
             }
             let docs = try experiment.documents(split)
             let extractor = Extractor(model: base.model, format: format, builder: experiment.builder,

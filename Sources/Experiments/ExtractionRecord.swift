@@ -19,19 +19,11 @@ public struct ExtractionRecord: Codable, Equatable {
         self.extraction = e; self.adapterSteps = adapterSteps
     }
 
-    /// The record's path for the predictions file `predictions` (`…/predictions_<tag>.jsonl`).
-    public static func path(besidePredictions predictions: String) -> String {
-        let url = URL(fileURLWithPath: predictions)
-        let name = url.deletingPathExtension().lastPathComponent
-        let tag = name.hasPrefix("predictions_") ? String(name.dropFirst("predictions_".count)) : name
-        return url.deletingLastPathComponent().appendingPathComponent("extraction_\(tag).json").path
-    }
-
-    /// Before extracting into `predictions`: a file with no document yet gets this record beside it; one that
-    /// has documents may be resumed only under the record it was written with (a file without a record,
-    /// written before records existed, is resumed as it is).
-    public func claim(predictions: String) throws {
-        let recordPath = Self.path(besidePredictions: predictions)
+    /// Before extracting `split` into `results`: a predictions file with no document yet gets this record
+    /// beside it; one that has documents may be resumed only under the record it was written with (a file
+    /// without a record, written before records existed, is resumed as it is).
+    public func claim(split: String, in results: ResultsDirectory) throws {
+        let predictions = results.predictions(split), recordPath = results.extractionRecord(split)
         let started = FileHandle(forReadingAtPath: predictions).map { h in defer { try? h.close() }; return !h.readData(ofLength: 1).isEmpty } ?? false
         guard started else {
             try AtomicFile.write(try ResultsJSON.encode(self), to: recordPath)

@@ -92,6 +92,8 @@ public struct ResultsDirectory {
     }
     public func predictions(_ split: String) -> String { file("predictions_\(Self.tag(split)).jsonl") }
     public func metrics(_ split: String) -> String { file("metrics_\(Self.tag(split)).json") }
+    /// Which decoding wrote `predictions(split)` (`ExtractionRecord`).
+    public func extractionRecord(_ split: String) -> String { file("extraction_\(Self.tag(split)).json") }
     public func create() throws { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
 
     public func write(_ result: SplitResult) throws { try ResultsJSON.write(result, to: metrics(result.split)) }

@@ -26,9 +26,14 @@ public struct ProgressLine {
         return elapsed / Double(did) * Double(max(0, total - done))
     }
 
-    public static func clock(_ seconds: Double) -> String {
+    /// `m:ss` under an hour, else `h:mm:ss`; `–` if not finite.
+    public static func clock(_ seconds: Double) -> String { clock(seconds, hours: false) }
+
+    /// With `hours`, always `h:mm:ss` (the columns of a table).
+    public static func clock(_ seconds: Double, hours: Bool) -> String {
+        guard seconds.isFinite else { return "–" }
         let s = Int(seconds.rounded())
-        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+        return s >= 3600 || hours ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
     }
 
     /// Prints the line (in place on a terminal; at most every 10 s as new lines otherwise, and at the end).

@@ -90,11 +90,7 @@ struct BenchTrain: ParsableCommand {
         }
     }
 
-    static func clock(_ s: Double) -> String {
-        guard s.isFinite else { return "–" }
-        let t = Int(s.rounded())
-        return String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60)
-    }
+    static func clock(_ s: Double) -> String { ProgressLine.clock(s, hours: true) }
 
     /// One adapter run's prediction: its groups, a timed stratified sample, one timed evaluation.
     func predict(_ plan: AdapterRunPlan, base: LoadedModel) throws -> Plan {
