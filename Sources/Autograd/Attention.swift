@@ -241,8 +241,9 @@ func attentionProbs(_ pl: AttentionPlan, _ q: UnsafePointer<Float>, _ kc: Unsafe
 func attentionForward(_ pl: AttentionPlan, _ q: UnsafePointer<Float>, _ kc: UnsafePointer<Float>, _ vc: UnsafePointer<Float>,
                       _ out: UnsafeMutablePointer<Float>, _ lse: UnsafeMutablePointer<Float>) {
     let workers = Swift.max(1, Swift.min(Threads.count, pl.tasks))
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * attentionBlock * Swift.max(pl.s, 1))
-    defer { scratch.deallocate() }
+    let scratchCount = workers * attentionBlock * Swift.max(pl.s, 1)
+    let scratch = BufferCache.shared.take(scratchCount)                 // reused, not faulted in at every call
+    defer { BufferCache.shared.give(scratch, scratchCount) }
     let ldq = pl.hq * pl.d, ldk = pl.hkv * pl.d
     Threads.configureBLAS()
     _ = parallelTasks(pl.tasks) { ti, w in
@@ -265,14 +266,20 @@ func attentionBackward(_ pl: AttentionPlan, _ q: UnsafePointer<Float>, _ kc: Uns
     let chunks = Swift.max(1, Swift.min(pl.tasks, Swift.max(8, Threads.count)))
     let workers = Swift.max(1, Swift.min(Threads.count, chunks))
     let blk = attentionBlock * Swift.max(pl.s, 1)
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * 2 * blk)
-    defer { scratch.deallocate() }
+    // scratch from the cache of freed buffers: these are megabytes per layer and step, and fresh pages would
+    // be faulted in and zeroed by the kernel at every call
+    let cache = BufferCache.shared
+    let scratchCount = workers * 2 * blk
+    let scratch = cache.take(scratchCount)
+    defer { cache.give(scratch, scratchCount) }
     let kvCount = pl.b * pl.s * pl.hkv * pl.d
-    let extra = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, (chunks - 1) * 2 * kvCount))
-    defer { extra.deallocate() }
+    let extraCount = Swift.max(1, (chunks - 1) * 2 * kvCount)
+    let extra = cache.take(extraCount)
+    defer { cache.give(extra, extraCount) }
     // D_r = Σ_d dO⊙O per (b, t, h), stored (b, h, t) like lse.
-    let dsum = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, pl.b * pl.hq * pl.t))
-    defer { dsum.deallocate() }
+    let dsumCount = Swift.max(1, pl.b * pl.hq * pl.t)
+    let dsum = cache.take(dsumCount)
+    defer { cache.give(dsum, dsumCount) }
     for bi in 0..<pl.b { for ti in 0..<pl.t { for h in 0..<pl.hq {
         let o = ((bi * pl.t + ti) * pl.hq + h) * pl.d
         dsum[(bi * pl.hq + h) * pl.t + ti] = dot(dout + o, out + o, pl.d)

@@ -14,8 +14,12 @@ public struct TensorError: Error, CustomStringConvertible, Equatable {
 /// `(2, 3)` — the spelling used in every error message.
 @inline(__always) func fmt(_ s: [Int]) -> String { "(" + s.map(String.init).joined(separator: ", ") + ")" }
 
-/// Size-bucketed cache of freed buffers, so that repeated ops of the same size (a training step, a
-/// benchmark loop) do not pay page faults for fresh large allocations. Thread-safe; capped in bytes.
+/// Cache of freed buffers, so that repeated ops (a training step, a benchmark loop) do not pay page faults
+/// for fresh large allocations. Thread-safe; capped in bytes.
+///
+/// Buffers of 4,096 floats or more are allocated in size classes (`capacity(for:)`: four a power of two,
+/// at most a quarter larger than asked), and a freed buffer serves any later request of its class. Training
+/// steps change size with every prefix group (rows × features), so exact sizes would rarely meet again.
 final class BufferCache: @unchecked Sendable {
     static let shared = BufferCache()
     private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
@@ -26,14 +30,25 @@ final class BufferCache: @unchecked Sendable {
     private let capBytes = min(4 << 30, max(1 << 30, Int(ProcessInfo.processInfo.physicalMemory / 8)))
     private var lock = pthread_mutex_t()
     init() { pthread_mutex_init(&lock, nil) }
+
+    /// Floats allocated for a request of `n`: `n` itself below 4,096; above, the least of 2^k·{1, 5/4, 3/2, 7/4}
+    /// that holds `n`.
+    static func capacity(for n: Int) -> Int {
+        guard n >= 4096 else { return max(n, 1) }
+        let top = Int.bitWidth - 1 - (n - 1).leadingZeroBitCount       // 2^top ≤ n − 1 < 2^(top+1)
+        let quarter = 1 << (top - 2)
+        return ((n - 1) / quarter + 1) * quarter
+    }
+
     func take(_ n: Int) -> UnsafeMutablePointer<Float> {
+        let c = Self.capacity(for: n)
         pthread_mutex_lock(&lock)
-        if var list = free[n], let p = list.popLast() {
-            free[n] = list; cachedBytes -= n * 4
+        if var list = free[c], let p = list.popLast() {
+            free[c] = list; cachedBytes -= c * 4
             pthread_mutex_unlock(&lock); return p
         }
         pthread_mutex_unlock(&lock)
-        return UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
+        return UnsafeMutablePointer<Float>.allocate(capacity: c)
     }
     /// Frees every kept buffer.
     func release() {
@@ -43,10 +58,12 @@ final class BufferCache: @unchecked Sendable {
         pthread_mutex_unlock(&lock)
         for p in all { p.deallocate() }
     }
+    /// Takes back a buffer that `take(n)` gave.
     func give(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        let c = Self.capacity(for: n)
         pthread_mutex_lock(&lock)
-        if n >= 4096 && cachedBytes + n * 4 <= capBytes {
-            free[n, default: []].append(p); cachedBytes += n * 4
+        if c >= 4096 && cachedBytes + c * 4 <= capBytes {
+            free[c, default: []].append(p); cachedBytes += c * 4
             pthread_mutex_unlock(&lock); return
         }
         pthread_mutex_unlock(&lock)
